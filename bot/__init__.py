@@ -1,0 +1,1 @@
+"""digestbot: a Telegram bot that turns Markdown articles into a daily digest."""

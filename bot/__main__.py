@@ -1,0 +1,5 @@
+"""Run digestbot as ``python -m bot``."""
+
+from bot.cli import main
+
+main()

@@ -1,0 +1,31 @@
+"""The one exception hierarchy of digestbot; translated at the edges (CLI, handlers, logs)."""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base of every error digestbot raises on purpose."""
+
+
+class ConfigError(DigestError):
+    """A setting is missing or malformed."""
+
+
+class ArticleError(DigestError):
+    """An article file cannot be parsed; the message starts with its path."""
+
+
+class MarkupError(DigestError):
+    """Text is not valid Telegram HTML."""
+
+
+class NotFoundError(DigestError):
+    """The referenced article, subscriber or record does not exist."""
+
+
+class UsageError(DigestError):
+    """A command was given arguments it cannot use."""
+
+
+class DeliveryError(DigestError):
+    """A message could not be delivered."""

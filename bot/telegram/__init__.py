@@ -1,0 +1,1 @@
+"""Telegram transport: the only package that imports telegram."""
