@@ -1,0 +1,166 @@
+"""Command line: `digestbot import | list | preview | ...`; wiring only, no behaviour."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from bot.config import Settings, load_settings
+from bot.digest import PARTS, Part, render_part
+from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
+from bot.i18n import is_lang
+from bot.runtime import Runtime
+from bot.sync import SyncReport, sync_articles
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="digestbot",
+    help="A Telegram bot that turns a folder of Markdown articles into a daily digest.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+# Files below this count import too fast for a progress bar to help.
+PROGRESS_THRESHOLD = 200
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level`; httpx stays at WARNING so the token in URLs never shows."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+@contextmanager
+def opened(settings: Settings | None = None) -> Iterator[Runtime]:
+    """Open the runtime for one command and close it afterwards."""
+    runtime = Runtime.open(settings or load_settings())
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@contextmanager
+def progress_bar(total_hint: int) -> Iterator[Callable[[int, int], None] | None]:
+    """Yield a progress callback drawing a bar on a terminal, or None elsewhere."""
+    if not err.is_terminal or total_hint < PROGRESS_THRESHOLD:
+        yield None
+        return
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("importing", total=total_hint)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def synced(runtime: Runtime) -> SyncReport:
+    """Sync SEEDS_DIR before a command reads articles; report bad files on stderr."""
+    report = runtime.sync()
+    for failure in report.failures:
+        err.print(failure, markup=False, highlight=False)
+    return report
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Folders to import (default: SEEDS_DIR).")
+    ] = None,
+) -> None:
+    """Import article files into the database (new, changed, vanished)."""
+    with opened() as runtime:
+        roots = paths or [runtime.settings.seeds_dir]
+        for root in roots:
+            if not root.is_dir():
+                raise UsageError(f"{root}: not a folder")
+        count = sum(1 for root in roots for _ in root.rglob("*"))
+        with progress_bar(count) as progress:
+            report = sync_articles(runtime.store, roots, progress=progress)
+    for failure in report.failures:
+        err.print(failure, markup=False, highlight=False)
+    typer.echo(report.summary())
+    raise typer.Exit(1 if report.failures else 0)
+
+
+@app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List the articles, newest first."""
+    with opened() as runtime:
+        synced(runtime)
+        articles = runtime.store.list_articles()
+    if as_json:
+        rows = [
+            {
+                "id": s.id,
+                "slug": s.article.slug,
+                "title": s.article.title,
+                "date": s.article.date.isoformat() if s.article.date else None,
+                "author": s.article.author,
+                "source": s.article.source,
+                "url": s.article.url,
+                "tags": list(s.article.tags),
+            }
+            for s in articles
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for s in articles:
+        day = s.article.date.isoformat() if s.article.date else "----------"
+        typer.echo(f"{s.id:>5}  {day}  {s.article.title}")
+
+
+@app.command()
+def preview(
+    ref: Annotated[str, typer.Argument(help="Article id, slug, or 'latest'.")] = "latest",
+    part: Annotated[str, typer.Option(help="digest, risks or full.")] = "digest",
+    lang: Annotated[str, typer.Option(help="zh or en.")] = "zh",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """Print the exact messages a subscriber would receive for an article."""
+    if part not in PARTS:
+        raise UsageError(f"--part must be one of {', '.join(PARTS)}")
+    if not is_lang(lang):
+        raise UsageError("--lang must be zh or en")
+    chosen: Part = part  # narrowed by the PARTS check above
+    with opened() as runtime:
+        synced(runtime)
+        messages = render_part(runtime.renderer, runtime.store.resolve(ref), chosen, lang)
+    if as_json:
+        typer.echo(json.dumps(messages, ensure_ascii=False, indent=2))
+        return
+    for number, message in enumerate(messages, start=1):
+        if len(messages) > 1:
+            typer.echo(f"--- message {number}/{len(messages)} ---")
+        typer.echo(message)
+
+
+EXIT_CODES: dict[type[DigestError], int] = {ConfigError: 2, UsageError: 2, NotFoundError: 1}
+
+
+def main() -> None:
+    """Run the CLI; a DigestError becomes one line on stderr and a non-zero exit."""
+    try:
+        app()
+    except DigestError as exc:
+        err.print(f"digestbot: {exc}", markup=False, highlight=False)
+        code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
+        sys.exit(code)

@@ -1,0 +1,35 @@
+"""Runtime: the opened database, store and renderer one process works with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.db import open_database
+from bot.rendering import Renderer
+from bot.store import Store
+from bot.sync import SyncReport, sync_articles
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Settings plus the resources built from them; close() releases them."""
+
+    settings: Settings
+    store: Store
+    renderer: Renderer
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        """Open the database (migrating it) and load the templates."""
+        renderer = Renderer(settings.templates_dir)
+        return cls(settings, Store(open_database(settings.database_url)), renderer)
+
+    def sync(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+        """Sync SEEDS_DIR into the store."""
+        return sync_articles(self.store, [self.settings.seeds_dir], progress=progress)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.engine.dispose()
