@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from bot.db import open_database
 from bot.rendering import Renderer
 from bot.store import Store
+from bot.telegram.loopback_api import LoopbackBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -80,3 +81,14 @@ def seeds_dir(tmp_path: Path) -> Path:
     target = tmp_path / "seeds"
     shutil.copytree(SEEDS, target)
     return target
+
+
+@pytest.fixture
+async def loopback_api() -> AsyncIterator[LoopbackBotApi]:
+    """A started loopback Bot API server on 127.0.0.1 (no rate enforcement), stopped after."""
+    api = LoopbackBotApi()
+    await api.start()
+    try:
+        yield api
+    finally:
+        await api.stop()
