@@ -74,7 +74,7 @@ def synced(runtime: Runtime) -> SyncReport:
     """Sync SEEDS_DIR before a command reads articles; report bad files on stderr."""
     report = runtime.sync()
     for failure in report.failures:
-        err.print(failure, markup=False, highlight=False)
+        err.print(failure, markup=False, highlight=False, soft_wrap=True)
     return report
 
 
@@ -94,7 +94,7 @@ def import_(
         with progress_bar(count) as progress:
             report = sync_articles(runtime.store, roots, progress=progress)
     for failure in report.failures:
-        err.print(failure, markup=False, highlight=False)
+        err.print(failure, markup=False, highlight=False, soft_wrap=True)
     typer.echo(report.summary())
     raise typer.Exit(1 if report.failures else 0)
 
@@ -161,6 +161,6 @@ def main() -> None:
     try:
         app()
     except DigestError as exc:
-        err.print(f"digestbot: {exc}", markup=False, highlight=False)
+        err.print(f"digestbot: {exc}", markup=False, highlight=False, soft_wrap=True)
         code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
         sys.exit(code)

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 REFERENCE = SEEDS / "000_d1b123459f6495d4.txt"
 PG_URL = os.environ.get("DIGESTBOT_TEST_PG")
+# PTB 22 warns on every RetryAfter unless retry_after is a timedelta; we opt in, as PTB asks.
+os.environ["PTB_TIMEDELTA"] = "1"
 
 
 @pytest.fixture

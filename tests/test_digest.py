@@ -1,0 +1,125 @@
+"""Digest: templates render every part in both languages as safe Telegram HTML."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from bot.articles import Article, Point
+from bot.digest import (
+    PARTS,
+    article_buttons,
+    callback,
+    parse_callback,
+    render_part,
+)
+from bot.i18n import LANGS, Lang
+from bot.markup import parse_html, utf16_len
+from bot.rendering import Renderer
+from bot.store import StoredArticle
+
+HOSTILE = StoredArticle(
+    id=3,
+    article=Article(
+        slug="hostile",
+        title="<script>alert(1)</script> & Co",
+        date=date(2025, 6, 8),
+        author="A <b>",
+        source="S & S",
+        url="javascript:alert(1)",
+        one_line='1 < 2 > 0 & "quoted" 🎉',
+        points=(Point("<i>label</i>", "text & <tag>"), Point("", "plain <br>")),
+        risks=(Point("risk <b>", "r & r"),),
+        body="para <p>one</p>\n\npara two &amp;",
+        tags=(),
+    ),
+)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("part", PARTS)
+def test_hostile_text_is_escaped_and_telegram_accepts_it(
+    renderer: Renderer, part: str, lang: Lang
+) -> None:
+    for message in render_part(renderer, HOSTILE, part, lang):  # type: ignore[arg-type]
+        parsed = parse_html(message)  # raises on anything Telegram would refuse
+        assert "<script>" not in message
+        assert "javascript:" not in message or part == "full"
+        if part == "digest":
+            assert "<script>alert(1)</script> & Co" in parsed.text
+            assert '1 < 2 > 0 & "quoted" 🎉' in parsed.text
+
+
+def test_non_http_url_is_never_a_link(renderer: Renderer) -> None:
+    for part in PARTS:
+        for message in render_part(renderer, HOSTILE, part, "en"):
+            assert all(e.type != "text_link" for e in parse_html(message).entities)
+    assert all(b.url is None for b in article_buttons(renderer, HOSTILE, "en"))
+
+
+def test_digest_shows_title_meta_summary_and_labelled_points(renderer: Renderer) -> None:
+    linked = replace(
+        HOSTILE, article=replace(HOSTILE.article, url="https://example.com/a?b=1&c=2")
+    )
+    (message,) = render_part(renderer, linked, "digest", "zh")
+    parsed = parse_html(message)
+    assert parsed.text.startswith("<script>alert(1)</script> & Co\n")
+    assert "2025-06-08 · A <b> · S & S" in parsed.text
+    assert "• <i>label</i>：text & <tag>" in parsed.text
+    assert "• plain <br>" in parsed.text
+    assert "核心要点" in parsed.text
+    links = [e.url for e in parsed.entities if e.type == "text_link"]
+    assert links == ["https://example.com/a?b=1&c=2"]
+    (english,) = render_part(renderer, linked, "digest", "en")
+    assert "Key points" in parse_html(english).text
+
+
+@pytest.mark.parametrize(("lang", "sentence"), [("zh", "没有风险"), ("en", "no risks section")])
+def test_risks_without_any_say_so_in_one_sentence(
+    renderer: Renderer, lang: Lang, sentence: str
+) -> None:
+    bare = replace(HOSTILE, article=replace(HOSTILE.article, risks=()))
+    (message,) = render_part(renderer, bare, "risks", lang)
+    assert sentence in parse_html(message).text
+
+
+def test_full_text_keeps_paragraphs_and_splits_long_articles(renderer: Renderer) -> None:
+    body = "\n\n".join(f"段落{i}。" + "很长的句子，" * 80 for i in range(60))
+    long = replace(HOSTILE, article=replace(HOSTILE.article, body=body))
+    messages = render_part(renderer, long, "full", "zh")
+    assert len(messages) > 1
+    texts = [parse_html(m).text for m in messages]
+    assert all(0 < utf16_len(t) <= 4096 for t in texts)
+    joined = "".join(texts)
+    assert all(f"段落{i}。" in joined for i in range(60))
+    assert joined.index("段落10。") < joined.index("段落11。")
+
+
+def test_buttons_carry_short_callback_data(renderer: Renderer) -> None:
+    linked = replace(HOSTILE, article=replace(HOSTILE.article, url="https://example.com"))
+    full, risks, original = article_buttons(renderer, linked, "zh")
+    assert (full.label, full.callback_data) == ("📖 全文", "full:3")
+    assert (risks.label, risks.callback_data) == ("⚠️ 风险", "risks:3")
+    assert (original.label, original.url) == ("🔗 原文", "https://example.com")
+
+
+@pytest.mark.parametrize(
+    ("data", "parsed"),
+    [
+        ("full:3", ("full", (3,))),
+        ("list:2:0", ("list", (2, 0))),
+        ("noop", ("noop", ())),
+        ("full:x", None),
+        ("full:-1", None),
+        (":1", None),
+        ("full:" + "9" * 40, None),
+    ],
+)
+def test_callback_data_round_trips_and_rejects_forgeries(
+    data: str, parsed: tuple[str, tuple[int, ...]] | None
+) -> None:
+    assert parse_callback(data) == parsed
+    if parsed is not None:
+        assert callback(parsed[0], *parsed[1]) == data
