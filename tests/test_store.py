@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.articles import Article, Point
+from bot.db import open_database
 from bot.errors import NotFoundError
 from bot.store import ArticleUpsert, Store
 
@@ -138,8 +139,6 @@ def test_active_subscribers_page_by_id(store: Store) -> None:
 
 
 def test_sqlite_file_is_created_with_its_folder(tmp_path: Path) -> None:
-    from bot.db import open_database
-
     engine = open_database(f"sqlite:///{tmp_path / 'deep' / 'er' / 'db.sqlite3'}")
     try:
         assert (tmp_path / "deep" / "er" / "db.sqlite3").exists()
