@@ -57,6 +57,8 @@ _ATTR_NAME: Final = re.compile(r"[^ \t\r\n\v\f=>]*")
 _NAME_TOKEN: Final = re.compile(r"[A-Za-z0-9.\-]*")
 _ASTRAL: Final = re.compile("[\U00010000-\U0010ffff]")
 _MAX_EMOJI_ID: Final = 2**63 - 1
+_BARE_TAG: Final = re.compile(r"<(/?)([A-Za-z][A-Za-z-]*)>")
+_BARE_OK: Final = _SUPPORTED - {"span", "tg-emoji"}  # these two need an attribute
 
 OPEN: Final = 0
 """Mark kind: a start tag; ``raw`` is the tag as written, ``tag`` its lower-case name."""
@@ -100,12 +102,8 @@ class Mark(NamedTuple):
     tag: str
 
 
-class _Frame(NamedTuple):
-    tag: str
-    start: int  # visible code point offset where the element starts
-    piece: int  # index into the output pieces, for <a> without href
-    argument: str | None
-    expandable: bool
+# An open element: (tag, visible start, index into the output pieces, argument, expandable).
+_Frame = tuple[str, int, int, str | None, bool]
 
 
 def _decode_entity(html: str, pos: int) -> tuple[str, int] | None:
@@ -260,7 +258,7 @@ _Found = tuple[str, int, int, str | None, str | None]  # type, start, end, url/i
 
 def _entity_for(frame: _Frame, end: int, pieces: list[str], found: list[_Found]) -> None:
     """Append the entity a closed element produces (nothing for an empty one)."""
-    tag, start = frame.tag, frame.start
+    tag, start, piece, argument, expandable = frame
     if end <= start:
         return
     simple = _SIMPLE_TYPES.get(tag)
@@ -268,11 +266,11 @@ def _entity_for(frame: _Frame, end: int, pieces: list[str], found: list[_Found])
         found.append((simple, start, end, None, None))
     elif tag == "a":
         # Without href Telegram links the element's own text.
-        url = frame.argument or "".join(pieces[frame.piece :])
+        url = argument or "".join(pieces[piece:])
         if url:
             found.append(("text_link", start, end, url, None))
     elif tag == "code":
-        found.append(("code", start, end, None, frame.argument))
+        found.append(("code", start, end, None, argument))
     elif tag == "pre":
         if found and found[-1][0] == "code" and found[-1][1:3] == (start, end):
             # <pre><code class="language-x"> is one pre entity with a language.
@@ -280,10 +278,26 @@ def _entity_for(frame: _Frame, end: int, pieces: list[str], found: list[_Found])
         else:
             found.append(("pre", start, end, None, None))
     elif tag == "blockquote":
-        kind = "expandable_blockquote" if frame.expandable else "blockquote"
+        kind = "expandable_blockquote" if expandable else "blockquote"
         found.append((kind, start, end, None, None))
     else:  # tg-emoji
-        found.append(("custom_emoji", start, end, frame.argument, None))
+        found.append(("custom_emoji", start, end, argument, None))
+
+
+def _ampersand(
+    html: str, i: int, visible: int, pieces: list[str], marks: list[Mark] | None
+) -> int:
+    """Append the character the '&' at html[i] stands for; return where scanning resumes."""
+    decoded = _decode_entity(html, i)
+    if decoded is None:
+        # Telegram keeps an '&' that starts no known entity as it is.
+        pieces.append("&")
+        return i + 1
+    char, end = decoded
+    if marks is not None:
+        marks.append(Mark(visible, CHAR, html[i:end], ""))
+    pieces.append(char)
+    return end
 
 
 def _scan(html: str, marks: list[Mark] | None) -> tuple[str, list[_Found]]:
@@ -293,6 +307,7 @@ def _scan(html: str, marks: list[Mark] | None) -> tuple[str, list[_Found]]:
     stack: list[_Frame] = []
     found: list[_Found] = []
     search = _SPECIAL.search
+    bare_tag = _BARE_TAG.match
     pos = 0
     while (m := search(html, pos)) is not None:
         i = m.start()
@@ -300,30 +315,32 @@ def _scan(html: str, marks: list[Mark] | None) -> tuple[str, list[_Found]]:
             pieces.append(html[pos:i])
             visible += i - pos
         if html[i] == "&":
-            decoded = _decode_entity(html, i)
-            if decoded is None:
-                # Telegram keeps an '&' that starts no known entity as it is.
-                pieces.append("&")
-                pos = i + 1
-            else:
-                if marks is not None:
-                    marks.append(Mark(visible, CHAR, html[i : decoded[1]], ""))
-                pieces.append(decoded[0])
-                pos = decoded[1]
+            pos = _ampersand(html, i, visible, pieces, marks)
             visible += 1
-        elif html.startswith("/", i + 1):
-            pos = _end_tag(html, i, stack[-1].tag if stack else None)
+            continue
+        # Fast path for the common attribute-less "<b>" and "</b>"; anything else, and every
+        # error, goes through the full parsers below.
+        bare = bare_tag(html, i)
+        name = "" if bare is None else bare.group(2).lower()
+        if html.startswith("/", i + 1):
+            if bare is not None and stack and stack[-1][0] == name:
+                pos = bare.end()
+            else:
+                pos = _end_tag(html, i, stack[-1][0] if stack else None)
             frame = stack.pop()
             _entity_for(frame, visible, pieces, found)
             if marks is not None:
-                marks.append(Mark(visible, CLOSE, html[i:pos], frame.tag))
+                marks.append(Mark(visible, CLOSE, html[i:pos], frame[0]))
+            continue
+        if bare is not None and name in _BARE_OK:
+            pos, tag, argument, expandable = bare.end(), name, None, False
         else:
             pos, tag, argument, expandable = _start_tag(html, i)
-            stack.append(_Frame(tag, visible, len(pieces), argument, expandable))
-            if marks is not None:
-                marks.append(Mark(visible, OPEN, html[i:pos], tag))
+        stack.append((tag, visible, len(pieces), argument, expandable))
+        if marks is not None:
+            marks.append(Mark(visible, OPEN, html[i:pos], tag))
     if stack:
-        raise _error(f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"')
+        raise _error(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
     pieces.append(html[pos:])
     return "".join(pieces), found
 
