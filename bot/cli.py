@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -151,6 +152,54 @@ def preview(
         if len(messages) > 1:
             typer.echo(f"--- message {number}/{len(messages)} ---")
         typer.echo(message)
+
+
+# The bot commands import bot.telegram (and PTB) inside the function: the other commands
+# start faster without it.
+
+
+@app.command()
+def run(
+    webhook: Annotated[
+        bool,
+        typer.Option("--webhook", help="Serve a webhook on PORT (also if WEBHOOK_URL is set)."),
+    ] = False,
+    listen: Annotated[str, typer.Option(help="Address the webhook server binds to.")] = "0.0.0.0",  # noqa: S104 -- Telegram must reach the webhook
+) -> None:
+    """Run the bot: long polling, or a webhook with --webhook; stop with Ctrl-C or SIGTERM."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    from bot.telegram import runner  # noqa: PLC0415
+
+    runner.run(settings, webhook=webhook, listen=listen)
+
+
+@app.command()
+def console(
+    lang: Annotated[
+        str | None,
+        typer.Option(help="Chat language: zh or en (default from $LANG, else zh).", envvar="LANG"),
+    ] = None,
+    user_id: Annotated[int, typer.Option(help="Your user id in the offline chat.")] = 10001,
+) -> None:
+    """Try the bot offline: chat in this terminal with the real bot on a fake Telegram."""
+    settings = load_settings()
+    # Only warnings: log lines would interleave with the chat.
+    configure_logging("DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING")
+    from bot.telegram.console import console_lang, run_console  # noqa: PLC0415
+
+    asyncio.run(run_console(settings, lang=console_lang(lang), user_id=user_id))
+
+
+@app.command("fake-api")
+def fake_api(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8081,
+    strict: Annotated[bool, typer.Option(help="Enforce Telegram's flood limits.")] = False,
+) -> None:
+    """Serve the loopback fake Bot API alone; point `digestbot run` at the URL it prints."""
+    from bot.telegram.loopback_api import main as serve_loopback  # noqa: PLC0415
+
+    serve_loopback(["--port", str(port), *(["--strict"] if strict else [])])
 
 
 EXIT_CODES: dict[type[DigestError], int] = {ConfigError: 2, UsageError: 2, NotFoundError: 1}
