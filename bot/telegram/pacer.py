@@ -1,0 +1,303 @@
+"""One pacer in front of every Bot API send: Telegram's flood limits, two lanes, 429 pauses.
+
+``Pacer`` is a PTB :class:`~telegram.ext.BaseRateLimiter` (``ApplicationBuilder().rate_limiter``
+or ``ExtBot(rate_limiter=...)``), so every message the bot sends passes through it. It throttles
+ahead of time instead of reacting to 429s:
+
+- **Global**: ``rate`` messages/s for all chats together (a GCRA, i.e. a token bucket kept as
+  one "theoretical arrival time"; late wake-ups are absorbed, so the achieved rate stays at the
+  configured one). A call with ``allow_paid_broadcast`` is held to ``paid_rate`` instead when
+  the pacer was built with ``paid_broadcast=True``.
+- **Per chat**: push sends are spaced ``chat_interval`` (1 s) apart in one chat; command replies
+  may burst ``chat_burst`` messages (a reply in three parts), then follow the same 1/s.
+- **Per group/channel** (negative chat ids): at most ``group_per_minute`` in any 61-s window
+  (Telegram's 60 s plus a second of slack for network jitter).
+
+Lanes. A call passing ``rate_limit_args={"lane": "push"}`` is a push send; everything else is a
+command reply. Command replies *reserve* the next global slot the moment they arrive, ahead of
+every waiting push send. Push sends queue FIFO behind one gate and take a slot only when it is
+free *now*, re-checking after every sleep, so a command reply waits for at most the one slot
+in use, never behind the push queue. The pacer starts no task: waiting callers are the
+coroutines of the bounded sender pool (the push) or of handlers; each sleeps on
+``asyncio.sleep`` until its slot, on a monotonic clock.
+
+429. ``RetryAfter`` pauses *every* lane until ``retry_after`` has passed (a deadline that only
+moves later: a request finishing early cannot lift it), then the same call is made again. It is
+never dropped; the caller's own timeout or cancellation is the only way out.
+
+Only sending and editing endpoints are paced (``sendMessage``, ``editMessageText``, ...);
+``getUpdates``, ``getMe``, ``answerCallbackQuery`` and the like go straight through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Final, Literal
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
+
+log = logging.getLogger(__name__)
+
+Lane = Literal["command", "push"]
+RateLimitArgs = dict[str, Any]
+JSONDict = dict[str, Any]
+Sleep = Callable[[float], Awaitable[None]]
+
+PUSH_ARGS: Final[RateLimitArgs] = {"lane": "push"}
+DEFAULT_RATE: Final = 25.0
+# Telegram allows 1000/s with paid broadcast; the headroom keeps rate + burst under it.
+PAID_RATE: Final = 970.0
+GROUP_WINDOW: Final = 61.0
+# Endpoints Telegram counts against the flood limits; sendChatAction is not a message.
+_PACED_PREFIXES: Final = ("send", "edit", "copy", "forward")
+_UNPACED: Final = frozenset({"sendchataction"})
+# Forget per-chat state once this many chats are tracked and their slots are in the past,
+# so memory stays flat however many subscribers a push reaches.
+_PRUNE_AT: Final = 4096
+
+
+def is_paced(endpoint: str) -> bool:
+    """Return True when ``endpoint`` sends or edits a message (Telegram rate-limits those)."""
+    name = endpoint.lower()
+    return name.startswith(_PACED_PREFIXES) and name not in _UNPACED
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """Return how long ``exc`` asks to wait, in seconds, whatever PTB_TIMEDELTA says."""
+    # PTB 22 warns when it hands out the int form; the value is the same either way.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _chat_key(chat_id: object) -> int | str | None:
+    """Normalise a chat_id parameter: ints stay ints, "@channel" names stay strings."""
+    if chat_id is None or chat_id == "":
+        return None
+    if isinstance(chat_id, int):
+        return chat_id
+    text = str(chat_id)
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _is_group(chat: int | str) -> bool:
+    """Return True for groups, supergroups and channels (negative ids or @names)."""
+    return isinstance(chat, str) or chat < 0
+
+
+@dataclass(slots=True)
+class PacerStats:
+    """What the pacer did: calls paced per lane, 429s seen, total seconds paused by them."""
+
+    command: int = 0
+    push: int = 0
+    retry_after: int = 0
+    paused_seconds: float = 0.0
+
+
+class Pacer(BaseRateLimiter[RateLimitArgs]):
+    """Throttle Bot API sends to Telegram's limits, command replies first; retry every 429."""
+
+    __slots__ = (
+        "_chat_burst",
+        "_chat_interval",
+        "_chats",
+        "_clock",
+        "_global_tat",
+        "_group_limit",
+        "_groups",
+        "_interval",
+        "_paid_interval",
+        "_paused_until",
+        "_push_gate",
+        "_sleep",
+        "_tolerance",
+        "enabled",
+        "paid_broadcast",
+        "rate",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        rate: float = DEFAULT_RATE,
+        *,
+        paid_broadcast: bool = False,
+        paid_rate: float = PAID_RATE,
+        chat_interval: float = 1.0,
+        chat_burst: int = 2,
+        group_per_minute: int = 20,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if rate <= 0 or paid_rate <= 0 or chat_interval < 0 or chat_burst < 1:
+            raise ValueError("rates must be positive and chat_burst at least 1")
+        self.rate = rate
+        self.paid_broadcast = paid_broadcast
+        self.enabled = enabled
+        self.stats = PacerStats()
+        self._interval = 1.0 / rate
+        self._paid_interval = 1.0 / paid_rate
+        # A little credit (2 % of a second, at least one message) absorbs late wake-ups without
+        # letting a 1-s window see more than rate + 2 % + 1 messages.
+        self._tolerance = max(1.0, rate * 0.02) * self._interval
+        self._chat_interval = chat_interval
+        self._chat_burst = chat_burst
+        self._group_limit = group_per_minute
+        self._clock = clock
+        self._sleep = sleep
+        self._global_tat = 0.0
+        self._paused_until = 0.0
+        self._chats: dict[int | str, float] = {}
+        self._groups: dict[int | str, list[float]] = {}
+        self._push_gate = asyncio.Lock()
+
+    async def initialize(self) -> None:
+        """Nothing to set up: the pacer holds no connection and starts no task."""
+
+    async def shutdown(self) -> None:
+        """Forget per-chat state."""
+        self._chats.clear()
+        self._groups.clear()
+
+    # ----------------------------------------------------------------- limits
+
+    def pause(self, seconds: float) -> None:
+        """Hold every lane for ``seconds`` from now (only ever extends a running pause)."""
+        until = self._clock() + seconds
+        if until > self._paused_until:
+            self.stats.paused_seconds += until - max(self._paused_until, self._clock())
+            self._paused_until = until
+
+    def _local_delay(self, chat: int | str | None, lane: Lane, now: float) -> float:
+        """Seconds until the pause, this chat's spacing and its group window all allow a send."""
+        delay = self._paused_until - now
+        if chat is None:
+            return delay
+        tat = self._chats.get(chat)
+        if tat is not None:
+            slack = 0.0 if lane == "push" else (self._chat_burst - 1) * self._chat_interval
+            delay = max(delay, tat - slack - now)
+        window = self._groups.get(chat)
+        if window is not None and len(window) >= self._group_limit:
+            delay = max(delay, window[-self._group_limit] + GROUP_WINDOW - now)
+        return delay
+
+    def _commit(self, chat: int | str | None, at: float, *, paid: bool) -> None:
+        """Record a send at ``at`` in the global, per-chat and per-group books."""
+        step = self._paid_interval if paid else self._interval
+        self._global_tat = max(self._global_tat, at) + step
+        if chat is None:
+            return
+        if len(self._chats) >= _PRUNE_AT:
+            self._prune(at)
+        self._chats[chat] = max(self._chats.get(chat, 0.0), at) + self._chat_interval
+        if _is_group(chat):
+            window = self._groups.setdefault(chat, [])
+            bisect.insort(window, at)
+            cut = bisect.bisect_right(window, at - GROUP_WINDOW)
+            if cut:
+                del window[:cut]
+
+    def _prune(self, now: float) -> None:
+        """Drop chats whose next allowed send is already in the past (they carry no limit)."""
+        self._chats = {c: t for c, t in self._chats.items() if t > now}
+        self._groups = {c: w for c, w in self._groups.items() if w and w[-1] > now - GROUP_WINDOW}
+
+    async def acquire(
+        self, chat_id: object, *, lane: Lane = "command", paid: bool = False
+    ) -> None:
+        """Wait until a message to ``chat_id`` may be sent in ``lane``, and book its slot."""
+        chat = _chat_key(chat_id)
+        paid = paid and self.paid_broadcast
+        if lane == "push":
+            self.stats.push += 1
+            await self._acquire_push(chat, paid=paid)
+        else:
+            self.stats.command += 1
+            await self._acquire_command(chat, paid=paid)
+
+    async def _acquire_command(self, chat: int | str | None, *, paid: bool) -> None:
+        """Reserve the next global slot at once (ahead of queued pushes), then sleep until it."""
+        while True:
+            now = self._clock()
+            delay = self._local_delay(chat, "command", now)
+            if delay <= 0:
+                break
+            await self._sleep(delay)
+        at = max(now, self._global_tat - self._tolerance, self._paused_until)
+        self._commit(chat, at, paid=paid)
+        if at > now:
+            await self._sleep(at - now)
+
+    async def _acquire_push(self, chat: int | str | None, *, paid: bool) -> None:
+        """Wait for the chat, then take a global slot that is free now, one waiter at a time."""
+        while True:
+            delay = self._local_delay(chat, "push", self._clock())
+            if delay > 0:
+                # Waiting for one chat must not hold the gate: other chats' sends go meanwhile.
+                await self._sleep(delay)
+                continue
+            async with self._push_gate:
+                while True:
+                    now = self._clock()
+                    local = self._local_delay(chat, "push", now)
+                    if local > 0:
+                        break  # a command reply took this chat's slot meanwhile
+                    wait = self._global_tat - self._tolerance - now
+                    if wait <= 0:
+                        self._commit(chat, now, paid=paid)
+                        return
+                    # Re-check after the sleep: a command reply may have reserved this slot.
+                    await self._sleep(wait)
+
+    # ----------------------------------------------------------------- PTB hook
+
+    async def process_request(  # noqa: PLR0917 - the signature PTB calls
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: RateLimitArgs | None,
+    ) -> bool | JSONDict | list[JSONDict]:
+        """Pace one Bot API call, retrying it after every 429 until it gets an answer."""
+        if not is_paced(endpoint):
+            # Not a message (getMe, answerCallbackQuery, ...): no limit, and a late retry of,
+            # say, a callback answer is useless, so a 429 goes back to the caller.
+            return await callback(*args, **kwargs)
+        lane: Lane = "command"
+        if rate_limit_args and rate_limit_args.get("lane") == "push":
+            lane = "push"
+        paid = bool(data.get("allow_paid_broadcast"))
+        while True:
+            if self.enabled:
+                await self.acquire(data.get("chat_id"), lane=lane, paid=paid)
+            else:
+                wait = self._paused_until - self._clock()
+                if wait > 0:
+                    await self._sleep(wait)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                seconds = retry_after_seconds(exc)
+                self.stats.retry_after += 1
+                log.warning(
+                    "%s got 429: pausing every send for %.1f s, then retrying", endpoint, seconds
+                )
+                self.pause(seconds)
