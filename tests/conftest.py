@@ -94,3 +94,20 @@ async def loopback_api() -> AsyncIterator[LoopbackBotApi]:
         yield api
     finally:
         await api.stop()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, seeds_dir: Path) -> dict[str, str]:
+    """Environment for `python -m bot` in tmp_path: SQLite there, the seeds copy, no Telegram."""
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "WEBHOOK_", "DIGESTBOT_"))
+        and key not in {"DATABASE_URL", "SEEDS_DIR", "PORT", "LOG_LEVEL", "ADMIN_IDS"}
+    }
+    return {
+        **inherited,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'digestbot.sqlite3'}",
+        "SEEDS_DIR": str(seeds_dir),
+        "PYTHONIOENCODING": "utf-8",
+    }
