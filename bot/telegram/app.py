@@ -1,0 +1,209 @@
+"""The Application: built from Settings, its handler table, and its start-up and shut-down.
+
+``build_application(settings)`` returns a ready PTB Application. Its ``initialize()`` runs
+``post_init`` (open the Runtime, sync the seeds, set the command menus, schedule the jobs) and
+its ``shutdown()`` runs ``post_shutdown``, so the same set-up happens under ``run_polling``,
+``run_webhook`` and a hand-driven ``async with application: await application.start()``
+(the console and the tests). PTB's own post_init hook only fires in ``run_*``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from telegram.constants import ParseMode
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    ExtBot,
+    JobQueue,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.i18n import DEFAULT_LANG, LANGS
+from bot.runtime import Runtime
+from bot.telegram import handlers, jobs, settings_flow
+from bot.telegram.aiohttp_request import build_request
+from bot.telegram.commands import menu_commands
+from bot.telegram.context import BotState, DigestApplication, DigestContext
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BotState",
+    "DigestApplication",
+    "DigestContext",
+    "build_application",
+    "post_init",
+    "post_shutdown",
+    "register_handlers",
+    "schedule_jobs",
+]
+
+POOL_SIZE = 256  # PTB's default: updates are handled concurrently, each may send at once
+
+
+class _DigestApp(
+    Application[
+        ExtBot[None],
+        DigestContext,
+        dict[Any, Any],
+        dict[Any, Any],
+        BotState,
+        JobQueue[DigestContext],
+    ]
+):
+    """Application whose initialize()/shutdown() also run post_init/post_shutdown."""
+
+    async def initialize(self) -> None:
+        """Initialize PTB, then open what the bot needs (once)."""
+        await super().initialize()
+        if not self.bot_data.ready:
+            await post_init(self)
+
+    async def shutdown(self) -> None:
+        """Shut PTB down, then close what post_init opened."""
+        await super().shutdown()
+        await post_shutdown(self)
+
+
+def _quiet_transport_loggers() -> None:
+    # httpx logs every request URL at INFO, and the URL contains the token: keep it at
+    # WARNING whatever the root level is (PTB's docs recommend the same).
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING or logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
+def build_application(settings: Settings, *, runtime: Runtime | None = None) -> DigestApplication:
+    """Build the bot's Application; `runtime` if given is used (and left open) as is."""
+    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN is not set; get one from @BotFather, "
+            "or try the bot offline with `digestbot console`"
+        )
+    _quiet_transport_loggers()
+    context_types = ContextTypes(context=DigestContext, bot_data=BotState)
+    builder = (
+        ApplicationBuilder()
+        .application_class(_DigestApp)
+        .token(settings.telegram_bot_token.get_secret_value())
+        .context_types(context_types)
+        .job_queue(JobQueue[DigestContext]())
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .request(build_request(settings.http_backend, pool_size=POOL_SIZE))
+        .get_updates_request(build_request(settings.http_backend, pool_size=1))
+        # A burst of commands from many chats is answered concurrently, not one by one.
+        .concurrent_updates(True)
+        # (the push adds `.rate_limiter(...)` here)
+    )
+    if settings.telegram_base_url:
+        # PTB appends the token: http://host:port/bot -> http://host:port/bot<token>/getMe
+        builder = builder.base_url(settings.telegram_base_url)
+    application: DigestApplication = builder.build()
+    application.bot_data.settings = settings
+    application.bot_data.runtime = runtime
+    application.bot_data.owns_runtime = runtime is None
+    register_handlers(application)
+    return application
+
+
+def register_handlers(application: DigestApplication) -> None:
+    """Register every handler of the bot, in the order PTB tries them."""
+    # Only new messages: an edited "/latest" is not a new request.
+    new = filters.UpdateType.MESSAGE
+    private = filters.ChatType.PRIVATE
+
+    def command(names: str | list[str], callback: Any) -> None:
+        application.add_handler(CommandHandler(names, callback, filters=new))
+
+    # A group's migration to a supergroup arrives as a service message; handle it first.
+    application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.migrate))
+
+    # CommandHandler ignores /cmd@otherbot and answers /cmd@ourbot in groups.
+    command("start", handlers.start)
+    command(["stop", "unsubscribe"], handlers.stop)
+    command("latest", handlers.latest)
+    command("risks", handlers.risks)
+    command("full", handlers.full)
+    command("article", handlers.article)
+    command("list", handlers.list_archive)
+    command("search", handlers.search)
+    command("settings", settings_flow.settings_command)
+    command("time", settings_flow.time_command)
+    command("timezone", settings_flow.timezone_command)
+    command("help", handlers.help_command)
+    command("stats", handlers.stats)
+    command("reload", handlers.reload)
+    # (admin commands of the push go here)
+
+    application.add_handler(CallbackQueryHandler(handlers.button))
+
+    # Order matters: these catch-alls come after every command. Only private chats get a
+    # hint; in groups the bot stays silent on text and on commands it does not know.
+    application.add_handler(MessageHandler(new & private & filters.COMMAND, handlers.hint))
+    application.add_handler(MessageHandler(new & private & filters.TEXT, handlers.hint))
+
+    application.add_error_handler(handlers.on_error)
+
+
+def schedule_jobs(application: DigestApplication) -> None:
+    """Schedule the periodic jobs (the one place where jobs are added)."""
+    job_queue = application.job_queue
+    if job_queue is None:
+        raise ConfigError("python-telegram-bot[job-queue] is not installed")
+    settings = application.bot_data.require_runtime().settings
+    for job in job_queue.get_jobs_by_name("sync_seeds"):  # a re-initialized application
+        job.schedule_removal()
+    if settings.sync_interval > 0:
+        job_queue.run_repeating(
+            jobs.sync_seeds,
+            interval=settings.sync_interval,
+            first=settings.sync_interval,
+            name="sync_seeds",
+        )
+    # (the push registers its tick job here)
+
+
+async def set_command_menus(application: DigestApplication) -> None:
+    """Set the command menu for each language, plus a default for other languages."""
+    renderer = application.bot_data.require_runtime().renderer
+    for lang in LANGS:
+        await application.bot.set_my_commands(menu_commands(renderer, lang), language_code=lang)
+    await application.bot.set_my_commands(menu_commands(renderer, DEFAULT_LANG))
+
+
+async def post_init(application: DigestApplication) -> None:
+    """Open the Runtime (unless given), sync the seeds, set the menus, schedule the jobs."""
+    state = application.bot_data
+    if state.runtime is None:
+        if state.settings is None:
+            raise ConfigError("the Application was not built by build_application()")
+        state.runtime = await asyncio.to_thread(Runtime.open, state.settings)
+    runtime = state.runtime
+    report = await asyncio.to_thread(runtime.sync)
+    for failure in report.failures:
+        log.warning("seed not imported: %s", failure)
+    log.info("seeds synced: %s", report.summary())
+    await set_command_menus(application)
+    schedule_jobs(application)
+    state.ready = True
+
+
+async def post_shutdown(application: DigestApplication) -> None:
+    """Close what post_init opened (a Runtime passed in stays open for its owner)."""
+    state = application.bot_data
+    state.ready = False
+    if state.owns_runtime and state.runtime is not None:
+        runtime, state.runtime = state.runtime, None
+        await asyncio.to_thread(runtime.close)

@@ -1,0 +1,63 @@
+"""The command table: every command, its arguments, and where it is listed.
+
+Each command has two catalogue strings, ``cmd_<name>`` (the menu entry, set with setMyCommands)
+and ``help_<name>`` (its line in /help). tests/test_i18n_meta.py checks both exist in every
+language. A new command is one row here plus its handler in ``app.register_handlers``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram import BotCommand
+
+from bot.i18n import Lang
+from bot.rendering import Renderer
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One bot command: its name, its argument synopsis, and who sees it."""
+
+    name: str
+    args: str = ""
+    admin: bool = False  # only ADMIN_IDS may run it; listed in /help for them only
+    menu: bool = True  # listed in the client's command menu
+
+    @property
+    def usage(self) -> str:
+        """Return `/name args` as /help shows it."""
+        return f"/{self.name} {self.args}".rstrip()
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("start"),
+    Command("latest"),
+    Command("list", "[page]"),
+    Command("article", "<id>"),
+    Command("search", "<words>"),
+    Command("full", "[id]"),
+    Command("risks", "[id]"),
+    Command("settings"),
+    Command("time", "HH:MM"),
+    Command("timezone", "Area/City"),
+    Command("help"),
+    Command("stop"),
+    Command("unsubscribe", menu=False),
+    Command("stats", admin=True, menu=False),
+    Command("reload", admin=True, menu=False),
+)
+
+
+def menu_commands(renderer: Renderer, lang: Lang) -> list[BotCommand]:
+    """Return the command menu in one language (admin commands are not listed)."""
+    return [BotCommand(c.name, renderer.text(f"cmd_{c.name}", lang)) for c in COMMANDS if c.menu]
+
+
+def help_lines(renderer: Renderer, lang: Lang, *, admin: bool) -> list[dict[str, str]]:
+    """Return /help's rows (usage and text), admin commands only for admins."""
+    return [
+        {"usage": c.usage, "text": renderer.text(f"help_{c.name}", lang)}
+        for c in COMMANDS
+        if admin or not c.admin
+    ]

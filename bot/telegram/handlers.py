@@ -1,0 +1,377 @@
+"""Command and button handlers: narrow the update, call one store function, reply.
+
+Replies are rendered from templates/ in the chat's language; store calls run in a worker
+thread (asyncio.to_thread) so a slow database never stalls other chats. The handler table
+is ``bot.telegram.app.register_handlers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from telegram import CallbackQuery, Update
+from telegram.error import BadRequest, Forbidden
+
+from bot.digest import Part, article_buttons, parse_callback, render_part
+from bot.errors import NotFoundError, UsageError
+from bot.i18n import language_for
+from bot.store import Store, StoredArticle
+from bot.telegram import settings_flow
+from bot.telegram.commands import help_lines
+from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
+from bot.telegram.keyboards import article_rows, list_rows, markup
+from bot.telegram.replies import Replier
+from bot.telegram.views import Page, deep_link_article, page_of, parse_page, schedule_for
+from bot.telegram.views import schedule_context as schedule_values
+
+log = logging.getLogger(__name__)
+
+
+def now() -> datetime:
+    """Return the current time, tz-aware UTC."""
+    return datetime.now(UTC)
+
+
+async def send_article(reply: Replier, stored: StoredArticle, part: Part) -> None:
+    """Send one part of an article; the digest carries the 📖 ⚠️ 🔗 buttons."""
+    chunks = render_part(reply.renderer, stored, part, reply.lang)
+    buttons = article_buttons(reply.renderer, stored, reply.lang)
+    await reply.chunks(chunks, [list(buttons)] if part == "digest" else [])
+
+
+# -- subscribing ----------------------------------------------------------------------
+
+
+async def start(update: Update, context: DigestContext) -> None:
+    """Subscribe this chat, welcome it, and open a deep-linked article (`/start a<id>`)."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    subscription = await asyncio.to_thread(
+        context.store.subscribe,
+        chat.id,
+        chat_type=chat.type,
+        language=chat.user_lang,
+        title=chat.title,
+    )
+    subscriber = subscription.subscriber
+    reply = context.reply(chat, lang_of(subscriber, chat.user_lang))
+    status = "new" if subscription.created else "back" if subscription.reactivated else "already"
+    schedule = schedule_values(schedule_for(context.settings, subscriber), now())
+    await reply.template("welcome", {"status": status, "group": not chat.is_private, **schedule})
+    if context.args:
+        article_id = deep_link_article(context.args[0])
+        stored = (
+            None
+            if article_id is None
+            else await asyncio.to_thread(context.store.get_article, article_id)
+        )
+        if stored is None:
+            await reply.notice("unavailable")
+        else:
+            await send_article(reply, stored, "digest")
+
+
+async def stop(update: Update, context: DigestContext) -> None:
+    """Unsubscribe this chat (/stop, /unsubscribe); its history and settings are kept."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    was_active = await asyncio.to_thread(context.store.unsubscribe, chat.id)
+    key = "stop_done" if was_active else "stop_not_subscribed"
+    await context.reply(chat).notice(key)
+
+
+# -- reading --------------------------------------------------------------------------
+
+
+async def latest(update: Update, context: DigestContext) -> None:
+    """Send the newest article's digest with its buttons."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    stored = await asyncio.to_thread(context.store.latest_article)
+    if stored is None:
+        await context.reply(chat).notice("no_articles")
+        return
+    await send_article(context.reply(chat), stored, "digest")
+
+
+async def _part(update: Update, context: DigestContext, part: Part, *, required: bool) -> None:
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    ref = " ".join(context.args or ())
+    if not ref and required:
+        await context.reply(chat).notice("usage_article")
+        return
+    try:
+        stored = await asyncio.to_thread(context.store.resolve, ref or "latest")
+    except NotFoundError:
+        key, values = ("not_found", {"ref": ref}) if ref else ("no_articles", {})
+        await context.reply(chat).notice(key, **values)
+        return
+    await send_article(context.reply(chat), stored, part)
+
+
+async def risks(update: Update, context: DigestContext) -> None:
+    """Send an article's risks (`/risks [id]`, the newest without an id)."""
+    await _part(update, context, "risks", required=False)
+
+
+async def full(update: Update, context: DigestContext) -> None:
+    """Send an article's full text in as many messages as it needs (`/full [id]`)."""
+    await _part(update, context, "full", required=False)
+
+
+async def article(update: Update, context: DigestContext) -> None:
+    """Send one article's digest with its buttons (`/article <id>`)."""
+    await _part(update, context, "digest", required=True)
+
+
+def _load_page(store: Store, requested: int) -> tuple[Page, list[StoredArticle]]:
+    page = page_of(requested, store.count_articles())
+    return page, store.list_articles(offset=page.offset, limit=10)
+
+
+def _list_context(page: Page, articles: list[StoredArticle]) -> dict[str, object]:
+    return {
+        "page": page.number,
+        "pages": page.pages,
+        "total": page.total,
+        "articles": [
+            {"id": a.id, "title": a.article.title, "date": a.article.date} for a in articles
+        ],
+    }
+
+
+async def list_archive(update: Update, context: DigestContext) -> None:
+    """Send a page of the archive, newest first, with ◀ ▶ and a button per article."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    try:
+        requested = parse_page(list(context.args or ()))
+    except UsageError:
+        await context.reply(chat).notice("usage_list")
+        return
+    page, articles = await asyncio.to_thread(_load_page, context.store, requested)
+    if not articles:
+        await context.reply(chat).notice("no_articles")
+        return
+    rows = list_rows(context.renderer, chat.lang, articles, page)
+    await context.reply(chat).template("list", _list_context(page, articles), rows)
+
+
+async def search(update: Update, context: DigestContext) -> None:
+    """Search titles, summaries, points and full text (`/search <words>`), 10 results."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    words = list(context.args or ())
+    if not words:
+        await context.reply(chat).notice("usage_search")
+        return
+    found = await asyncio.to_thread(context.store.search_articles, words, limit=10)
+    query = " ".join(words)
+    if not found:
+        await context.reply(chat).notice("search_none", query=query)
+        return
+    values = {"query": query, "count": len(found)}
+    await context.reply(chat).template("search", values, article_rows(found))
+
+
+# -- help, hints, admin -----------------------------------------------------------------
+
+
+def is_admin(context: DigestContext, chat: ChatInfo) -> bool:
+    """Tell whether the sender is one of ADMIN_IDS."""
+    return chat.user_id is not None and chat.user_id in context.settings.admin_ids
+
+
+async def help_command(update: Update, context: DigestContext) -> None:
+    """List every command in the chat's language (admin commands for admins only)."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    lines = help_lines(context.renderer, chat.lang, admin=is_admin(context, chat))
+    await context.reply(chat).template("help", {"commands": lines})
+
+
+async def hint(update: Update, context: DigestContext) -> None:
+    """Point free text and unknown commands in a private chat to /help."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    await context.reply(chat).notice("hint")
+
+
+async def _admin_chat(update: Update, context: DigestContext) -> ChatInfo | None:
+    """Return the chat if the sender is an admin; otherwise refuse and return None."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return None
+    if not is_admin(context, chat):
+        log.info("refused an admin command from user %s", chat.user_id)
+        await context.reply(chat).notice("not_allowed")
+        return None
+    return chat
+
+
+async def stats(update: Update, context: DigestContext) -> None:
+    """Show article and subscriber totals (admins only)."""
+    chat = await _admin_chat(update, context)
+    if chat is None:
+        return
+    counts = await asyncio.to_thread(context.store.counts)
+    values = {
+        "articles": counts.articles,
+        "hidden": counts.hidden_articles,
+        "active": counts.active_subscribers,
+        "inactive": counts.inactive_subscribers,
+    }
+    await context.reply(chat).template("stats", values)
+
+
+async def reload(update: Update, context: DigestContext) -> None:
+    """Re-sync the seeds now and report what changed (admins only)."""
+    chat = await _admin_chat(update, context)
+    if chat is None:
+        return
+    report = await asyncio.to_thread(context.runtime.sync)
+    log.info("seeds re-synced by /reload: %s", report.summary())
+    values = {
+        "new": report.new,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "hidden": report.hidden,
+        "failed": report.failed,
+        "failures": list(report.failures),
+    }
+    await context.reply(chat).template("reload", values)
+
+
+# -- chat life cycle --------------------------------------------------------------------
+
+
+async def migrate(update: Update, context: DigestContext) -> None:
+    """Follow a group that became a supergroup: the subscription moves to the new id."""
+    message = update.effective_message
+    if message is None:
+        return
+    if message.migrate_to_chat_id:
+        old, new = message.chat_id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id:
+        old, new = message.migrate_from_chat_id, message.chat_id
+    else:
+        return
+    await asyncio.to_thread(context.store.migrate_chat, old, new)
+    log.info("chat %s migrated to %s", old, new)
+
+
+# -- buttons --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What answerCallbackQuery says: nothing (just stop the spinner), a toast or an alert."""
+
+    key: str | None = None
+    alert: bool = False
+
+
+UNAVAILABLE = Answer("unavailable", alert=True)
+
+
+async def _article_button(
+    context: DigestContext, chat: ChatInfo, args: tuple[int, ...], part: Part
+) -> Answer:
+    if len(args) != 1:
+        return UNAVAILABLE
+    stored = await asyncio.to_thread(context.store.get_article, args[0])
+    if stored is None:
+        return UNAVAILABLE
+    await send_article(context.reply(chat), stored, part)
+    return Answer()
+
+
+async def _list_button(
+    context: DigestContext, chat: ChatInfo, query: CallbackQuery, args: tuple[int, ...]
+) -> Answer:
+    if len(args) != 1:
+        return UNAVAILABLE
+    page, articles = await asyncio.to_thread(_load_page, context.store, args[0])
+    if not articles:
+        return UNAVAILABLE
+    text = context.renderer.render("list", chat.lang, **_list_context(page, articles))
+    try:
+        await query.edit_message_text(
+            text, reply_markup=markup(list_rows(context.renderer, chat.lang, articles, page))
+        )
+    except BadRequest as exc:
+        # A double tap asks for the page already shown; Telegram refuses the no-op edit.
+        if "not modified" not in exc.message:
+            raise
+    return Answer()
+
+
+# Button actions that open one part of an article.
+ARTICLE_ACTIONS: dict[str, Part] = {"full": "full", "risks": "risks", "article": "digest"}
+
+
+async def _dispatch(context: DigestContext, chat: ChatInfo | None, query: CallbackQuery) -> Answer:
+    parsed = parse_callback(query.data or "")
+    if parsed is None or chat is None:
+        return UNAVAILABLE
+    action, args = parsed
+    if action in ARTICLE_ACTIONS:
+        return await _article_button(context, chat, args, ARTICLE_ACTIONS[action])
+    if action == "list":
+        return await _list_button(context, chat, query, args)
+    if action in settings_flow.ACTIONS:
+        key = await settings_flow.on_button(context, chat, query, action, args)
+        return UNAVAILABLE if key == "unavailable" else Answer(key)
+    return UNAVAILABLE
+
+
+async def button(update: Update, context: DigestContext) -> None:
+    """Handle every inline button; always answer, stale or forged data gets an alert."""
+    query = update.callback_query
+    chat = await chat_info(update, context)
+    if query is None:
+        return
+    answer = Answer()  # if an action raises, the spinner stops and on_error apologises
+    try:
+        answer = await _dispatch(context, chat, query)
+    finally:
+        # The client shows a spinner until the query is answered, whatever happened.
+        lang = chat.lang if chat else language_for(query.from_user.language_code)
+        text = context.renderer.text(answer.key, lang) if answer.key else None
+        await query.answer(text, show_alert=answer.alert)
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+async def on_error(update: object, context: DigestContext) -> None:
+    """Log the traceback once, and apologise to the chat without showing internals."""
+    error = context.error
+    if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_chat:
+        # The user blocked the bot (or removed it from the group): stop pushing to them.
+        chat_id = update.effective_chat.id
+        await asyncio.to_thread(context.store.unsubscribe, chat_id, reason="blocked")
+        log.info("chat %s blocked the bot; unsubscribed", chat_id)
+        return
+    log.error("error while handling an update", exc_info=error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    user = update.effective_user
+    lang = language_for(user.language_code if user else None)
+    text = context.renderer.render("notice", lang, key="error_apology", values={})
+    try:
+        await context.bot.send_message(update.effective_chat.id, text)
+    except Exception:  # the apology is best effort; the error itself is logged above
+        log.warning("could not send the apology to chat %s", update.effective_chat.id)

@@ -1,0 +1,98 @@
+"""Inline keyboards: plain bot.digest.Button rows turned into Telegram markup.
+
+Callback data is ``action:int:...`` (bot.digest.callback); the actions are:
+``full:<id>``, ``risks:<id>`` (also on push messages), ``article:<id>``, ``list:<page>``,
+``set:<view>``, ``settime:<hour>:<minute>``, ``settz:<index>``, ``setlang:<index>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import IntEnum
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.digest import Button, callback
+from bot.i18n import LANGS, Lang
+from bot.rendering import Renderer
+from bot.store import StoredArticle
+from bot.telegram.views import PICKER_HOURS, TIMEZONES, Page
+
+LABEL_LIMIT = 40  # characters of a title shown on an article button
+
+
+class SettingsView(IntEnum):
+    """The screens of /settings, carried in `set:<view>` callback data."""
+
+    MAIN = 0
+    TIME = 1
+    TIMEZONE = 2
+    LANGUAGE = 3
+
+
+def markup(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
+    """Turn rows of plain buttons into an inline keyboard (None when there are none)."""
+    keyboard = [
+        [InlineKeyboardButton(b.label, callback_data=b.callback_data, url=b.url) for b in row]
+        for row in rows
+        if row
+    ]
+    return InlineKeyboardMarkup(keyboard) if keyboard else None
+
+
+def article_label(stored: StoredArticle) -> str:
+    """Return an article button's label: its id and its (shortened) title."""
+    title = stored.article.title
+    if len(title) > LABEL_LIMIT:
+        title = title[: LABEL_LIMIT - 1] + "…"
+    return f"#{stored.id} {title}"
+
+
+def article_rows(articles: Sequence[StoredArticle]) -> list[list[Button]]:
+    """Return one `article:<id>` button per article, one per row."""
+    return [[Button(article_label(a), callback_data=callback("article", a.id))] for a in articles]
+
+
+def list_rows(
+    renderer: Renderer, lang: Lang, articles: Sequence[StoredArticle], page: Page
+) -> list[list[Button]]:
+    """Return the /list keyboard: the page's articles, then ◀ ▶ where there is a page."""
+    nav = []
+    if page.number > 1:
+        previous = callback("list", page.number - 1)
+        nav.append(Button(renderer.text("button_prev", lang), callback_data=previous))
+    if page.number < page.pages:
+        following = callback("list", page.number + 1)
+        nav.append(Button(renderer.text("button_next", lang), callback_data=following))
+    return [*article_rows(articles), nav]
+
+
+def _back(renderer: Renderer, lang: Lang) -> list[Button]:
+    return [Button(renderer.text("button_back", lang), callback_data=callback("set", 0))]
+
+
+def settings_rows(renderer: Renderer, lang: Lang, view: SettingsView) -> list[list[Button]]:
+    """Return the keyboard of one /settings screen."""
+    if view is SettingsView.TIME:
+        hours = [
+            Button(f"{h:02d}:00", callback_data=callback("settime", h, 0)) for h in PICKER_HOURS
+        ]
+        return [hours[i : i + 5] for i in range(0, len(hours), 5)] + [_back(renderer, lang)]
+    if view is SettingsView.TIMEZONE:
+        zones = [
+            Button(name, callback_data=callback("settz", i)) for i, name in enumerate(TIMEZONES)
+        ]
+        return [zones[i : i + 2] for i in range(0, len(zones), 2)] + [_back(renderer, lang)]
+    if view is SettingsView.LANGUAGE:
+        choices = [
+            Button(renderer.text(f"language_{code}", lang), callback_data=callback("setlang", i))
+            for i, code in enumerate(LANGS)
+        ]
+        return [choices, _back(renderer, lang)]
+    return [
+        [
+            Button(renderer.text("button_set_time", lang), callback_data=callback("set", 1)),
+            Button(renderer.text("button_set_timezone", lang), callback_data=callback("set", 2)),
+        ],
+        [Button(renderer.text("button_set_language", lang), callback_data=callback("set", 3))],
+    ]

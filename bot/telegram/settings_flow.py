@@ -1,0 +1,145 @@
+"""/settings, /time and /timezone: a chat's delivery time, timezone and language.
+
+The /settings message is one screen edited in place: the main screen shows the current
+values, its buttons open a picker (``set:<view>``), and a choice (``settime``, ``settz``,
+``setlang``) saves it and returns to the main screen. The store keeps the values; the push
+schedules with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, time
+
+from telegram import CallbackQuery, Update
+from telegram.error import BadRequest
+
+from bot.config import Settings
+from bot.errors import UsageError
+from bot.i18n import LANGS, Lang
+from bot.store import Subscriber
+from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
+from bot.telegram.keyboards import SettingsView, markup, settings_rows
+from bot.telegram.views import (
+    TIMEZONES,
+    parse_time,
+    parse_timezone,
+    schedule_context,
+    schedule_for,
+)
+
+ACTIONS = frozenset({"set", "settime", "settz", "setlang"})
+
+
+def settings_values(settings: Settings, subscriber: Subscriber, lang: Lang) -> dict[str, object]:
+    """Return the template values of the /settings screens."""
+    schedule = schedule_for(settings, subscriber)
+    return {
+        **schedule_context(schedule, datetime.now(UTC)),
+        "language": lang,
+        "language_locked": subscriber.language_locked,
+    }
+
+
+async def settings_command(update: Update, context: DigestContext) -> None:
+    """Show the chat's settings with buttons to change them."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    if chat.subscriber is None:
+        await context.reply(chat).notice("settings_need_start")
+        return
+    values = {"view": "main", **settings_values(context.settings, chat.subscriber, chat.lang)}
+    rows = settings_rows(context.renderer, chat.lang, SettingsView.MAIN)
+    await context.reply(chat).template("settings", values, rows)
+
+
+async def _typed(update: Update, context: DigestContext, what: str) -> None:
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    text = " ".join(context.args or ())
+    try:
+        value: time | str = parse_time(text) if what == "time" else parse_timezone(text)
+    except UsageError:
+        await context.reply(chat).notice(f"usage_{what}")
+        return
+    if chat.subscriber is None:
+        await context.reply(chat).notice("settings_need_start")
+        return
+    store = context.store
+    if isinstance(value, time):
+        subscriber = await asyncio.to_thread(store.set_push_time, chat.id, value)
+    else:
+        subscriber = await asyncio.to_thread(store.set_timezone, chat.id, value)
+    if subscriber is None:  # unsubscribed and deleted meanwhile; nothing to set
+        await context.reply(chat).notice("settings_need_start")
+        return
+    values = schedule_context(schedule_for(context.settings, subscriber), datetime.now(UTC))
+    await context.reply(chat).notice(
+        f"{what}_set",
+        time=values["push_time"],
+        timezone=values["timezone"],
+        when=values["next_push"],
+    )
+
+
+async def time_command(update: Update, context: DigestContext) -> None:
+    """Set the local delivery time (`/time HH:MM`)."""
+    await _typed(update, context, "time")
+
+
+async def timezone_command(update: Update, context: DigestContext) -> None:
+    """Set the timezone (`/timezone Area/City`, validated against the IANA database)."""
+    await _typed(update, context, "timezone")
+
+
+async def _save(
+    context: DigestContext, chat_id: int, action: str, args: tuple[int, ...]
+) -> Subscriber | None:
+    """Apply one picker choice; None when the data is stale or forged."""
+    store = context.store
+    if action == "settime" and len(args) == 2 and args[0] < 24 and args[1] < 60:
+        return await asyncio.to_thread(store.set_push_time, chat_id, time(args[0], args[1]))
+    if action == "settz" and len(args) == 1 and args[0] < len(TIMEZONES):
+        return await asyncio.to_thread(store.set_timezone, chat_id, TIMEZONES[args[0]])
+    if action == "setlang" and len(args) == 1 and args[0] < len(LANGS):
+        return await asyncio.to_thread(store.set_language, chat_id, LANGS[args[0]])
+    return None
+
+
+async def on_button(
+    context: DigestContext,
+    chat: ChatInfo,
+    query: CallbackQuery,
+    action: str,
+    args: tuple[int, ...],
+) -> str | None:
+    """Handle a /settings button; return the catalogue key to answer the press with."""
+    if chat.subscriber is None:
+        return "settings_need_start"
+    if action == "set":
+        if len(args) != 1 or args[0] >= len(SettingsView):
+            return "unavailable"
+        view, subscriber, answer = SettingsView(args[0]), chat.subscriber, None
+    else:
+        saved = await _save(context, chat.id, action, args)
+        if saved is None:
+            return "unavailable"
+        view, subscriber, answer = SettingsView.MAIN, saved, "settings_saved"
+    lang = lang_of(subscriber, chat.user_lang)
+    text = context.renderer.render(
+        "settings",
+        lang,
+        view=view.name.lower(),
+        **settings_values(context.settings, subscriber, lang),
+    )
+    try:
+        await query.edit_message_text(
+            text, reply_markup=markup(settings_rows(context.renderer, lang, view))
+        )
+    except BadRequest as exc:
+        # Choosing the value already set re-renders the same screen; Telegram refuses no-ops.
+        if "not modified" not in exc.message:
+            raise
+    return answer
