@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -29,8 +29,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_db_engine(url: str) -> Engine:
-    """Create an engine for `url`, creating a SQLite file's folder on demand."""
+def _sqlite_autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite would emit its own deferred BEGIN lazily; hand transaction control to SQLAlchemy.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    # Take the write lock up front: a deferred transaction that reads and then writes can fail
+    # with SQLITE_BUSY when another writer committed in between (WAL snapshot upgrade).
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_db_engine(url: str, *, immediate: bool = False) -> Engine:
+    """Create an engine for `url`, creating a SQLite file's folder on demand.
+
+    `immediate=True` (SQLite only) makes every transaction on the engine `BEGIN IMMEDIATE`,
+    serializing writers such as the delivery ledger's claims; PostgreSQL ignores it.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -40,6 +55,9 @@ def create_db_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
+        if immediate:
+            event.listen(engine, "connect", _sqlite_autocommit_driver)
+            event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

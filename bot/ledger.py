@@ -1,0 +1,608 @@
+"""The delivery ledger: one row per (subscriber, article), pending → sending → sent | failed.
+
+The ledger is what makes the push idempotent. Planning inserts rows under the unique
+(subscriber_id, article_id) key, so re-running a tick or a second instance adds nothing.
+Senders claim rows in batches (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
+`BEGIN IMMEDIATE` write transaction), so two claimers never get the same row. A claim is a
+lease: a worker refreshes `claimed_at` of its rows while it runs (heartbeat), and rows left
+`sending` by a worker that died are claimed again once the lease has expired. Outcomes are
+written back in batches (executemany), so per-message database cost stays small.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.db import create_db_engine
+from bot.models import ArticleRow, DeliveryRow, PushRunRow, SubscriberRow
+from bot.scheduling import PushDefaults, is_due, is_due_forced, newest_window, pick_articles
+from bot.store import Store, Subscriber
+
+log = logging.getLogger(__name__)
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+BLOCKED_PREFIX = "blocked"  # failed rows whose chat is gone; counted apart from failures
+PAGE = 1000
+
+D = cast(Table, DeliveryRow.__table__)
+S = cast(Table, SubscriberRow.__table__)
+R = cast(Table, PushRunRow.__table__)
+A = cast(Table, ArticleRow.__table__)
+
+_SUBSCRIBER_COLUMNS = (
+    S.c.id,
+    S.c.chat_id,
+    S.c.chat_type,
+    S.c.title,
+    S.c.language,
+    S.c.language_locked,
+    S.c.push_time,
+    S.c.timezone,
+    S.c.active,
+    S.c.subscribed_at,
+    S.c.last_push_date,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PushRun:
+    """A push run row; `created` is False when another caller had already started it."""
+
+    id: int
+    key: str
+    started_at: datetime
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One claimed ledger row with what sending it needs."""
+
+    delivery_id: int
+    subscriber_id: int
+    chat_id: int
+    chat_type: str
+    language: str
+    article_id: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    """What planning did: rows inserted, subscribers due, skipped, and (dry runs) the pairs."""
+
+    planned: int
+    due: int
+    skipped: int
+    pairs: tuple[tuple[int, int], ...] = ()  # (chat_id, article_id), dry runs only
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    """A push run's counts from the ledger (messages, not subscribers)."""
+
+    run_id: int
+    key: str
+    due: int
+    sent: int
+    pending: int
+    sending: int
+    failed: int
+    blocked: int
+    skipped: int
+    started_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def duration(self) -> timedelta | None:
+        """Return how long the run took, None while it is unfinished."""
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+
+@dataclass(slots=True)
+class Outcomes:
+    """A batch of send outcomes to write back in one transaction."""
+
+    sent: list[tuple[int, int | None]] = field(default_factory=list)  # (delivery_id, message_id)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (delivery_id, reason)
+    # (delivery_id, not_before, reason, counts_as_attempt)
+    retries: list[tuple[int, datetime, str, bool]] = field(default_factory=list)
+    deactivate: list[tuple[int, str]] = field(default_factory=list)  # (subscriber_id, reason)
+
+    def __len__(self) -> int:
+        """Return how many outcomes are waiting."""
+        return len(self.sent) + len(self.failed) + len(self.retries) + len(self.deactivate)
+
+    def take(self) -> Outcomes:
+        """Move everything into a new batch and leave this one empty."""
+        batch = Outcomes(self.sent, self.failed, self.retries, self.deactivate)
+        self.sent, self.failed, self.retries, self.deactivate = [], [], [], []
+        return batch
+
+
+def _subscriber(row: Any) -> Subscriber:
+    return Subscriber(*row)
+
+
+class Ledger:
+    """The delivery ledger on a store's database (SQLite or PostgreSQL)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._read = store.engine
+        self.is_postgres = store.engine.dialect.name == "postgresql"
+        if store.engine.dialect.name == "sqlite":
+            # Writers get their own engine whose transactions start with BEGIN IMMEDIATE.
+            url = store.engine.url.render_as_string(hide_password=False)
+            self._write: Engine = create_db_engine(url, immediate=True)
+            self._owns_write = True
+        else:
+            self._write = store.engine
+            self._owns_write = False
+
+    def close(self) -> None:
+        """Release the ledger's own connections (the store's engine stays open)."""
+        if self._owns_write:
+            self._write.dispose()
+
+    def __enter__(self) -> Ledger:
+        """Use the ledger as a context manager that closes it."""
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Close the ledger."""
+        self.close()
+
+    def _insert(self, table: Any) -> Any:
+        return pg_insert(table) if self.is_postgres else sqlite_insert(table)
+
+    # -- runs ------------------------------------------------------------------------
+
+    def start_run(self, key: str, now: datetime) -> PushRun:
+        """Create the run `key`, or return the one another caller created (created=False)."""
+        with self._write.begin() as c:
+            stmt = self._insert(R).on_conflict_do_nothing(index_elements=["key"])
+            inserted = c.execute(
+                stmt,
+                {
+                    "key": key,
+                    "started_at": now,
+                    "due": 0,
+                    "sent": 0,
+                    "failed": 0,
+                    "blocked": 0,
+                    "skipped": 0,
+                },
+            ).rowcount
+            row = c.execute(select(R.c.id, R.c.started_at).where(R.c.key == key)).one()
+        return PushRun(id=row.id, key=key, started_at=row.started_at, created=inserted == 1)
+
+    def finish_run(self, run_id: int, now: datetime, *, skipped: int = 0) -> RunStats | None:
+        """Store the run's counts and finish time; return its stats."""
+        stats = self.run_stats(run_id)
+        if stats is None:
+            return None
+        with self._write.begin() as c:
+            c.execute(
+                update(R)
+                .where(R.c.id == run_id)
+                .values(
+                    finished_at=now,
+                    due=stats.due,
+                    sent=stats.sent,
+                    failed=stats.failed,
+                    blocked=stats.blocked,
+                    skipped=R.c.skipped + skipped,
+                )
+            )
+        return self.run_stats(run_id)
+
+    def discard_run(self, run_id: int) -> bool:
+        """Delete a run that planned nothing (a tick where nobody was due); True if deleted."""
+        with self._write.begin() as c:
+            used = c.execute(select(D.c.id).where(D.c.run_id == run_id).limit(1)).first()
+            if used is not None:
+                return False
+            c.execute(delete(R).where(R.c.id == run_id))
+            return True
+
+    def run_stats(self, run_id: int) -> RunStats | None:
+        """Return a run's counts, read from its ledger rows."""
+        with self._read.connect() as c:
+            run = c.execute(select(R).where(R.c.id == run_id)).first()
+            if run is None:
+                return None
+            blocked = D.c.error.like(f"{BLOCKED_PREFIX}%")
+            counts: dict[tuple[str, bool], int] = {
+                (state, bool(is_blocked)): n
+                for state, is_blocked, n in c.execute(
+                    select(D.c.state, blocked, func.count())
+                    .where(D.c.run_id == run_id)
+                    .group_by(D.c.state, blocked)
+                )
+            }
+        by_state: dict[str, int] = defaultdict(int)
+        for (state, _), n in counts.items():
+            by_state[state] += n
+        return RunStats(
+            run_id=run.id,
+            key=run.key,
+            due=sum(by_state.values()),
+            sent=by_state[SENT],
+            pending=by_state[PENDING],
+            sending=by_state[SENDING],
+            failed=counts.get((FAILED, False), 0),
+            blocked=counts.get((FAILED, True), 0),
+            skipped=run.skipped,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+        )
+
+    def last_run_stats(self) -> RunStats | None:
+        """Return the stats of the most recently started run, None before the first push."""
+        with self._read.connect() as c:
+            run_id = c.execute(
+                select(R.c.id).order_by(R.c.started_at.desc(), R.c.id.desc()).limit(1)
+            ).scalar()
+        return None if run_id is None else self.run_stats(run_id)
+
+    # -- planning --------------------------------------------------------------------
+
+    def plan(
+        self,
+        run_id: int | None,
+        now: datetime,
+        defaults: PushDefaults,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        page: int = PAGE,
+    ) -> PlanResult:
+        """Insert pending rows for every subscriber due at `now`; idempotent.
+
+        Pages through active subscribers by id (memory stays flat), one transaction per
+        page; `force` plans today's push for everyone who has not had it. A due subscriber
+        with nothing new gets nothing and keeps its date open, so an article imported later
+        within the grace window still goes out that day. `dry_run` writes nothing and
+        returns the (chat_id, article_id) pairs instead.
+        """
+        ordered = self.store.visible_article_ids(newest_first=defaults.policy == "newest")
+        window = list(newest_window(defaults.policy, ordered, defaults.max_per_day))
+        decide = is_due_forced if force else is_due
+        planned = due_count = skipped = 0
+        pairs: list[tuple[int, int]] = []
+        after = 0
+        while True:
+            engine = self._read if dry_run else self._write
+            with engine.begin() as c:
+                subs = [
+                    _subscriber(r)
+                    for r in c.execute(
+                        select(*_SUBSCRIBER_COLUMNS)
+                        .where(S.c.active.is_(True), S.c.id > after)
+                        .order_by(S.c.id)
+                        .limit(page)
+                    )
+                ]
+                if not subs:
+                    break
+                after = subs[-1].id
+                due: list[tuple[Subscriber, date]] = []
+                for sub in subs:
+                    day = decide(sub, now, defaults)
+                    if day is not None:
+                        due.append((sub, day))
+                    elif force:
+                        skipped += 1  # already had today's push
+                if not due or not ordered:
+                    skipped += len(due)
+                    due_count += len(due)
+                    continue
+                delivered = self._delivered(c, [s.id for s, _ in due], window, defaults)
+                rows: list[dict[str, Any]] = []
+                pushed: list[dict[str, Any]] = []
+                for sub, day in due:
+                    picks = pick_articles(
+                        defaults.policy,
+                        ordered,
+                        delivered.get(sub.id, set()),
+                        defaults.max_per_day,
+                    )
+                    if not picks:
+                        skipped += 1
+                        continue
+                    pushed.append({"b_id": sub.id, "b_day": day})
+                    for article_id in picks:
+                        rows.append(
+                            {
+                                "subscriber_id": sub.id,
+                                "article_id": article_id,
+                                "run_id": run_id,
+                                "push_date": day,
+                                "state": PENDING,
+                                "attempts": 0,
+                                "created_at": now,
+                            }
+                        )
+                        if dry_run:
+                            pairs.append((sub.chat_id, article_id))
+                due_count += len(due)
+                planned += len(rows)
+                if rows and not dry_run:
+                    c.execute(
+                        self._insert(D).on_conflict_do_nothing(
+                            index_elements=["subscriber_id", "article_id"]
+                        ),
+                        rows,
+                    )
+                    c.execute(
+                        update(S)
+                        .where(S.c.id == bindparam("b_id"))
+                        .values(last_push_date=bindparam("b_day")),
+                        pushed,
+                    )
+        return PlanResult(planned=planned, due=due_count, skipped=skipped, pairs=tuple(pairs))
+
+    def _delivered(
+        self,
+        c: Connection,
+        subscriber_ids: Sequence[int],
+        window: Sequence[int],
+        defaults: PushDefaults,
+    ) -> dict[int, set[int]]:
+        query = select(D.c.subscriber_id, D.c.article_id).where(
+            D.c.subscriber_id.in_(subscriber_ids)
+        )
+        if defaults.policy == "newest":
+            query = query.where(D.c.article_id.in_(window))
+        found: dict[int, set[int]] = defaultdict(set)
+        for subscriber_id, article_id in c.execute(query):
+            found[subscriber_id].add(article_id)
+        return found
+
+    # -- claiming --------------------------------------------------------------------
+
+    def _lock(self, query: Select[Any]) -> Select[Any]:
+        return query.with_for_update(skip_locked=True) if self.is_postgres else query
+
+    def claim(
+        self,
+        worker: str,
+        limit: int,
+        now: datetime,
+        *,
+        lease: timedelta,
+        run_id: int | None = None,
+    ) -> list[Claim]:
+        """Claim up to `limit` rows for `worker`: due pending rows and stale `sending` ones.
+
+        Rows whose subscriber has gone inactive or whose article was hidden since planning
+        are failed here instead of being handed out.
+        """
+        if limit <= 0:
+            return []
+        with self._write.begin() as c:
+            stale = select(D.c.id).where(D.c.state == SENDING, D.c.claimed_at < now - lease)
+            pending = select(D.c.id).where(
+                D.c.state == PENDING, or_(D.c.not_before.is_(None), D.c.not_before <= now)
+            )
+            if run_id is not None:
+                stale = stale.where(D.c.run_id == run_id)
+                pending = pending.where(D.c.run_id == run_id)
+            ids = list(c.scalars(self._lock(stale.order_by(D.c.id).limit(limit))))
+            if len(ids) < limit:
+                more = pending.order_by(D.c.id).limit(limit - len(ids))
+                ids.extend(c.scalars(self._lock(more)))
+            if not ids:
+                return []
+            rows = c.execute(
+                select(
+                    D.c.id,
+                    D.c.subscriber_id,
+                    S.c.chat_id,
+                    S.c.chat_type,
+                    S.c.language,
+                    D.c.article_id,
+                    D.c.attempts,
+                    S.c.active,
+                    A.c.hidden,
+                )
+                .join(S, S.c.id == D.c.subscriber_id)
+                .join(A, A.c.id == D.c.article_id)
+                .where(D.c.id.in_(ids))
+                .order_by(D.c.id)
+            ).all()
+            claims: list[Claim] = []
+            dropped: list[dict[str, Any]] = []
+            for r in rows:
+                if not r.active or r.hidden:
+                    reason = "subscriber inactive" if not r.active else "article hidden"
+                    dropped.append({"b_id": r.id, "b_error": reason})
+                    continue
+                claims.append(
+                    Claim(
+                        r.id,
+                        r.subscriber_id,
+                        r.chat_id,
+                        r.chat_type,
+                        r.language,
+                        r.article_id,
+                        r.attempts,
+                    )
+                )
+            if claims:
+                c.execute(
+                    update(D)
+                    .where(D.c.id.in_([cl.delivery_id for cl in claims]))
+                    .values(state=SENDING, claimed_by=worker, claimed_at=now)
+                )
+            if dropped:
+                c.execute(
+                    update(D)
+                    .where(D.c.id == bindparam("b_id"))
+                    .values(state=FAILED, error=bindparam("b_error"), claimed_by=None),
+                    dropped,
+                )
+        return claims
+
+    def heartbeat(self, worker: str, now: datetime) -> int:
+        """Renew the lease on every row `worker` holds; return how many."""
+        with self._write.begin() as c:
+            result = c.execute(
+                update(D)
+                .where(D.c.state == SENDING, D.c.claimed_by == worker)
+                .values(claimed_at=now)
+            )
+            return int(result.rowcount)
+
+    def release(self, worker: str) -> int:
+        """Hand `worker`'s unsent claims back as pending (a clean shutdown); return how many."""
+        with self._write.begin() as c:
+            result = c.execute(
+                update(D)
+                .where(D.c.state == SENDING, D.c.claimed_by == worker)
+                .values(state=PENDING, claimed_by=None, claimed_at=None)
+            )
+            return int(result.rowcount)
+
+    # -- outcomes --------------------------------------------------------------------
+
+    def record(self, outcomes: Outcomes, now: datetime) -> None:
+        """Write a batch of outcomes in one transaction (executemany per kind)."""
+        if not len(outcomes):
+            return
+        with self._write.begin() as c:
+            if outcomes.sent:
+                c.execute(
+                    update(D)
+                    .where(D.c.id == bindparam("b_id"))
+                    .values(
+                        state=SENT,
+                        message_id=bindparam("b_message"),
+                        sent_at=bindparam("b_now"),
+                        error=None,
+                    ),
+                    [{"b_id": i, "b_message": m, "b_now": now} for i, m in outcomes.sent],
+                )
+            if outcomes.failed:
+                c.execute(
+                    update(D)
+                    .where(D.c.id == bindparam("b_id"))
+                    .values(state=FAILED, error=bindparam("b_error"), attempts=D.c.attempts + 1),
+                    [{"b_id": i, "b_error": reason[:1000]} for i, reason in outcomes.failed],
+                )
+            if outcomes.retries:
+                c.execute(
+                    update(D)
+                    .where(D.c.id == bindparam("b_id"))
+                    .values(
+                        state=PENDING,
+                        not_before=bindparam("b_not_before"),
+                        error=bindparam("b_error"),
+                        attempts=D.c.attempts + bindparam("b_inc"),
+                        claimed_by=None,
+                        claimed_at=None,
+                    ),
+                    [
+                        {
+                            "b_id": i,
+                            "b_not_before": nb,
+                            "b_error": reason[:1000],
+                            "b_inc": int(inc),
+                        }
+                        for i, nb, reason, inc in outcomes.retries
+                    ],
+                )
+            if outcomes.deactivate:
+                c.execute(
+                    update(S)
+                    .where(S.c.id == bindparam("b_id"), S.c.active.is_(True))
+                    .values(
+                        active=False,
+                        unsubscribed_at=bindparam("b_now"),
+                        inactive_reason=bindparam("b_reason"),
+                    ),
+                    [{"b_id": i, "b_now": now, "b_reason": r} for i, r in outcomes.deactivate],
+                )
+
+    def mark_sent(self, sent: Sequence[tuple[int, int | None]], now: datetime) -> None:
+        """Mark rows sent with Telegram's message ids, in one transaction."""
+        self.record(Outcomes(sent=list(sent)), now)
+
+    def mark_failed(self, failed: Sequence[tuple[int, str]], now: datetime) -> None:
+        """Mark rows failed with their reasons, in one transaction."""
+        self.record(Outcomes(failed=list(failed)), now)
+
+    def retry_later(
+        self, delivery_id: int, not_before: datetime, reason: str, *, count_attempt: bool = True
+    ) -> None:
+        """Put a row back to pending until `not_before` (attempts + 1 unless told otherwise)."""
+        self.record(
+            Outcomes(retries=[(delivery_id, not_before, reason, count_attempt)]), not_before
+        )
+
+    def deactivate(self, subscriber_ids: Sequence[int], reason: str, now: datetime) -> None:
+        """Mark subscribers inactive (blocked, chat gone); a later /start reactivates them."""
+        self.record(Outcomes(deactivate=[(i, reason) for i in subscriber_ids]), now)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def pending_count(self, run_id: int | None = None) -> int:
+        """Return how many rows wait to be sent (pending, including delayed retries)."""
+        query = select(func.count()).select_from(D).where(D.c.state == PENDING)
+        if run_id is not None:
+            query = query.where(D.c.run_id == run_id)
+        with self._read.connect() as c:
+            return int(c.scalar(query) or 0)
+
+    def outstanding(self, worker: str) -> tuple[int, datetime | None]:
+        """Return rows not yet settled that are not `worker`'s own, and the next retry time.
+
+        Counts pending rows and rows other workers are sending (live or dead: a dead
+        worker's rows come back once their lease expires).
+        """
+        with self._read.connect() as c:
+            pending, next_retry = c.execute(
+                select(func.count(), func.min(D.c.not_before)).where(D.c.state == PENDING)
+            ).one()
+            others = c.scalar(
+                select(func.count()).where(
+                    D.c.state == SENDING,
+                    or_(D.c.claimed_by.is_(None), D.c.claimed_by != worker),
+                )
+            )
+        if next_retry is not None and not isinstance(next_retry, datetime):
+            next_retry = None  # pragma: no cover - aggregate lost the column type
+        return int(pending or 0) + int(others or 0), next_retry
+
+    def deliveries(self, subscriber_id: int) -> list[tuple[int, str, str | None]]:
+        """Return a subscriber's (article_id, state, error) rows, oldest first (tests, /stats)."""
+        with self._read.connect() as c:
+            return [
+                (r.article_id, r.state, r.error)
+                for r in c.execute(
+                    select(D.c.article_id, D.c.state, D.c.error)
+                    .where(D.c.subscriber_id == subscriber_id)
+                    .order_by(D.c.id)
+                )
+            ]

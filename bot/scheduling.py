@@ -1,0 +1,139 @@
+"""Scheduling: who is due for the daily push, and which articles they get (pure functions).
+
+Every decision takes a tz-aware `now`, so the push tick, `digestbot push` and the tests
+agree on the same answers. Local times go through zoneinfo: a push time that does not
+exist on a spring-forward day moves forward by the gap, an ambiguous one on a fall-back
+day takes its first occurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.store import Subscriber
+
+Policy = Literal["newest", "backlog"]
+
+
+@dataclass(frozen=True, slots=True)
+class PushDefaults:
+    """The push settings a subscriber falls back to, and the rules every push follows."""
+
+    push_time: time = time(8, 0)
+    timezone: str = "Asia/Shanghai"
+    grace: timedelta = timedelta(hours=6)
+    policy: Policy = "newest"
+    max_per_day: int = 1
+
+
+@lru_cache(maxsize=1024)
+def zone(name: str) -> ZoneInfo | None:
+    """Return the IANA zone called `name`, or None when it is unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def subscriber_zone(sub: Subscriber, defaults: PushDefaults) -> ZoneInfo:
+    """Return the subscriber's zone (the default one when unset or unknown)."""
+    own = zone(sub.timezone) if sub.timezone else None
+    if own is not None:
+        return own
+    fallback = zone(defaults.timezone)
+    return fallback if fallback is not None else ZoneInfo("UTC")
+
+
+def slot_at(day: date, push_time: time, tz: ZoneInfo) -> datetime:
+    """Return the aware UTC instant of `push_time` on local `day` in `tz`.
+
+    fold=0 reads a nonexistent wall time with the offset before the gap (so 02:30 on a
+    spring-forward day lands at 03:30 local) and an ambiguous one as its first occurrence.
+    """
+    local = datetime.combine(day, push_time.replace(tzinfo=None, fold=0), tzinfo=tz)
+    return local.astimezone(UTC)
+
+
+def local_slot(sub: Subscriber, now: datetime, defaults: PushDefaults) -> tuple[date, datetime]:
+    """Return the subscriber's local date at `now` and the UTC instant of that day's push."""
+    tz = subscriber_zone(sub, defaults)
+    today = now.astimezone(tz).date()
+    return today, slot_at(today, sub.push_time or defaults.push_time, tz)
+
+
+def local_today(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date:
+    """Return the subscriber's local date at `now`."""
+    return now.astimezone(subscriber_zone(sub, defaults)).date()
+
+
+def is_due(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date | None:
+    """Return the local date to push for if the subscriber is due at `now`, else None.
+
+    Due means: the day's push time has passed, `now` is within the grace window after it,
+    and that day's push has not been made. Yesterday's slot is checked too (a 23:00 push
+    missed by an outage is still sent at 01:00), but never anything older: a missed day
+    outside the grace window is skipped, so a restart never bursts stale pushes.
+    """
+    if not sub.active:
+        return None
+    tz = subscriber_zone(sub, defaults)
+    push_time = sub.push_time or defaults.push_time
+    today = now.astimezone(tz).date()
+    for day in (today, today - timedelta(days=1)):
+        slot = slot_at(day, push_time, tz)
+        if slot <= now:
+            if now - slot > defaults.grace:
+                return None
+            if sub.last_push_date is not None and sub.last_push_date >= day:
+                return None
+            return day
+    return None
+
+
+def is_due_forced(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date | None:
+    """Return today's local date if the subscriber has not had today's push (`push --now`)."""
+    if not sub.active:
+        return None
+    today = local_today(sub, now, defaults)
+    if sub.last_push_date is not None and sub.last_push_date >= today:
+        return None
+    return today
+
+
+def pick_articles(
+    policy: Policy,
+    ordered_ids: Sequence[int],
+    already_delivered: set[int] | frozenset[int],
+    max_per_day: int,
+) -> list[int]:
+    """Pick up to `max_per_day` visible articles for one subscriber's push.
+
+    `ordered_ids` are the visible articles in the policy's order: newest first for
+    "newest", oldest first for "backlog". "newest" takes only articles newer than the
+    newest one the subscriber already received (nothing new → nothing); "backlog" takes
+    the oldest ones not yet received, walking the archive day by day.
+    """
+    picked: list[int] = []
+    for article_id in ordered_ids:
+        if len(picked) >= max_per_day:
+            break
+        if article_id in already_delivered:
+            if policy == "newest":
+                break
+            continue
+        picked.append(article_id)
+    return picked
+
+
+def newest_window(policy: Policy, ordered_ids: Sequence[int], max_per_day: int) -> Sequence[int]:
+    """Return the articles whose delivery history `pick_articles` can depend on.
+
+    "newest" only looks at the first `max_per_day` ids, so the ledger need not load a
+    subscriber's whole history to plan a push.
+    """
+    return ordered_ids[:max_per_day] if policy == "newest" else ordered_ids
