@@ -1,0 +1,167 @@
+"""Run the Application: long polling or a webhook, until SIGINT/SIGTERM, then shut down cleanly.
+
+PTB's ``run_webhook`` needs tornado (the ``webhooks`` extra); digestbot already depends on
+aiohttp, so the webhook is served by a small aiohttp app that feeds PTB's update queue, as in
+PTB's ``customwebhookbot`` examples. Polling and webhook share one lifecycle (:func:`started`),
+which mirrors ``Application.run_polling``: initialize, post_init, start; then stop, post_stop,
+shutdown, post_shutdown — so the console, the tests and ``digestbot run`` all run the same
+sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import secrets
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError
+
+from bot.config import Settings
+from bot.errors import ConfigError, DeliveryError
+from bot.telegram.app import build_application
+from bot.telegram.context import DigestApplication
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 -- a header name
+NO_TOKEN = (
+    "TELEGRAM_BOT_TOKEN is not set (get one from @BotFather); "  # noqa: S105 -- a message
+    "to try the bot offline without a token run `digestbot console`"
+)
+
+
+@contextlib.asynccontextmanager
+async def started(application: DigestApplication, *, poll: bool) -> AsyncIterator[None]:
+    """Start the application (and long polling when `poll`); stop it all on exit."""
+    try:
+        # Inside the try: a failing post_init still gets the HTTP sessions closed.
+        await application.initialize()
+        if application.post_init is not None:
+            await application.post_init(application)
+        if poll:
+            if application.updater is None:
+                raise ConfigError("the application was built without an updater")
+            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        await application.start()
+        yield
+    finally:
+        # Same order as Application.run_polling's shutdown.
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+            if application.post_stop is not None:
+                await application.post_stop(application)
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where the webhook listens and what Telegram is told to call."""
+
+    url: str
+    listen: str
+    port: int
+    secret: str
+
+    @property
+    def path(self) -> str:
+        """Return the local path to serve: the public URL's path (a proxy keeps it)."""
+        return urlsplit(self.url).path or "/"
+
+
+def webhook_for(settings: Settings, listen: str) -> Webhook:
+    """Return the webhook settings; without WEBHOOK_SECRET a random secret for this start."""
+    if not settings.webhook_url:
+        raise ConfigError(
+            "--webhook needs WEBHOOK_URL (the public https URL Telegram will POST updates to)"
+        )
+    secret = (
+        settings.webhook_secret.get_secret_value()
+        if settings.webhook_secret is not None
+        else secrets.token_urlsafe(32)
+    )
+    return Webhook(settings.webhook_url, listen, settings.port, secret)
+
+
+def webhook_app(application: DigestApplication, hook: Webhook) -> web.Application:
+    """Return an aiohttp app that queues each POSTed update after checking the secret header."""
+    expected = hook.secret.encode()
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.Response(status=403, text="wrong secret token")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, application.bot)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            log.warning("webhook: ignored a request whose body is not an Update")
+            return web.Response(status=400, text="not an Update")
+        await application.update_queue.put(update)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post(hook.path, receive)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def webhook_served(application: DigestApplication, hook: Webhook) -> AsyncIterator[None]:
+    """Serve the webhook and register it with the Bot API; stop serving on exit."""
+    runner = web.AppRunner(webhook_app(application, hook), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, hook.listen, hook.port).start()
+        await application.bot.set_webhook(
+            url=hook.url, secret_token=hook.secret, allowed_updates=Update.ALL_TYPES
+        )
+        log.info("webhook: listening on %s:%s%s", hook.listen, hook.port, hook.path)
+        yield
+    finally:
+        await runner.cleanup()
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Not every platform's loop supports signal handlers (Windows); Ctrl-C still works.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def serve(application: DigestApplication, hook: Webhook | None = None) -> None:
+    """Run the bot (polling, or the webhook `hook`) until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    try:
+        async with started(application, poll=hook is None):
+            if hook is None:
+                log.info("polling for updates; stop with Ctrl-C or SIGTERM")
+                await stop.wait()
+            else:
+                async with webhook_served(application, hook):
+                    await stop.wait()
+    except InvalidToken as exc:
+        raise ConfigError(f"TELEGRAM_BOT_TOKEN was refused by the Bot API: {exc}") from exc
+    except NetworkError as exc:
+        raise DeliveryError(f"cannot reach the Bot API: {exc}") from exc
+    log.info("stopped")
+
+
+def run(settings: Settings, *, webhook: bool = False, listen: str = "0.0.0.0") -> None:  # noqa: S104 -- a webhook server listens for the outside world
+    """Run the bot from settings: polling, or a webhook when asked or WEBHOOK_URL is set."""
+    if settings.telegram_bot_token is None:
+        raise ConfigError(NO_TOKEN)
+    hook = webhook_for(settings, listen) if webhook or settings.webhook_url else None
+    asyncio.run(serve(build_application(settings), hook))
