@@ -1,0 +1,147 @@
+"""TelegramSender: a real PTB bot against the loopback Bot API; each fault maps to its Outcome."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from telegram.ext import ExtBot
+
+from bot.delivery import OutgoingMessage, Outcome
+from bot.digest import Button
+from bot.telegram.aiohttp_request import build_request
+from bot.telegram.loopback_api import Fault, LoopbackBotApi
+from bot.telegram.pacer import Pacer
+from bot.telegram.sender import TelegramSender
+
+BUTTONS = (Button("📖", callback_data="full:1"), Button("🔗", url="https://example.org/a"))
+
+
+@pytest.fixture(autouse=True)
+def _timedelta_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PTB 22 warns on RetryAfter unless it may use timedelta; warnings are errors here.
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+
+
+@pytest.fixture
+async def pacer() -> Pacer:
+    return Pacer(100.0)
+
+
+@pytest.fixture
+async def sender(loopback_api: LoopbackBotApi, pacer: Pacer) -> AsyncIterator[TelegramSender]:
+    bot: ExtBot[object] = ExtBot(
+        loopback_api.token,
+        base_url=loopback_api.base_url,
+        request=build_request("aiohttp", pool_size=8, read_timeout=0.5),
+        rate_limiter=pacer,
+    )
+    async with bot:
+        yield TelegramSender(bot)
+
+
+def message(chat_id: int, html: str = "<b>Digest</b> of the day") -> OutgoingMessage:
+    return OutgoingMessage(chat_id, "private" if chat_id > 0 else "group", html, BUTTONS)
+
+
+async def test_sent_message_carries_html_and_buttons(
+    sender: TelegramSender, loopback_api: LoopbackBotApi, pacer: Pacer
+) -> None:
+    """A send reports SENT with Telegram's message_id; the chat shows the HTML and keyboard."""
+    result = await sender.send(message(42))
+    assert result.outcome is Outcome.SENT
+    [sent] = loopback_api.messages(42)
+    assert result.message_id == sent.message_id
+    assert sent.text == "Digest of the day"
+    assert sent.parse_mode == "HTML"
+    assert sent.reply_markup_json is not None
+    assert "full:1" in sent.reply_markup_json
+    assert "https://example.org/a" in sent.reply_markup_json
+    assert pacer.stats.push == 1  # it went through the push lane
+
+
+async def test_blocked_user_is_blocked(
+    sender: TelegramSender, loopback_api: LoopbackBotApi
+) -> None:
+    """403 "bot was blocked by the user" → BLOCKED."""
+    loopback_api.block(43)
+    result = await sender.send(message(43))
+    assert result.outcome is Outcome.BLOCKED
+    assert result.error is not None
+    assert "blocked" in result.error
+
+
+async def test_chat_not_found_is_blocked(
+    sender: TelegramSender, loopback_api: LoopbackBotApi
+) -> None:
+    """400 "chat not found" (a deleted account) → BLOCKED, like a 403."""
+    loopback_api.forget_chat(44)
+    assert (await sender.send(message(44))).outcome is Outcome.BLOCKED
+
+
+async def test_migrated_group_reports_the_new_id(
+    sender: TelegramSender, loopback_api: LoopbackBotApi
+) -> None:
+    """400 with migrate_to_chat_id → MIGRATED carrying the supergroup's id; sending there works."""
+    loopback_api.group(-500, "Readers")
+    new_id = loopback_api.migrate_group(-500, notify=False)
+    result = await sender.send(message(-500))
+    assert result.outcome is Outcome.MIGRATED
+    assert result.new_chat_id == new_id
+    assert (await sender.send(message(new_id))).outcome is Outcome.SENT
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.server_error(), Fault.drop(), Fault.hang(1.5)], ids=["502", "drop", "timeout"]
+)
+async def test_transient_failures_are_retried(
+    sender: TelegramSender, loopback_api: LoopbackBotApi, fault: Fault
+) -> None:
+    """5xx, a dropped connection and a read timeout → RETRY (the engine backs off)."""
+    loopback_api.fail_next("sendMessage", fault=fault)
+    result = await sender.send(message(45))
+    assert result.outcome is Outcome.RETRY
+    assert result.retry_after is None
+
+
+async def test_other_bad_request_fails_with_the_description(
+    sender: TelegramSender, loopback_api: LoopbackBotApi
+) -> None:
+    """Any other 400 → FAILED with Telegram's description: resending would fail the same way."""
+    loopback_api.fail_next("sendMessage", fault=Fault.bad_request("Bad Request: message is odd"))
+    result = await sender.send(message(46))
+    assert result.outcome is Outcome.FAILED
+    assert result.error == "Message is odd"  # PTB strips "Bad Request: " and capitalises
+
+
+async def test_429_is_waited_out_by_the_pacer(
+    sender: TelegramSender, loopback_api: LoopbackBotApi, pacer: Pacer
+) -> None:
+    """A 429 never reaches the engine: the pacer pauses, re-sends the same call, and it is SENT."""
+    loopback_api.fail_next("sendMessage", fault=Fault.retry_after(1))
+    result = await sender.send(message(47))
+    assert result.outcome is Outcome.SENT
+    assert pacer.stats.retry_after == 1
+    assert len(loopback_api.messages(47)) == 1
+
+
+async def test_429_without_a_pacer_is_retry_with_retry_after(
+    loopback_api: LoopbackBotApi,
+) -> None:
+    """On a bot without a rate limiter a 429 comes back as RETRY with retry_after set."""
+    loopback_api.fail_next("sendMessage", fault=Fault.retry_after(2))
+    async with ExtBot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+        result = await TelegramSender(bot).send(message(48))
+    assert result.outcome is Outcome.RETRY
+    assert result.retry_after == 2.0
+
+
+async def test_paid_broadcast_flag_reaches_telegram(
+    sender: TelegramSender, loopback_api: LoopbackBotApi
+) -> None:
+    """A message marked paid is sent with allow_paid_broadcast; others without it."""
+    paid = OutgoingMessage(49, "private", "paid", (), paid=True)
+    assert (await sender.send(paid)).outcome is Outcome.SENT
+    assert (await sender.send(message(50))).outcome is Outcome.SENT
+    assert loopback_api.messages(49)[0].allow_paid_broadcast
+    assert not loopback_api.messages(50)[0].allow_paid_broadcast
