@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram.ext import ExtBot
 
-from bot.delivery import OutgoingMessage, Outcome
+from bot.delivery import Outcome, OutgoingMessage
 from bot.digest import Button
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.loopback_api import Fault, LoopbackBotApi
