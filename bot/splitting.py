@@ -2,11 +2,11 @@
 
 Telegram limits a message to 4096 UTF-16 code units of visible text (after entity parsing).
 A longer text is cut, in order of preference, at a paragraph break ("\\n\\n"), a line break,
-after a sentence end (a CJK full stop, exclamation or question mark always; .!? when followed
-by a space), at a space, and only as a last resort between any two characters. A cut never
-falls inside a tag, an HTML entity or a character (astral characters are one ``str`` item),
-and tags open at a cut are closed at the end of the chunk and reopened, with the same
-attributes, at the start of the next one; a ``<pre>`` longer than the limit is split likewise.
+after a sentence end (。！？ always; .!? when followed by a space), at a space, and only as a
+last resort between any two characters. A cut never falls inside a tag, an HTML entity or a
+character (astral characters are one ``str`` item), and tags open at a cut are closed at the
+end of the chunk and reopened, with the same attributes, at the start of the next one; a
+``<pre>`` longer than the limit is split likewise.
 
 Whitespace contract, when a text is split: every chunk's visible text is stripped (Telegram
 strips each message anyway), and only whitespace is dropped, namely the whole whitespace run at
@@ -31,11 +31,11 @@ TELEGRAM_LIMIT: Final = 4096
 
 _ASTRAL: Final = re.compile("[\U00010000-\U0010ffff]")
 _NON_SPACE: Final = re.compile(r"\S")
-_CJK_SENTENCE_ENDS: Final = "\u3002\uff01\uff1f"  # ideographic full stop, fullwidth ! and ?
+_CJK_SENTENCE_ENDS: Final = "。！？"
 _SENTENCE_ENDS: Final = (". ", "! ", "? ", ".\u00a0", "!\u00a0", "?\u00a0")
 _SPACES: Final = (" ", "\t", "\u3000", "\u00a0")
 # Closing quotes and brackets stay with the sentence they end.
-_CLOSERS: Final = "\"')]}\u201d\u2019\u300d\u300f\uff09\u3011\u300b\u3009"
+_CLOSERS: Final = "\"')]}”’」』）】》〉"
 # Characters that attach to the one before them: a hard cut must not separate them.
 _JOINERS: Final = re.compile(
     "[\u200c\u200d\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]"

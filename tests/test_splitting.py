@@ -1,8 +1,5 @@
 """Tests for bot.splitting: cut preferences, well-formed chunks, and the no-loss property."""
 
-# Chinese text with fullwidth punctuation is the very input under test.
-# ruff: noqa: RUF001
-
 from __future__ import annotations
 
 import html as html_lib
@@ -179,6 +176,8 @@ FRAGMENTS = [
 
 OPENERS = [
     ("b", "<b>"),
+    ("pre", "<pre>"),
+    ("span", '<span class="tg-spoiler">'),
     ("i", "<i>"),
     ("a", '<a href="https://example.com/p?a=1&amp;b=2">'),
     ("code", "<code>"),
@@ -186,8 +185,12 @@ OPENERS = [
     ("blockquote", "<blockquote expandable>"),
 ]
 
-leaves = st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=12).map(
-    lambda parts: html_lib.escape("".join(parts), quote=False)
+leaves = st.one_of(
+    st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=12).map(
+        lambda parts: html_lib.escape("".join(parts), quote=False)
+    ),
+    # Entities html.escape never writes, and Telegram's semicolon-less form.
+    st.sampled_from(["&#128512;", "&#x4e2d;", "&quot;", "&amp", "&lt;&gt;"]),
 )
 
 
@@ -217,7 +220,12 @@ def formatting(html: str) -> list[frozenset[tuple[str, str | None, str | None]]]
     for entity in parsed.entities:
         for unit in range(entity.offset, entity.offset + entity.length):
             units[unit].add((entity.type, entity.url, entity.language))
-    return [frozenset(unit) for unit in units]
+    # Code inside pre looks like pre: <pre><code>x</code></pre> is one pre entity, so a cut
+    # that leaves a code element filling a whole chunk's pre may merge the two.
+    return [
+        frozenset(u for u in unit if u[0] != "code" or not any(v[0] == "pre" for v in unit))
+        for unit in units
+    ]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -227,7 +235,7 @@ def test_chunks_parse_fit_and_concatenate_to_the_original_text(document: str, li
     at the cuts; every character keeps the formatting it had."""
     original = parse_html(document).text
     chunks = split_html(document, limit=limit)
-    if utf16_len(original) <= limit:
+    if utf16_len(original) <= limit or original.isspace():
         assert chunks == [document]
         return
     stripped = original.strip()
