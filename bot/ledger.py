@@ -181,21 +181,13 @@ class Ledger:
     def start_run(self, key: str, now: datetime) -> PushRun:
         """Create the run `key`, or return the one another caller created (created=False)."""
         with self._write.begin() as c:
-            stmt = self._insert(R).on_conflict_do_nothing(index_elements=["key"])
-            inserted = c.execute(
-                stmt,
-                {
-                    "key": key,
-                    "started_at": now,
-                    "due": 0,
-                    "sent": 0,
-                    "failed": 0,
-                    "blocked": 0,
-                    "skipped": 0,
-                },
-            ).rowcount
+            stmt = (
+                self._insert(R).on_conflict_do_nothing(index_elements=["key"]).returning(R.c.id)
+            )
+            values = {"key": key, "started_at": now, "due": 0, "sent": 0, "failed": 0}
+            inserted = c.execute(stmt, {**values, "blocked": 0, "skipped": 0}).first()
             row = c.execute(select(R.c.id, R.c.started_at).where(R.c.key == key)).one()
-        return PushRun(id=row.id, key=key, started_at=row.started_at, created=inserted == 1)
+        return PushRun(id=row.id, key=key, started_at=row.started_at, created=inserted is not None)
 
     def finish_run(self, run_id: int, now: datetime, *, skipped: int = 0) -> RunStats | None:
         """Store the run's counts and finish time; return its stats."""
