@@ -35,6 +35,7 @@ from bot.telegram import handlers, jobs, settings_flow
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.commands import menu_commands
 from bot.telegram.context import BotState, DigestApplication, DigestContext
+from bot.telegram.pacer import pacer_for
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +106,15 @@ def build_application(settings: Settings, *, runtime: Runtime | None = None) -> 
         .get_updates_request(build_request(settings.http_backend, pool_size=1))
         # A burst of commands from many chats is answered concurrently, not one by one.
         .concurrent_updates(True)
-        # (the push adds `.rate_limiter(...)` here)
+        # Every send goes through one pacer: Telegram's limits, command replies first.
+        .rate_limiter(pacer_for(settings.rate_limit, paid_broadcast=settings.paid_broadcast))
     )
     if settings.telegram_base_url:
         # PTB appends the token: http://host:port/bot -> http://host:port/bot<token>/getMe
         builder = builder.base_url(settings.telegram_base_url)
-    application: DigestApplication = builder.build()
+    # The pacer types the bot as ExtBot[dict]; handlers never pass rate_limit_args, so the
+    # app-wide alias keeps ExtBot[None] (only bot.telegram.sender passes the push lane).
+    application: DigestApplication = builder.build()  # type: ignore[assignment]
     application.bot_data.settings = settings
     application.bot_data.runtime = runtime
     application.bot_data.owns_runtime = runtime is None
@@ -172,7 +176,7 @@ def schedule_jobs(application: DigestApplication) -> None:
             first=settings.sync_interval,
             name="sync_seeds",
         )
-    # (the push registers its tick job here)
+    jobs.schedule_push(application, settings.push_tick)
 
 
 async def set_command_menus(application: DigestApplication) -> None:

@@ -1,13 +1,30 @@
-"""Periodic jobs of the bot's JobQueue (the seed re-sync; the push tick lives in delivery)."""
+"""Periodic jobs of the bot's JobQueue: the seed re-sync and the push tick.
+
+The push tick (every PUSH_TICK s) starts ``bot.delivery.run_push`` in the background unless
+this application's push is still running, so a push longer than a tick is never doubled and
+the JobQueue is never held up. A push stops when the application stops; the ledger resumes
+it on the next start (or in another instance)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import weakref
+from typing import Final, cast
 
-from bot.telegram.context import DigestContext
+from bot.delivery import PushOptions, PushReport, run_push
+from bot.telegram.context import DigestApplication, DigestContext
+from bot.telegram.sender import TelegramSender
 
 log = logging.getLogger(__name__)
+
+PUSH_JOB: Final = "push_tick"
+_STOP_POLL: Final = 0.5  # how often a running push checks whether the application stops
+# The pushes each application is running (tick or /pushnow); gone with the application.
+_pushes: weakref.WeakKeyDictionary[DigestApplication, set[asyncio.Task[PushReport | None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def sync_seeds(context: DigestContext) -> None:
@@ -19,3 +36,67 @@ async def sync_seeds(context: DigestContext) -> None:
         log.info("seeds re-synced: %s", report.summary())
     else:
         log.debug("seeds re-synced: %s", report.summary())
+
+
+def push_running(application: DigestApplication) -> bool:
+    """Tell whether a push started by this application is still going."""
+    return any(not task.done() for task in _pushes.get(application, ()))
+
+
+def start_push(
+    application: DigestApplication, *, force: bool = False
+) -> asyncio.Task[PushReport | None]:
+    """Start a push in the background; its task returns the report (None if stopped early)."""
+    task = application.create_task(_push_until_stopped(application, force=force), name="push")
+    tasks = _pushes.setdefault(application, set())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return task
+
+
+async def _push_until_stopped(application: DigestApplication, *, force: bool) -> PushReport | None:
+    """Run one push; cancel it as soon as the application begins to stop."""
+    runtime = application.bot_data.require_runtime()
+    options = PushOptions.from_settings(runtime.settings)
+    sender = TelegramSender(application.bot)
+    push = asyncio.create_task(
+        run_push(runtime.store, runtime.renderer, sender, options, force=force)
+    )
+    try:
+        while True:
+            done, _ = await asyncio.wait({push}, timeout=_STOP_POLL)
+            if done:
+                return push.result()
+            if not application.running:
+                # Application.stop() waits for this task: give the rows back to the ledger
+                # now instead of sending for minutes during a shutdown.
+                log.info("push interrupted by shutdown; the ledger resumes it later")
+                return None
+    except Exception:
+        log.exception("push failed")
+        return None
+    finally:
+        if not push.done():
+            push.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await push
+
+
+async def push_tick(context: DigestContext) -> None:
+    """Push to whoever is due now, unless this application's last push is still running."""
+    # PTB types context.application loosely (its context type is a TypeVar there).
+    application = cast("DigestApplication", context.application)
+    if push_running(application):
+        log.debug("push tick skipped: a push is still running")
+        return
+    start_push(application)
+
+
+def schedule_push(application: DigestApplication, interval: float) -> None:
+    """Schedule the repeating push tick (replacing one of an earlier initialize)."""
+    job_queue = application.job_queue
+    if job_queue is None:
+        return
+    for job in job_queue.get_jobs_by_name(PUSH_JOB):
+        job.schedule_removal()
+    job_queue.run_repeating(push_tick, interval=interval, first=interval, name=PUSH_JOB)

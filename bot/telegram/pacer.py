@@ -301,3 +301,8 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
                     "%s got 429: pausing every send for %.1f s, then retrying", endpoint, seconds
                 )
                 self.pause(seconds)
+
+
+def pacer_for(rate_limit: float, *, paid_broadcast: bool = False, enabled: bool = True) -> Pacer:
+    """Build the pacer for the RATE_LIMIT and PAID_BROADCAST settings."""
+    return Pacer(rate_limit, paid_broadcast=paid_broadcast, enabled=enabled)
