@@ -61,6 +61,9 @@ async def started(application: DigestApplication, *, poll: bool) -> AsyncIterato
             if application.post_stop is not None:
                 await application.post_stop(application)
         await application.shutdown()
+        # When initialize() failed (Bot API unreachable, token refused) PTB's shutdown()
+        # returns early and leaves the HTTP sessions open; closing twice is a no-op.
+        await application.bot.shutdown()
         if application.post_shutdown is not None:
             await application.post_shutdown(application)
 
@@ -153,7 +156,8 @@ async def serve(application: DigestApplication, hook: Webhook | None = None) -> 
                 async with webhook_served(application, hook):
                     await stop.wait()
     except InvalidToken as exc:
-        raise ConfigError(f"TELEGRAM_BOT_TOKEN was refused by the Bot API: {exc}") from exc
+        # Not PTB's message: it quotes the token.
+        raise ConfigError("TELEGRAM_BOT_TOKEN was refused by the Bot API (401)") from exc
     except NetworkError as exc:
         raise DeliveryError(f"cannot reach the Bot API: {exc}") from exc
     log.info("stopped")

@@ -119,6 +119,41 @@ async def test_run_webhook_answers_updates_and_refuses_a_wrong_secret(
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow
+async def test_run_with_a_refused_token_is_one_line_without_the_token(
+    tmp_path: Path, cli_env: dict[str, str], loopback_api: LoopbackBotApi
+) -> None:
+    wrong = "987654321:not-the-loopback-token"
+    env = {**cli_env, "TELEGRAM_BOT_TOKEN": wrong, "TELEGRAM_BASE_URL": loopback_api.base_url}
+    async with digestbot_run(tmp_path, env) as proc, asyncio.timeout(WAIT):
+        _, stderr_bytes = await proc.communicate()
+    stderr = stderr_bytes.decode()
+    assert proc.returncode == 2, stderr
+    assert stderr.strip().splitlines() == [
+        "digestbot: TELEGRAM_BOT_TOKEN was refused by the Bot API (401)"
+    ]
+    assert wrong not in stderr
+
+
+@pytest.mark.slow
+async def test_run_against_an_unreachable_api_is_one_line_and_closes_its_sessions(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    port = free_port()  # nothing listens there
+    env = {
+        **cli_env,
+        "TELEGRAM_BOT_TOKEN": "123:abc",
+        "TELEGRAM_BASE_URL": f"http://127.0.0.1:{port}/bot",
+    }
+    async with digestbot_run(tmp_path, env) as proc, asyncio.timeout(WAIT):
+        _, stderr_bytes = await proc.communicate()
+    stderr = stderr_bytes.decode()
+    assert proc.returncode == 1, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "cannot reach the Bot API" in stderr
+    assert "Unclosed" not in stderr
+
+
 def test_webhook_secret_is_random_per_start_without_webhook_secret(tmp_path: Path) -> None:
     settings = Settings(webhook_url="https://example.org/hook", port=8443, _env_file=None)
     first, second = webhook_for(settings, "127.0.0.1"), webhook_for(settings, "127.0.0.1")
