@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from telegram import CallbackQuery, Update
@@ -23,7 +22,7 @@ from bot.telegram import settings_flow
 from bot.telegram.commands import help_lines
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
 from bot.telegram.keyboards import article_rows, list_rows, markup
-from bot.telegram.replies import Replier
+from bot.telegram.replies import UNAVAILABLE, Answer, Replier
 from bot.telegram.views import Page, deep_link_article, page_of, parse_page, schedule_for
 from bot.telegram.views import schedule_context as schedule_values
 
@@ -275,17 +274,6 @@ async def migrate(update: Update, context: DigestContext) -> None:
 # -- buttons --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What answerCallbackQuery says: nothing (just stop the spinner), a toast or an alert."""
-
-    key: str | None = None
-    alert: bool = False
-
-
-UNAVAILABLE = Answer("unavailable", alert=True)
-
-
 async def _article_button(
     context: DigestContext, chat: ChatInfo, args: tuple[int, ...], part: Part
 ) -> Answer:
@@ -332,8 +320,7 @@ async def _dispatch(context: DigestContext, chat: ChatInfo | None, query: Callba
     if action == "list":
         return await _list_button(context, chat, query, args)
     if action in settings_flow.ACTIONS:
-        key = await settings_flow.on_button(context, chat, query, action, args)
-        return UNAVAILABLE if key == "unavailable" else Answer(key)
+        return await settings_flow.on_button(context, chat, query, action, args)
     return UNAVAILABLE
 
 
@@ -348,7 +335,7 @@ async def button(update: Update, context: DigestContext) -> None:
         answer = await _dispatch(context, chat, query)
     finally:
         # The client shows a spinner until the query is answered, whatever happened.
-        lang = chat.lang if chat else language_for(query.from_user.language_code)
+        lang = answer.lang or (chat.lang if chat else language_for(query.from_user.language_code))
         text = context.renderer.text(answer.key, lang) if answer.key else None
         await query.answer(text, show_alert=answer.alert)
 

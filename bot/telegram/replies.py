@@ -16,6 +16,18 @@ from bot.telegram.keyboards import markup
 Rows = Sequence[Sequence[Button]]
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What answerCallbackQuery says: nothing (just stop the spinner), a toast or an alert."""
+
+    key: str | None = None  # catalogue key of the text
+    alert: bool = False
+    lang: Lang | None = None  # the language to say it in, when not the chat's
+
+
+UNAVAILABLE = Answer("unavailable", alert=True)
+
+
 async def send_chunks(
     bot: Bot, chat_id: int, chunks: Sequence[str], rows: Rows = ()
 ) -> list[Message]:

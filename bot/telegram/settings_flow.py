@@ -20,6 +20,7 @@ from bot.i18n import LANGS, Lang
 from bot.store import Subscriber
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
 from bot.telegram.keyboards import SettingsView, markup, settings_rows
+from bot.telegram.replies import UNAVAILABLE, Answer
 from bot.telegram.views import (
     TIMEZONES,
     parse_time,
@@ -114,19 +115,19 @@ async def on_button(
     query: CallbackQuery,
     action: str,
     args: tuple[int, ...],
-) -> str | None:
-    """Handle a /settings button; return the catalogue key to answer the press with."""
+) -> Answer:
+    """Handle a /settings button; return what to answer the press with."""
     if chat.subscriber is None:
-        return "settings_need_start"
+        return Answer("settings_need_start", alert=True)
     if action == "set":
         if len(args) != 1 or args[0] >= len(SettingsView):
-            return "unavailable"
-        view, subscriber, answer = SettingsView(args[0]), chat.subscriber, None
+            return UNAVAILABLE
+        view, subscriber, saved = SettingsView(args[0]), chat.subscriber, False
     else:
-        saved = await _save(context, chat.id, action, args)
-        if saved is None:
-            return "unavailable"
-        view, subscriber, answer = SettingsView.MAIN, saved, "settings_saved"
+        changed = await _save(context, chat.id, action, args)
+        if changed is None:
+            return UNAVAILABLE
+        view, subscriber, saved = SettingsView.MAIN, changed, True
     lang = lang_of(subscriber, chat.user_lang)
     text = context.renderer.render(
         "settings",
@@ -142,4 +143,5 @@ async def on_button(
         # Choosing the value already set re-renders the same screen; Telegram refuses no-ops.
         if "not modified" not in exc.message:
             raise
-    return answer
+    # After a language change the toast already speaks the new language.
+    return Answer("settings_saved", lang=lang) if saved else Answer()

@@ -1,0 +1,133 @@
+"""Fixtures for end-to-end bot tests: the real Application polling the loopback Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.telegram.app import DigestApplication, build_application
+from bot.telegram.loopback_api import (
+    AnsweredCallback,
+    FakeChat,
+    FakeUser,
+    LoopbackBotApi,
+    SentMessage,
+)
+
+ADMIN_ID = 4242
+BACKENDS = ["aiohttp", "httpx"]
+
+
+def article_file(index: int, *, title: str | None = None, body: str = "Body text.") -> str:
+    """Return a small valid English article file."""
+    return f"""---
+title: {title or f"Article number {index}"}
+date: 2024-01-{index % 28 + 1:02d}
+author: Tester
+source: Test
+url: https://example.com/{index}
+---
+
+## Summary
+
+### One-line summary
+Summary of article {index}.
+
+### Key points
+- **Point**: a point of article {index}.
+
+### Risks
+- **Risk**: a risk of article {index}.
+
+## Full text
+
+{body}
+"""
+
+
+@dataclass
+class BotHarness:
+    """A running bot and the fake Telegram it talks to, with user-side shortcuts."""
+
+    api: LoopbackBotApi
+    app: DigestApplication
+    settings: Settings
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app.bot_data.require_runtime()
+
+    async def say(
+        self, chat: FakeChat, user: FakeUser, text: str, *, expect: int = 1
+    ) -> list[SentMessage]:
+        """Send `text` as `user` in `chat`; return the `expect` new messages the bot sent."""
+        before = len(self.api.messages(chat.id))
+        self.api.send_message(chat, user, text)
+        if expect:
+            sent = await self.api.wait_sent(chat.id, before + expect)
+        else:
+            await self.api.settle()
+            sent = self.api.messages(chat.id)
+        return sent[before:]
+
+    async def press(
+        self, chat: FakeChat, user: FakeUser, message: SentMessage, data: str, *, expect: int = 0
+    ) -> tuple[AnsweredCallback, list[SentMessage]]:
+        """Press a button on `message`; return the callback answer and new messages."""
+        before = len(self.api.messages(chat.id))
+        query_id = self.api.press_button(chat, user, message.message_id, data)
+        await self.api.wait_sent(chat.id, before + expect)
+        answer = await self.answer(query_id)
+        return answer, self.api.messages(chat.id)[before:]
+
+    async def answer(self, query_id: str) -> AnsweredCallback:
+        """Wait for the bot to answer a callback query."""
+        for _ in range(1000):
+            if query_id in self.api.answered_callbacks:
+                return self.api.answered_callbacks[query_id]
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"callback query {query_id} was not answered")
+
+
+def bot_settings(api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path, backend: str) -> Settings:
+    """Settings for a bot against `api`, SQLite in tmp_path, admin ADMIN_ID."""
+    return Settings(
+        telegram_bot_token=api.token,
+        telegram_base_url=api.base_url,
+        database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+        seeds_dir=seeds_dir,
+        sync_interval=0,
+        admin_ids=frozenset({ADMIN_ID}),
+        http_backend=backend,
+        _env_file=None,
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The HTTP transport the bot uses (the suite runs on both)."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def bot(
+    loopback_api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path, backend: str
+) -> AsyncIterator[BotHarness]:
+    """The real Application long-polling the loopback API, stopped cleanly afterwards."""
+    settings = bot_settings(loopback_api, tmp_path, seeds_dir, backend)
+    app = build_application(settings)
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=1)
+        try:
+            yield BotHarness(loopback_api, app, settings)
+        finally:
+            await app.updater.stop()
+            await app.stop()

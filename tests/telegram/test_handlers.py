@@ -1,0 +1,541 @@
+"""End-to-end: act as Telegram users against the real bot and read what it sent.
+
+Every test runs on both HTTP backends (aiohttp and httpx) through the `bot` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import time
+
+import pytest
+
+from bot.digest import render_part
+from bot.telegram.commands import COMMANDS
+from bot.telegram.loopback_api import Fault
+from tests.telegram.conftest import ADMIN_ID, BotHarness, article_file
+
+
+def button_data(message: object) -> list[str]:
+    rows = message.buttons()  # type: ignore[attr-defined]
+    return [b.get("callback_data") or b.get("url") for row in rows for b in row]
+
+
+async def add_articles(bot: BotHarness, count: int) -> None:
+    for i in range(count):
+        (bot.settings.seeds_dir / f"extra_{i:03d}.md").write_text(
+            article_file(i), encoding="utf-8"
+        )
+    await asyncio.to_thread(bot.runtime.sync)
+
+
+# -- /start, /stop --------------------------------------------------------------------
+
+
+async def test_start_subscribes_a_private_chat_and_says_when_the_next_push_comes(
+    bot: BotHarness,
+) -> None:
+    user = bot.api.user(1, language_code="en")
+    chat = bot.api.private_chat(user)
+    [welcome] = await bot.say(chat, user, "/start")
+    assert "You are subscribed!" in welcome.text
+    assert "Next push: " in welcome.text
+    assert "(Asia/Shanghai)" in welcome.text
+    assert "08:00" in welcome.text
+    subscriber = bot.runtime.store.get_subscriber(1)
+    assert subscriber is not None
+    assert subscriber.active
+    assert subscriber.chat_type == "private"
+    assert subscriber.language == "en"
+
+
+async def test_start_answers_in_chinese_for_a_zh_language_code(bot: BotHarness) -> None:
+    user = bot.api.user(2, language_code="zh-hans")
+    chat = bot.api.private_chat(user)
+    [welcome] = await bot.say(chat, user, "/start")
+    assert "订阅成功" in welcome.text
+    assert "下次推送" in welcome.text
+
+
+async def test_start_again_is_never_a_duplicate_and_a_returning_subscriber_is_welcomed_back(
+    bot: BotHarness,
+) -> None:
+    user = bot.api.user(3)
+    chat = bot.api.private_chat(user)
+    await bot.say(chat, user, "/start")
+    [again] = await bot.say(chat, user, "/start")
+    assert "already subscribed" in again.text
+    [stopped] = await bot.say(chat, user, "/stop")
+    assert "Unsubscribed" in stopped.text
+    [back] = await bot.say(chat, user, "/start")
+    assert "Welcome back" in back.text
+    counts = bot.runtime.store.counts()
+    assert (counts.active_subscribers, counts.inactive_subscribers) == (1, 0)
+
+
+async def test_a_blocked_subscriber_who_starts_again_is_reactivated(bot: BotHarness) -> None:
+    user = bot.api.user(4)
+    chat = bot.api.private_chat(user)
+    await bot.say(chat, user, "/start")
+    bot.runtime.store.unsubscribe(4, reason="blocked")
+    [back] = await bot.say(chat, user, "/start")
+    assert "Welcome back" in back.text
+    subscriber = bot.runtime.store.get_subscriber(4)
+    assert subscriber is not None
+    assert subscriber.active
+
+
+async def test_start_in_a_group_subscribes_the_group(bot: BotHarness) -> None:
+    user = bot.api.user(5, language_code="zh")
+    group = bot.api.group(-100, "读书会")
+    [welcome] = await bot.say(group, user, "/start")
+    assert "在本群推送" in welcome.text
+    subscriber = bot.runtime.store.get_subscriber(-100)
+    assert subscriber is not None
+    assert subscriber.chat_type == "group"
+    assert subscriber.title == "读书会"
+
+
+async def test_deep_link_opens_the_article_after_the_welcome(bot: BotHarness) -> None:
+    user = bot.api.user(6)
+    chat = bot.api.private_chat(user)
+    welcome, digest = await bot.say(chat, user, "/start a1", expect=2)
+    assert "subscribed" in welcome.text
+    assert "AI焦虑" in digest.text
+    assert button_data(digest)[:2] == ["full:1", "risks:1"]
+
+
+async def test_deep_link_to_an_unknown_article_says_it_is_no_longer_available(
+    bot: BotHarness,
+) -> None:
+    user = bot.api.user(7, language_code="zh-TW")
+    chat = bot.api.private_chat(user)
+    _, notice = await bot.say(chat, user, "/start a999", expect=2)
+    assert notice.text == "这篇文章已不可用。"
+
+
+async def test_stop_and_unsubscribe_confirm_and_keep_the_history(bot: BotHarness) -> None:
+    user = bot.api.user(8)
+    chat = bot.api.private_chat(user)
+    [not_yet] = await bot.say(chat, user, "/stop")
+    assert "not subscribed" in not_yet.text
+    await bot.say(chat, user, "/start")
+    await bot.say(chat, user, "/time 09:15")
+    [done] = await bot.say(chat, user, "/unsubscribe")
+    assert "Unsubscribed" in done.text
+    subscriber = bot.runtime.store.get_subscriber(8)
+    assert subscriber is not None
+    assert not subscriber.active
+    assert subscriber.push_time == time(9, 15)
+
+
+# -- reading --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "labels"),
+    [
+        ("en", ["📖 Full text", "⚠️ Risks", "🔗 Original"]),
+        ("zh-hans", ["📖 全文", "⚠️ 风险", "🔗 原文"]),
+    ],
+)
+async def test_latest_sends_the_digest_with_full_risks_and_original_buttons(
+    bot: BotHarness, code: str, labels: list[str]
+) -> None:
+    user = bot.api.user(10, language_code=code)
+    chat = bot.api.private_chat(user)
+    [digest] = await bot.say(chat, user, "/latest")
+    assert digest.text.startswith("聊聊如何缓解越来越严重的AI焦虑")
+    [row] = digest.buttons()
+    assert [b["text"] for b in row] == labels
+    assert row[2]["url"].startswith("https://mp.weixin.qq.com/")
+
+
+async def test_latest_without_articles_says_there_are_none(bot: BotHarness) -> None:
+    for path in bot.settings.seeds_dir.iterdir():
+        path.unlink()
+    await asyncio.to_thread(bot.runtime.sync)
+    user = bot.api.user(11)
+    chat = bot.api.private_chat(user)
+    [reply] = await bot.say(chat, user, "/latest")
+    assert reply.text == "There are no articles yet."
+    [reply] = await bot.say(chat, user, "/risks")
+    assert reply.text == "There are no articles yet."
+
+
+async def test_risks_with_and_without_an_id(bot: BotHarness) -> None:
+    user = bot.api.user(12, language_code="zh")
+    chat = bot.api.private_chat(user)
+    [newest] = await bot.say(chat, user, "/risks")
+    [by_id] = await bot.say(chat, user, "/risks 1")
+    assert "风险/隐患" in newest.text
+    assert "舆论加剧焦虑" in newest.text
+    assert by_id.text == newest.text
+    [missing] = await bot.say(chat, user, "/risks 999")
+    assert "999" in missing.text
+    assert "/list" in missing.text
+
+
+async def test_full_sends_every_chunk_in_order(bot: BotHarness) -> None:
+    body = "\n\n".join(f"Paragraph {i}: " + "words " * 120 for i in range(40))
+    (bot.settings.seeds_dir / "long.md").write_text(
+        article_file(99, title="A long read", body=body), encoding="utf-8"
+    )
+    await asyncio.to_thread(bot.runtime.sync)
+    stored = bot.runtime.store.get_article_by_slug("long")
+    assert stored is not None
+    expected = render_part(bot.runtime.renderer, stored, "full", "en")
+    assert len(expected) > 2
+    user = bot.api.user(13)
+    chat = bot.api.private_chat(user)
+    sent = await bot.say(chat, user, f"/full {stored.id}", expect=len(expected))
+    assert [m.html for m in sent] == expected
+    await bot.api.settle()
+    assert len(bot.api.messages(chat.id)) == len(expected)
+
+
+async def test_article_needs_an_id_and_sends_the_digest(bot: BotHarness) -> None:
+    user = bot.api.user(14)
+    chat = bot.api.private_chat(user)
+    [usage] = await bot.say(chat, user, "/article")
+    assert usage.text.startswith("Usage: /article <number>")
+    [digest] = await bot.say(chat, user, "/article 1")
+    assert button_data(digest)[:2] == ["full:1", "risks:1"]
+    [missing] = await bot.say(chat, user, "/article nope")
+    assert "No article “nope”" in missing.text
+
+
+async def test_list_pages_edit_the_message_in_place(bot: BotHarness) -> None:
+    await add_articles(bot, 24)  # 25 with the bundled one: 3 pages
+    user = bot.api.user(15)
+    chat = bot.api.private_chat(user)
+    [page1] = await bot.say(chat, user, "/list")
+    assert "page 1 of 3 (25 articles)" in page1.text
+    data = button_data(page1)
+    assert len([d for d in data if d.startswith("article:")]) == 10
+    assert data[-1] == "list:2"
+    assert "list:0" not in data
+
+    answer, new = await bot.press(chat, user, page1, "list:2")
+    assert new == []
+    assert answer.text is None
+    [edited] = bot.api.messages(chat.id)
+    assert edited.message_id == page1.message_id
+    assert edited.edits == 1
+    assert "page 2 of 3" in edited.text
+    assert button_data(edited)[-2:] == ["list:1", "list:3"]
+
+    answer, _ = await bot.press(chat, user, edited, "list:3")
+    [last] = bot.api.messages(chat.id)
+    assert "page 3 of 3" in last.text
+    assert len([d for d in button_data(last) if d.startswith("article:")]) == 5
+    assert button_data(last)[-1] == "list:2"
+
+    article_button = button_data(last)[0]
+    answer, [digest] = await bot.press(chat, user, last, article_button, expect=1)
+    assert not answer.show_alert
+    assert "Summary of article" in digest.text
+
+
+async def test_list_page_arguments(bot: BotHarness) -> None:
+    await add_articles(bot, 12)
+    user = bot.api.user(16, language_code="zh")
+    chat = bot.api.private_chat(user)
+    [page2] = await bot.say(chat, user, "/list 2")
+    assert "第 2/2 页" in page2.text
+    [clamped] = await bot.say(chat, user, "/list 99")
+    assert "第 2/2 页" in clamped.text
+    [usage] = await bot.say(chat, user, "/list abc")
+    assert usage.text.startswith("用法：/list")
+
+
+async def test_search_finds_articles_as_buttons_and_explains_no_match_and_empty_query(
+    bot: BotHarness,
+) -> None:
+    await add_articles(bot, 3)
+    user = bot.api.user(17)
+    chat = bot.api.private_chat(user)
+    [found] = await bot.say(chat, user, "/search 焦虑")
+    assert "(1)" in found.text
+    assert button_data(found) == ["article:1"]
+    [several] = await bot.say(chat, user, "/search summary article")
+    assert len(button_data(several)) == 3
+    [none] = await bot.say(chat, user, "/search zebra<b>")
+    assert none.text == "No article matches “zebra<b>”."
+    [usage] = await bot.say(chat, user, "/search")
+    assert usage.text.startswith("Usage: /search <words>")
+
+
+# -- buttons --------------------------------------------------------------------------
+
+
+async def test_full_and_risks_buttons_send_the_part_and_answer_the_query(
+    bot: BotHarness,
+) -> None:
+    user = bot.api.user(20, language_code="zh")
+    chat = bot.api.private_chat(user)
+    [digest] = await bot.say(chat, user, "/latest")
+    answer, [full] = await bot.press(chat, user, digest, "full:1", expect=1)
+    assert answer.text is None
+    assert "见字如面" in full.text
+    answer, [risks] = await bot.press(chat, user, digest, "risks:1", expect=1)
+    assert "盲目学习的负面效应" in risks.text
+
+
+@pytest.mark.parametrize(
+    "data", ["full:999", "risks:0", "article:5000", "list:1:2", "full:abc", "nope:1", "", "::"]
+)
+async def test_stale_or_forged_buttons_get_an_alert_and_no_exception(
+    bot: BotHarness, data: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = bot.api.user(21)
+    chat = bot.api.private_chat(user)
+    [digest] = await bot.say(chat, user, "/latest")
+    answer, _ = await bot.press(chat, user, digest, data)
+    assert answer.show_alert
+    assert answer.text == "This article is no longer available."
+    await bot.api.settle()
+    assert len(bot.api.messages(chat.id)) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_group_member_presses_a_button_in_the_group(bot: BotHarness) -> None:
+    user = bot.api.user(22)
+    group = bot.api.group(-200)
+    [digest] = await bot.say(group, user, "/latest")
+    _, [risks] = await bot.press(group, user, digest, "risks:1", expect=1)
+    assert "Risks" in risks.text
+
+
+# -- settings -------------------------------------------------------------------------
+
+
+async def test_settings_keyboard_sets_time_timezone_and_language(bot: BotHarness) -> None:
+    user = bot.api.user(30)
+    chat = bot.api.private_chat(user)
+    await bot.say(chat, user, "/start")
+    [screen] = await bot.say(chat, user, "/settings")
+    assert "Delivery time: 08:00 (default)" in screen.text
+    assert button_data(screen) == ["set:1", "set:2", "set:3"]
+
+    await bot.press(chat, user, screen, "set:1")
+    picker = bot.api.messages(chat.id)[-1]
+    assert picker.message_id == screen.message_id
+    assert "Choose the delivery time" in picker.text
+    assert "settime:9:0" in button_data(picker)
+    answer, _ = await bot.press(chat, user, picker, "settime:9:0")
+    assert answer.text == "Saved."
+    main = bot.api.messages(chat.id)[-1]
+    assert "Delivery time: 09:00" in main.text
+    assert "(default)" in main.text  # the timezone still is
+
+    await bot.press(chat, user, main, "set:2")
+    answer, _ = await bot.press(chat, user, bot.api.messages(chat.id)[-1], "settz:5")
+    assert answer.text == "Saved."
+    assert "Timezone: Europe/London" in bot.api.messages(chat.id)[-1].text
+
+    await bot.press(chat, user, bot.api.messages(chat.id)[-1], "set:3")
+    answer, _ = await bot.press(chat, user, bot.api.messages(chat.id)[-1], "setlang:0")
+    assert answer.text == "已保存。"
+    assert "推送时间：09:00" in bot.api.messages(chat.id)[-1].text
+
+    subscriber = bot.runtime.store.get_subscriber(30)
+    assert subscriber is not None
+    assert (subscriber.push_time, subscriber.timezone) == (time(9, 0), "Europe/London")
+    assert (subscriber.language, subscriber.language_locked) == ("zh", True)
+    # The chosen language wins over the client's language_code from now on.
+    [help_reply] = await bot.say(chat, user, "/help")
+    assert "命令" in help_reply.text
+
+
+async def test_settings_buttons_with_forged_values_are_refused(bot: BotHarness) -> None:
+    user = bot.api.user(31)
+    chat = bot.api.private_chat(user)
+    await bot.say(chat, user, "/start")
+    [screen] = await bot.say(chat, user, "/settings")
+    for data in ("settime:25:0", "settz:99", "setlang:7", "set:9"):
+        answer, _ = await bot.press(chat, user, screen, data)
+        assert answer.show_alert, data
+    subscriber = bot.runtime.store.get_subscriber(31)
+    assert subscriber is not None
+    assert subscriber.push_time is None
+
+
+async def test_settings_before_start_asks_to_subscribe_first(bot: BotHarness) -> None:
+    user = bot.api.user(32, language_code="zh")
+    chat = bot.api.private_chat(user)
+    for command in ("/settings", "/time 08:30", "/timezone Asia/Tokyo"):
+        [reply] = await bot.say(chat, user, command)
+        assert reply.text.startswith("请先发送 /start")
+
+
+@pytest.mark.parametrize(
+    ("command", "reply"),
+    [
+        ("/time 07:30", "Daily push set to 07:30 (Asia/Shanghai)"),
+        ("/time 7:05", "Daily push set to 07:05"),
+        ("/time 25:00", "Usage: /time HH:MM"),
+        ("/time", "Usage: /time HH:MM"),
+        ("/time soon", "Usage: /time HH:MM"),
+        ("/timezone Europe/Berlin", "Timezone set to Europe/Berlin, delivery at 08:00"),
+        ("/timezone Mars/Olympus", "Usage: /timezone Area/City"),
+        ("/timezone ../etc/passwd", "Usage: /timezone Area/City"),
+        ("/timezone", "Usage: /timezone Area/City"),
+    ],
+)
+async def test_typed_time_and_timezone_are_validated(
+    bot: BotHarness, command: str, reply: str
+) -> None:
+    user = bot.api.user(33)
+    chat = bot.api.private_chat(user)
+    await bot.say(chat, user, "/start")
+    [answer] = await bot.say(chat, user, command)
+    assert answer.text.startswith(reply)
+
+
+# -- help, hints, groups --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "heading"), [("en", "Commands"), ("zh-CN", "命令")])
+async def test_help_lists_every_command_in_the_users_language(
+    bot: BotHarness, code: str, heading: str
+) -> None:
+    user = bot.api.user(40, language_code=code)
+    chat = bot.api.private_chat(user)
+    [reply] = await bot.say(chat, user, "/help")
+    assert reply.text.startswith(heading)
+    for command in COMMANDS:
+        assert (f"/{command.name}" in reply.text) is not command.admin, command.name
+
+
+async def test_help_for_an_admin_lists_the_admin_commands(bot: BotHarness) -> None:
+    admin = bot.api.user(ADMIN_ID)
+    chat = bot.api.private_chat(admin)
+    [reply] = await bot.say(chat, admin, "/help")
+    assert "/stats" in reply.text
+    assert "/reload" in reply.text
+
+
+@pytest.mark.parametrize("text", ["hello there", "/frobnicate", "/latest@some_other_bot"])
+async def test_free_text_and_unknown_commands_in_private_get_a_hint(
+    bot: BotHarness, text: str
+) -> None:
+    user = bot.api.user(41, language_code="zh")
+    chat = bot.api.private_chat(user)
+    [reply] = await bot.say(chat, user, text)
+    assert reply.text == "我只理解命令。发送 /help 查看所有命令。"
+
+
+async def test_in_a_group_the_bot_answers_only_commands_addressed_to_it(
+    bot: BotHarness,
+) -> None:
+    user = bot.api.user(42)
+    group = bot.api.group(-300, supergroup=True)
+    for text in ("hello everyone", "/frobnicate", "/latest@some_other_bot"):
+        assert await bot.say(group, user, text, expect=0) == []
+    [digest] = await bot.say(group, user, "/latest@digest_test_bot")
+    assert button_data(digest)[:2] == ["full:1", "risks:1"]
+    [digest] = await bot.say(group, user, "/latest")
+    assert button_data(digest)[:2] == ["full:1", "risks:1"]
+
+
+async def test_group_migration_moves_the_subscription_to_the_supergroup(
+    bot: BotHarness,
+) -> None:
+    user = bot.api.user(43)
+    group = bot.api.group(-400)
+    await bot.say(group, user, "/start")
+    new_id = bot.api.migrate_group(-400)
+    await bot.api.settle()
+    assert bot.runtime.store.get_subscriber(-400) is None
+    moved = bot.runtime.store.get_subscriber(new_id)
+    assert moved is not None
+    assert moved.chat_type == "supergroup"
+    assert moved.active
+
+
+# -- admin ----------------------------------------------------------------------------
+
+
+async def test_admin_commands_refuse_others_and_do_nothing(bot: BotHarness) -> None:
+    (bot.settings.seeds_dir / "new.md").write_text(article_file(1), encoding="utf-8")
+    user = bot.api.user(50, language_code="zh")
+    chat = bot.api.private_chat(user)
+    for command in ("/stats", "/reload"):
+        [reply] = await bot.say(chat, user, command)
+        assert reply.text == "抱歉，此命令仅限管理员使用。"
+    assert bot.runtime.store.count_articles() == 1
+
+
+async def test_admin_stats_and_reload(bot: BotHarness) -> None:
+    admin = bot.api.user(ADMIN_ID)
+    chat = bot.api.private_chat(admin)
+    await bot.say(chat, admin, "/start")
+    [stats] = await bot.say(chat, admin, "/stats")
+    assert "Articles: 1 (0 hidden)" in stats.text
+    assert "Subscribers: 1 active, 0 inactive" in stats.text
+    (bot.settings.seeds_dir / "new.md").write_text(article_file(1), encoding="utf-8")
+    (bot.settings.seeds_dir / "broken.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
+    [reload] = await bot.say(chat, admin, "/reload")
+    assert "1 new, 0 updated, 1 unchanged, 0 hidden, 1 failed" in reload.text
+    assert "broken.md" in reload.text
+    assert bot.runtime.store.count_articles() == 2
+
+
+# -- errors and concurrency -----------------------------------------------------------
+
+
+async def test_an_error_is_logged_once_and_the_user_gets_a_short_apology(
+    bot: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = bot.api.user(60)
+    chat = bot.api.private_chat(user)
+    bot.api.fail_next("sendMessage", fault=Fault.bad_request("Bad Request: secret internals"))
+    [apology] = await bot.say(chat, user, "/latest")
+    assert apology.text == "Sorry, something went wrong. Please try again later."
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    await bot.api.settle()
+    assert len(bot.api.messages(chat.id)) == 1
+
+
+async def test_a_chat_that_blocked_the_bot_is_unsubscribed(bot: BotHarness) -> None:
+    user = bot.api.user(61)
+    chat = bot.api.private_chat(user)
+    await bot.say(chat, user, "/start")
+    bot.api.fail_next("sendMessage", fault=Fault.forbidden())
+    assert await bot.say(chat, user, "/latest", expect=0) == []
+    subscriber = bot.runtime.store.get_subscriber(61)
+    assert subscriber is not None
+    assert not subscriber.active
+
+
+async def test_a_burst_of_latest_from_twenty_users_is_answered_for_everyone(
+    bot: BotHarness,
+) -> None:
+    users = [bot.api.user(1000 + i, language_code="zh" if i % 2 else "en") for i in range(20)]
+    chats = [bot.api.private_chat(u) for u in users]
+    for user, chat in zip(users, chats, strict=True):
+        bot.api.send_message(chat, user, "/latest")
+    for user, chat in zip(users, chats, strict=True):
+        [digest] = await bot.api.wait_sent(chat.id, 1)
+        label = "📖 全文" if user.language_code == "zh" else "📖 Full text"
+        assert digest.buttons()[0][0]["text"] == label
+    await bot.api.settle()
+    assert all(len(bot.api.messages(c.id)) == 1 for c in chats)
+
+
+async def test_the_command_menu_is_set_for_chinese_english_and_the_default(
+    bot: BotHarness,
+) -> None:
+    menu = [c.name for c in COMMANDS if c.menu]
+    zh = bot.api.my_commands(language_code="zh")
+    en = bot.api.my_commands(language_code="en")
+    default = bot.api.my_commands()
+    assert [c["command"] for c in zh] == menu
+    assert [c["command"] for c in en] == menu
+    assert default == en
+    assert zh[0]["description"] == "订阅每日文章摘要"
+    assert en[0]["description"] == "Subscribe to the daily digest"
