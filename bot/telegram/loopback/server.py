@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 from aiohttp import web
@@ -67,6 +67,8 @@ _WEBHOOK_CONFLICT = (
     "use deleteWebhook to delete the webhook first"
 )
 
+_CACHE_SIZE = 256
+
 Handler = Callable[[dict[str, Any]], str]
 AsyncHandler = Callable[[dict[str, Any]], Awaitable[str]]
 
@@ -79,6 +81,33 @@ def _error_response(
     if parameters:
         body["parameters"] = parameters
     return web.Response(status=status, body=dumps(body).encode(), content_type="application/json")
+
+
+class _Text(NamedTuple):
+    """A message text as sent, as shown, and pre-encoded for the response."""
+
+    raw: str
+    parse_mode: str | None
+    visible: str
+    entities: list[dict[str, Any]]
+    entities_json: str | None
+    fragment: str  # '"text":…,"entities":[…]' ready to splice into the Message JSON
+
+
+def _fragment(visible: str, entities: list[dict[str, Any]]) -> str:
+    """Return the text and entities members of a Message object as JSON."""
+    body: dict[str, Any] = {"text": visible}
+    if entities:
+        body["entities"] = entities
+    return dumps(body)[1:-1]
+
+
+def _check_length(visible: str) -> None:
+    """Refuse empty text and text over Telegram's 4096 UTF-16 units."""
+    if not visible.strip():
+        raise bad_request("message text is empty")
+    if utf16_len(visible) > 4096:
+        raise bad_request("message is too long")
 
 
 @dataclass(slots=True)
@@ -128,9 +157,11 @@ class LoopbackBotApi:
             "first_name": "Digest Test Bot",
             "username": bot_username,
         }
+        self._bot_str = dumps(self._bot_user)
         self._users: dict[int, FakeUser] = {}
         self._chats: dict[int, FakeChat] = {}
         self._chat_json: dict[int, dict[str, Any]] = {}
+        self._chat_str: dict[int, str] = {}
         self._sent: dict[int, list[SentMessage]] = {}
         self._all: list[SentMessage] = []
         self._next_mid: dict[int, int] = {}
@@ -156,6 +187,8 @@ class LoopbackBotApi:
         self._in_flight = 0
         self._last_activity = time.monotonic()
         self._closing = False
+        self._html_cache: dict[str, _Text] = {}
+        self._valid_markup: set[str] = set()
         self._handlers: dict[str, tuple[str, Handler]] = {}
         for name, fn in (
             ("getMe", self._get_me),
@@ -277,6 +310,7 @@ class LoopbackBotApi:
     def _register(self, chat: FakeChat) -> None:
         self._chats[chat.id] = chat
         self._chat_json[chat.id] = chat.to_dict()
+        self._chat_str[chat.id] = dumps(self._chat_json[chat.id])
         self._forgotten.discard(chat.id)
 
     def send_message(self, chat: FakeChat, user: FakeUser, text: str) -> int:
@@ -619,7 +653,8 @@ class LoopbackBotApi:
             }
         )
 
-    def _resolve_chat(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _resolve_chat(self, params: dict[str, Any]) -> tuple[int, str]:
+        """Return the chat id and the chat's JSON, or refuse the chat."""
         raw = params.get("chat_id")
         if raw is None or raw == "":
             raise bad_request("chat_id is empty")
@@ -633,58 +668,73 @@ class LoopbackBotApi:
                 "Bad Request: group chat was upgraded to a supergroup chat",
                 {"migrate_to_chat_id": self._migrated[chat_id]},
             )
-        chat = self._chat_json.get(chat_id)
+        chat = self._chat_str.get(chat_id)
         if chat is None:
             if chat_id <= 0 or self.strict_chats:
                 raise bad_request("chat not found")
-            chat = {"id": chat_id, "type": "private", "first_name": "User"}
+            chat = f'{{"id":{chat_id},"type":"private","first_name":"User"}}'
         if self._forgotten and chat_id in self._forgotten:
             raise bad_request("chat not found")
         if self._blocked and chat_id in self._blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         return chat_id, chat
 
-    def _render(
-        self, params: dict[str, Any]
-    ) -> tuple[str, str | None, str, list[dict[str, Any]], str | None]:
-        """Return (raw text, parse_mode, visible text, entity dicts, entities JSON)."""
+    def _render(self, params: dict[str, Any]) -> _Text:
+        """Return the message text parsed and checked, or refuse it."""
         raw = as_str(params, "text")
         if not raw:
             raise bad_request("message text is empty")
         parse_mode = as_str(params, "parse_mode") or None
-        entities: list[dict[str, Any]] = []
-        entities_json = None
-        if parse_mode is None:
-            visible = raw
-            given, entities_json = as_json(params, "entities")
-            if isinstance(given, list):
-                entities = given
-        else:
+        if parse_mode is not None:
             mode = parse_mode.lower()
             if mode == "html":
-                try:
-                    parsed = parse_html(raw)
-                except MarkupError as exc:
-                    reason = str(exc)
-                    raise bad_request(reason[:1].lower() + reason[1:]) from exc
-                visible = parsed.text
-                entities = [entity_dict(e) for e in parsed.entities]
-            elif mode in ("markdown", "markdownv2"):
-                # Not parsed: the loopback server only understands HTML.
-                visible = raw
-            else:
+                return self._parse_html(raw, parse_mode)
+            if mode not in ("markdown", "markdownv2"):
                 raise bad_request(f"unsupported parse_mode {parse_mode!r}")
-        if not visible.strip():
-            raise bad_request("message text is empty")
-        if utf16_len(visible) > 4096:
-            raise bad_request("message is too long")
-        return raw, parse_mode, visible, entities, entities_json
+            # Markdown is not parsed: the loopback server only understands HTML.
+        entities: list[dict[str, Any]] = []
+        given, entities_json = (None, None) if parse_mode else as_json(params, "entities")
+        if isinstance(given, list):
+            entities = given
+        _check_length(raw)
+        return _Text(raw, parse_mode, raw, entities, entities_json, _fragment(raw, entities))
 
-    @staticmethod
-    def _markup(params: dict[str, Any]) -> str | None:
+    def _parse_html(self, raw: str, parse_mode: str) -> _Text:
+        """Return Telegram HTML parsed and checked; a push's one text is parsed once."""
+        cached = self._html_cache.get(raw)
+        if cached is not None:
+            return (
+                cached
+                if cached.parse_mode == parse_mode
+                else cached._replace(parse_mode=parse_mode)
+            )
+        try:
+            parsed = parse_html(raw)
+        except MarkupError as exc:
+            reason = str(exc)
+            raise bad_request(reason[:1].lower() + reason[1:]) from exc
+        _check_length(parsed.text)
+        entities = [entity_dict(e) for e in parsed.entities]
+        text = _Text(
+            raw, parse_mode, parsed.text, entities, None, _fragment(parsed.text, entities)
+        )
+        # Bounded, and keyed by the raw text, so never stale.
+        if len(self._html_cache) >= _CACHE_SIZE:
+            self._html_cache.clear()
+        self._html_cache[raw] = text
+        return text
+
+    def _markup(self, params: dict[str, Any]) -> str | None:
+        value = params.get("reply_markup")
+        if isinstance(value, str) and value in self._valid_markup:
+            return value
         markup, markup_json = as_json(params, "reply_markup")
         if markup is not None:
             check_reply_markup(markup)
+            if isinstance(value, str):
+                if len(self._valid_markup) >= _CACHE_SIZE:
+                    self._valid_markup.clear()
+                self._valid_markup.add(value)
         return markup_json
 
     def _next_message_id(self, chat_id: int) -> int:
@@ -698,30 +748,20 @@ class LoopbackBotApi:
                 return msg
         return None
 
-    def _message_json(
-        self,
-        msg: SentMessage,
-        chat: dict[str, Any],
-        visible: str,
-        entities: list[dict[str, Any]],
-    ) -> str:
-        data: dict[str, Any] = {
-            "message_id": msg.message_id,
-            "from": self._bot_user,
-            "chat": chat,
-            "date": msg.date,
-            "text": visible,
-        }
-        if entities:
-            data["entities"] = entities
-        if msg.edits:
-            data["edit_date"] = int(time.time())
-        text = dumps(data)
+    def _message_json(self, msg: SentMessage, chat: str, fragment: str) -> str:
+        """Return the Message object as JSON, assembled from pre-encoded parts."""
+        edit = f',"edit_date":{int(time.time())}' if msg.edits else ""
         markup = msg.reply_markup_json
         # Messages carry only inline keyboards; splice the JSON as received, no re-encoding.
-        if markup is not None and '"inline_keyboard"' in markup:
-            text = f'{text[:-1]},"reply_markup":{markup}}}'
-        return text
+        tail = (
+            f',"reply_markup":{markup}}}'
+            if markup is not None and '"inline_keyboard"' in markup
+            else "}"
+        )
+        return (
+            f'{{"message_id":{msg.message_id},"from":{self._bot_str},"chat":{chat},'
+            f'"date":{msg.date}{edit},{fragment}{tail}'
+        )
 
     def _message_dict(self, msg: SentMessage, chat: dict[str, Any]) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -740,7 +780,7 @@ class LoopbackBotApi:
 
     def _send_message(self, params: dict[str, Any]) -> str:
         chat_id, chat = self._resolve_chat(params)
-        raw, parse_mode, visible, entities, entities_json = self._render(params)
+        text = self._render(params)
         markup_json = self._markup(params)
         paid = as_bool(params, "allow_paid_broadcast")
         retry = self._meter.admit(chat_id, time.monotonic(), paid=paid)
@@ -749,11 +789,11 @@ class LoopbackBotApi:
         msg = SentMessage(
             chat_id,
             self._next_message_id(chat_id),
-            raw if self.keep_text else "",
-            parse_mode,
+            text.raw if self.keep_text else "",
+            text.parse_mode,
             int(time.time()),
             markup_json,
-            entities_json if self.keep_text else None,
+            text.entities_json if self.keep_text else None,
             allow_paid_broadcast=paid,
         )
         sent = self._sent.get(chat_id)
@@ -762,9 +802,9 @@ class LoopbackBotApi:
         else:
             sent.append(msg)
         self._all.append(msg)
-        return self._message_json(msg, chat, visible, entities)
+        return self._message_json(msg, chat, text.fragment)
 
-    def _editable(self, params: dict[str, Any]) -> tuple[SentMessage, dict[str, Any]]:
+    def _editable(self, params: dict[str, Any]) -> tuple[SentMessage, str]:
         if params.get("inline_message_id"):
             raise bad_request("MESSAGE_ID_INVALID")
         chat_id, chat = self._resolve_chat(params)
@@ -775,21 +815,21 @@ class LoopbackBotApi:
 
     def _edit_message_text(self, params: dict[str, Any]) -> str:
         msg, chat = self._editable(params)
-        raw, parse_mode, visible, entities, entities_json = self._render(params)
+        text = self._render(params)
         markup_json = self._markup(params)
         if (
             self.keep_text
-            and visible == msg.text
-            and entities == msg.entities
+            and text.visible == msg.text
+            and text.entities == msg.entities
             and _same_markup(markup_json, msg.reply_markup_json)
         ):
             raise bad_request(_NOT_MODIFIED)
-        msg.html = raw if self.keep_text else ""
-        msg.parse_mode = parse_mode
-        msg.entities_json = entities_json if self.keep_text else None
+        msg.html = text.raw if self.keep_text else ""
+        msg.parse_mode = text.parse_mode
+        msg.entities_json = text.entities_json if self.keep_text else None
         msg.reply_markup_json = markup_json
         msg.edits += 1
-        return self._message_json(msg, chat, visible, entities)
+        return self._message_json(msg, chat, text.fragment)
 
     def _edit_message_reply_markup(self, params: dict[str, Any]) -> str:
         msg, chat = self._editable(params)
@@ -798,7 +838,7 @@ class LoopbackBotApi:
             raise bad_request(_NOT_MODIFIED)
         msg.reply_markup_json = markup_json
         msg.edits += 1
-        return self._message_json(msg, chat, msg.text, msg.entities)
+        return self._message_json(msg, chat, _fragment(msg.text, msg.entities))
 
     def _delete_message(self, params: dict[str, Any]) -> str:
         chat_id, _ = self._resolve_chat(params)
