@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bot.config import Settings, load_settings
+from bot.delivery import PushProgress
 from bot.digest import PARTS, Part, render_part
 from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
 from bot.i18n import is_lang
@@ -200,6 +201,51 @@ def fake_api(
     from bot.telegram.loopback_api import main as serve_loopback  # noqa: PLC0415
 
     serve_loopback(["--port", str(port), *(["--strict"] if strict else [])])
+
+
+@app.command()
+def push(
+    now: Annotated[
+        bool,
+        typer.Option("--now", help="Push to every active subscriber now, not only those due."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show who would get what; send nothing.")
+    ] = False,
+) -> None:
+    """Send (or resume) today's push; safe while `digestbot run` uses the same database."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    from bot.telegram.push_run import push_once  # noqa: PLC0415
+
+    with opened(settings) as runtime:
+        synced(runtime)
+        with push_progress() as progress:
+            report = asyncio.run(push_once(runtime, force=now, dry_run=dry_run, progress=progress))
+    if dry_run:
+        for chat_id, article_id in report.planned:
+            typer.echo(f"{chat_id}\t{article_id}")
+        typer.echo(f"would send {report.due}, skipped {report.skipped}")
+        return
+    typer.echo(
+        f"sent {report.sent}, failed {report.failed}, blocked {report.blocked}, "
+        f"skipped {report.skipped}"
+    )
+
+
+@contextmanager
+def push_progress() -> Iterator[Callable[[PushProgress], None] | None]:
+    """Yield a push progress callback drawing a bar on a terminal, or None elsewhere."""
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("pushing", total=None)
+
+        def advance(state: PushProgress) -> None:
+            bar.update(task, completed=state.done, total=state.total)
+
+        yield advance
 
 
 EXIT_CODES: dict[type[DigestError], int] = {ConfigError: 2, UsageError: 2, NotFoundError: 1}

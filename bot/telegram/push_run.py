@@ -1,0 +1,79 @@
+"""One push outside the Application, for ``digestbot push``: a bare paced Bot, no polling.
+
+It may run while ``digestbot run`` serves the same database: the ledger hands each row to one
+claimant, so the two share the work instead of doubling it. The two processes do not share a
+pacer, though; give each a RATE_LIMIT that sums to Telegram's limit if they push at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from telegram.constants import ParseMode
+from telegram.ext import Defaults, ExtBot
+
+from bot.config import Settings
+from bot.delivery import (
+    OutgoingMessage,
+    PushOptions,
+    PushProgress,
+    PushReport,
+    SendResult,
+    run_push,
+)
+from bot.errors import ConfigError, DeliveryError
+from bot.runtime import Runtime
+from bot.telegram.aiohttp_request import build_request
+from bot.telegram.pacer import RateLimitArgs, pacer_for
+from bot.telegram.sender import TelegramSender
+
+# Connections beyond the sender's concurrency: a slow response must not stall the pool.
+SPARE_CONNECTIONS = 4
+
+
+def build_push_bot(settings: Settings, *, concurrency: int) -> ExtBot[RateLimitArgs]:
+    """Build a Bot for pushing: the app's transport, base_url and pacer; no updater."""
+    token = settings.telegram_bot_token
+    if token is None or not token.get_secret_value():
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set; `digestbot push` needs the bot's token")
+    return ExtBot(
+        token.get_secret_value(),
+        base_url=settings.telegram_base_url or "https://api.telegram.org/bot",
+        request=build_request(settings.http_backend, pool_size=concurrency + SPARE_CONNECTIONS),
+        defaults=Defaults(parse_mode=ParseMode.HTML),
+        rate_limiter=pacer_for(settings.rate_limit, paid_broadcast=settings.paid_broadcast),
+    )
+
+
+async def push_once(
+    runtime: Runtime,
+    *,
+    force: bool,
+    dry_run: bool,
+    progress: Callable[[PushProgress], None] | None = None,
+) -> PushReport:
+    """Run (or resume) one push to completion; with ``dry_run`` only plan it."""
+    settings = runtime.settings
+    options = PushOptions.from_settings(settings)
+    if dry_run:
+        return await run_push(
+            runtime.store, runtime.renderer, _NoSender(), options, force=force, dry_run=True
+        )
+    bot = build_push_bot(settings, concurrency=options.concurrency)
+    async with bot:
+        return await run_push(
+            runtime.store,
+            runtime.renderer,
+            TelegramSender(bot),
+            options,
+            force=force,
+            progress=progress,
+        )
+
+
+class _NoSender:
+    """The Sender of a dry run: run_push never calls it."""
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Refuse to send: a dry run must not reach Telegram."""
+        raise DeliveryError(f"a dry run tried to send to chat {message.chat_id}")
