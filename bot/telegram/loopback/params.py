@@ -85,6 +85,17 @@ def as_int(params: dict[str, Any], name: str, default: int | None = None) -> int
         raise bad_request(f"{name} is invalid") from exc
 
 
+def as_float(params: dict[str, Any], name: str, default: float) -> float:
+    """Return a number parameter (a long-poll timeout may be fractional)."""
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise bad_request(f"{name} is invalid") from exc
+
+
 def as_opt_int(params: dict[str, Any], name: str) -> int | None:
     """Return an optional integer parameter."""
     if params.get(name) in (None, ""):

@@ -38,6 +38,7 @@ from bot.telegram.loopback.models import (
 from bot.telegram.loopback.params import (
     ApiError,
     as_bool,
+    as_float,
     as_int,
     as_json,
     as_opt_int,
@@ -605,7 +606,7 @@ class LoopbackBotApi:
             raise ApiError(409, _WEBHOOK_CONFLICT)
         offset = as_opt_int(params, "offset")
         limit = min(100, max(1, as_int(params, "limit", 100)))
-        timeout = max(0, as_int(params, "timeout", 0))
+        timeout = max(0.0, as_float(params, "timeout", 0.0))
         allowed, _ = as_json(params, "allowed_updates")
         if isinstance(allowed, list):
             self._allowed_updates = frozenset(map(str, allowed)) or None
