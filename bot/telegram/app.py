@@ -31,10 +31,11 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from bot.i18n import DEFAULT_LANG, LANGS
 from bot.runtime import Runtime
-from bot.telegram import handlers, jobs, settings_flow
+from bot.telegram import handlers, jobs, push_commands, settings_flow
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.commands import menu_commands
 from bot.telegram.context import BotState, DigestApplication, DigestContext
+from bot.telegram.logs import protect_token
 from bot.telegram.pacer import pacer_for
 
 log = logging.getLogger(__name__)
@@ -77,15 +78,6 @@ class _DigestApp(
         await post_shutdown(self)
 
 
-def _quiet_transport_loggers() -> None:
-    # httpx logs every request URL at INFO, and the URL contains the token: keep it at
-    # WARNING whatever the root level is (PTB's docs recommend the same).
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if logger.getEffectiveLevel() < logging.WARNING or logger.level == logging.NOTSET:
-            logger.setLevel(logging.WARNING)
-
-
 def build_application(settings: Settings, *, runtime: Runtime | None = None) -> DigestApplication:
     """Build the bot's Application; `runtime` if given is used (and left open) as is."""
     if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
@@ -93,7 +85,7 @@ def build_application(settings: Settings, *, runtime: Runtime | None = None) -> 
             "TELEGRAM_BOT_TOKEN is not set; get one from @BotFather, "
             "or try the bot offline with `digestbot console`"
         )
-    _quiet_transport_loggers()
+    protect_token(settings.telegram_bot_token.get_secret_value())
     context_types = ContextTypes(context=DigestContext, bot_data=BotState)
     builder = (
         ApplicationBuilder()
@@ -147,9 +139,10 @@ def register_handlers(application: DigestApplication) -> None:
     command("time", settings_flow.time_command)
     command("timezone", settings_flow.timezone_command)
     command("help", handlers.help_command)
-    command("stats", handlers.stats)
+    command("stats", push_commands.stats)  # the totals plus the last push
     command("reload", handlers.reload)
-    # (admin commands of the push go here)
+    command("pushnow", push_commands.pushnow)
+    command("preview", push_commands.preview)
 
     application.add_handler(CallbackQueryHandler(handlers.button))
 

@@ -46,6 +46,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("unsubscribe", menu=False),
     Command("stats", admin=True, menu=False),
     Command("reload", admin=True, menu=False),
+    Command("pushnow", admin=True, menu=False),
+    Command("preview", admin=True, menu=False),
 )
 
 
