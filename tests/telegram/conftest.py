@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,19 +116,27 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def bot(
-    loopback_api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path, backend: str
-) -> AsyncIterator[BotHarness]:
-    """The real Application long-polling the loopback API, stopped cleanly afterwards."""
-    settings = bot_settings(loopback_api, tmp_path, seeds_dir, backend)
+@asynccontextmanager
+async def running_bot(api: LoopbackBotApi, settings: Settings) -> AsyncIterator[BotHarness]:
+    """Run the real Application long-polling `api`; stop it cleanly on exit."""
     app = build_application(settings)
     async with app:
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0, timeout=1)
         try:
-            yield BotHarness(loopback_api, app, settings)
+            yield BotHarness(api, app, settings)
         finally:
             await app.updater.stop()
             await app.stop()
+
+
+@pytest.fixture
+async def bot(
+    loopback_api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path, backend: str
+) -> AsyncIterator[BotHarness]:
+    """The real Application long-polling the loopback API, stopped cleanly afterwards."""
+    async with running_bot(
+        loopback_api, bot_settings(loopback_api, tmp_path, seeds_dir, backend)
+    ) as harness:
+        yield harness
