@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` runs them against the loopback Bot API."""

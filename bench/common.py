@@ -1,0 +1,79 @@
+"""What every benchmark shares: the run's options, result rows, medians, the sample article."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.articles import parse_article
+from bot.digest import Button, article_buttons, render_part
+from bot.rendering import Renderer
+from bot.store import StoredArticle
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_ARTICLE = ROOT / "seeds" / "000_d1b123459f6495d4.txt"
+
+
+@dataclass(frozen=True)
+class Options:
+    """How this run was asked to go."""
+
+    quick: bool = False
+    repeats: int = 3
+    workdir: Path = Path()
+
+    def size(self, full: int, quick: int) -> int:
+        """Return `full` for a real run, `quick` for the smoke test."""
+        return quick if self.quick else full
+
+
+@dataclass
+class Row:
+    """One line of the results table: a figure, its target and the baseline beside it."""
+
+    benchmark: str
+    metric: str
+    value: float | None
+    unit: str
+    target: str = ""
+    met: bool | None = None
+    baseline: str = ""
+    note: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the row as JSON-ready data."""
+        return asdict(self)
+
+
+def median(values: Sequence[float]) -> float:
+    """Return the median (0.0 for no values)."""
+    return float(statistics.median(values)) if values else 0.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Return the q-th percentile (0–100) by nearest rank (0.0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return float(ordered[rank])
+
+
+def sample_article() -> StoredArticle:
+    """Return the reference seed article as if stored under id 1."""
+    text = REFERENCE_ARTICLE.read_text(encoding="utf-8")
+    article = parse_article(text, name=REFERENCE_ARTICLE.name, slug=REFERENCE_ARTICLE.stem)
+    return StoredArticle(1, article, False)
+
+
+def push_message() -> tuple[str, tuple[Button, ...]]:
+    """Return the digest HTML and buttons a push sends (reference article, Chinese)."""
+    renderer = Renderer()
+    stored = sample_article()
+    return render_part(renderer, stored, "digest", "zh")[0], article_buttons(
+        renderer, stored, "zh"
+    )
