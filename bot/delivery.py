@@ -7,9 +7,10 @@ about Telegram: a `Sender` (bot.telegram.sender in production, a fake in tests) 
 `OutgoingMessage` into a `SendResult`, pacing and mapping Bot API errors itself.
 
 Guarantee: a row is sent only by the worker holding its claim, and marked sent shortly
-after (at most `flush_every` results later). If the process dies, its `sending` rows are
-claimed again once their lease expires, so nothing is lost; only messages that were in
-flight or sent-but-not-yet-recorded (at most concurrency + flush_every) can repeat.
+after (results are written back in batches of `flush_every`). A semaphore keeps sends in
+flight plus results not yet written at most concurrency + flush_every. If the process
+dies, its `sending` rows are claimed again once their lease expires, so nothing is lost;
+only those in-flight or unrecorded messages (at most concurrency + flush_every) can repeat.
 """
 
 from __future__ import annotations
@@ -268,6 +269,9 @@ class _Push:
         self.flush_lock = asyncio.Lock()
         self.articles: dict[int, StoredArticle | None] = {}
         self.prepared: dict[tuple[int, Lang], _Prepared | None] = {}
+        # Sends in flight plus results not yet in the ledger never exceed this: it is what a
+        # crash can repeat.
+        self.budget = asyncio.Semaphore(options.concurrency + options.flush_every)
         self.busy = 0
         self.sent = self.failed = self.blocked = self.retried = self.renders = 0
 
@@ -322,8 +326,7 @@ class _Push:
             if self.busy or not self.queue.empty():
                 # Our own rows are still going out; a retry may come back: look again soon.
                 self.settled.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.settled.wait(), opts.poll_interval)
+                await _wait(self.settled, opts.poll_interval)
                 if self.busy or not self.queue.empty():
                     continue
             await self._flush()
@@ -367,6 +370,7 @@ class _Push:
                 return
             if self.queue.qsize() <= self.queue.maxsize // 2:
                 self.room.set()
+            await self.budget.acquire()  # released once the outcome is in the ledger
             self.busy += 1
             try:
                 await self._deliver(claim)
@@ -472,11 +476,12 @@ class _Push:
             batch = self.outcomes.take()
             if len(batch):
                 await asyncio.to_thread(self.ledger.record, batch, self.options.clock())
+                for _ in range(len(batch.sent) + len(batch.failed) + len(batch.retries)):
+                    self.budget.release()
 
     async def _flusher(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.flush_now.wait(), self.options.flush_interval)
+            await _wait(self.flush_now, self.options.flush_interval)
             self.flush_now.clear()
             await self._flush()
 
@@ -486,6 +491,17 @@ class _Push:
             await asyncio.sleep(interval)
             await asyncio.to_thread(self.ledger.heartbeat, self.options.worker_id,
                                     self.options.clock())  # fmt: skip
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Wait for `event` at most `seconds`.
+
+    asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+    arrives as the event fires, and a helper loop would then outlive its push.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
 
 
 def _lang(value: str) -> Lang:

@@ -28,13 +28,14 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db import create_db_engine
-from bot.models import ArticleRow, DeliveryRow, PushRunRow, SubscriberRow
+from bot.models import ArticleRow, DeliveryRow, PushRunRow, SubscriberRow, UTCDateTime
 from bot.scheduling import PushDefaults, is_due, is_due_forced, newest_window, pick_articles
 from bot.store import Store, Subscriber
 
@@ -144,6 +145,39 @@ def _subscriber(row: Any) -> Subscriber:
     return Subscriber(*row)
 
 
+def _page_rows(  # noqa: PLR0917 - private helper of plan()
+    due: list[tuple[Subscriber, date]],
+    ordered: list[int],
+    delivered: dict[int, set[int]],
+    defaults: PushDefaults,
+    run_id: int | None,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], list[tuple[int, date]]]:
+    """Pick each due subscriber's articles: the rows to insert, and who gets a push."""
+    rows: list[dict[str, Any]] = []
+    pushed: list[tuple[int, date]] = []
+    for sub, day in due:
+        picks = pick_articles(
+            defaults.policy, ordered, delivered.get(sub.id, set()), defaults.max_per_day
+        )
+        if not picks:
+            continue
+        pushed.append((sub.id, day))
+        rows.extend(
+            {
+                "subscriber_id": sub.id,
+                "article_id": article_id,
+                "run_id": run_id,
+                "push_date": day,
+                "state": PENDING,
+                "attempts": 0,
+                "created_at": now,
+            }
+            for article_id in picks
+        )
+    return rows, pushed
+
+
 class Ledger:
     """The delivery ledger on a store's database (SQLite or PostgreSQL)."""
 
@@ -181,9 +215,7 @@ class Ledger:
     def start_run(self, key: str, now: datetime) -> PushRun:
         """Create the run `key`, or return the one another caller created (created=False)."""
         with self._write.begin() as c:
-            stmt = (
-                self._insert(R).on_conflict_do_nothing(index_elements=["key"]).returning(R.c.id)
-            )
+            stmt = self._insert(R).on_conflict_do_nothing(index_elements=["key"]).returning(R.c.id)
             values = {"key": key, "started_at": now, "due": 0, "sent": 0, "failed": 0}
             inserted = c.execute(stmt, {**values, "blocked": 0, "skipped": 0}).first()
             row = c.execute(select(R.c.id, R.c.started_at).where(R.c.key == key)).one()
@@ -311,49 +343,53 @@ class Ledger:
                     due_count += len(due)
                     continue
                 delivered = self._delivered(c, [s.id for s, _ in due], window, defaults)
-                rows: list[dict[str, Any]] = []
-                pushed: list[dict[str, Any]] = []
-                for sub, day in due:
-                    picks = pick_articles(
-                        defaults.policy,
-                        ordered,
-                        delivered.get(sub.id, set()),
-                        defaults.max_per_day,
-                    )
-                    if not picks:
-                        skipped += 1
-                        continue
-                    pushed.append({"b_id": sub.id, "b_day": day})
-                    for article_id in picks:
-                        rows.append(
-                            {
-                                "subscriber_id": sub.id,
-                                "article_id": article_id,
-                                "run_id": run_id,
-                                "push_date": day,
-                                "state": PENDING,
-                                "attempts": 0,
-                                "created_at": now,
-                            }
-                        )
-                        if dry_run:
-                            pairs.append((sub.chat_id, article_id))
+                rows, pushed = _page_rows(due, ordered, delivered, defaults, run_id, now)
+                skipped += len(due) - len(pushed)
                 due_count += len(due)
-                planned += len(rows)
-                if rows and not dry_run:
-                    c.execute(
-                        self._insert(D).on_conflict_do_nothing(
-                            index_elements=["subscriber_id", "article_id"]
-                        ),
-                        rows,
-                    )
-                    c.execute(
-                        update(S)
-                        .where(S.c.id == bindparam("b_id"))
-                        .values(last_push_date=bindparam("b_day")),
-                        pushed,
-                    )
+                if dry_run:
+                    planned += len(rows)
+                    chat = {sub.id: sub.chat_id for sub, _ in due}
+                    pairs.extend((chat[r["subscriber_id"]], r["article_id"]) for r in rows)
+                elif rows:
+                    planned += self._insert_rows(c, rows)
+                    by_day: dict[date, list[int]] = defaultdict(list)
+                    for sub_id, day in pushed:
+                        by_day[day].append(sub_id)
+                    for day, sub_ids in by_day.items():  # one UPDATE per local date, not per row
+                        c.execute(update(S).where(S.c.id.in_(sub_ids)).values(last_push_date=day))
         return PlanResult(planned=planned, due=due_count, skipped=skipped, pairs=tuple(pairs))
+
+    def _insert_rows(self, c: Connection, rows: list[dict[str, Any]]) -> int:
+        """Insert pending rows, skipping existing (subscriber, article) pairs; return inserted."""
+        # RETURNING counts only rows this call inserted, not another planner's.
+        if self.is_postgres:
+            # One statement over arrays: psycopg would otherwise parse a 7000-parameter query.
+            stmt = text(
+                "INSERT INTO deliveries"
+                " (subscriber_id, article_id, run_id, push_date, state, attempts, created_at)"
+                " SELECT s, a, :run, d, :state, 0, :now FROM unnest("
+                "CAST(:subs AS integer[]), CAST(:arts AS integer[]), CAST(:days AS date[])"
+                ") AS t(s, a, d)"
+                " ON CONFLICT (subscriber_id, article_id) DO NOTHING RETURNING id"
+            ).bindparams(bindparam("now", type_=UTCDateTime()))
+            result = c.execute(
+                stmt,
+                {
+                    "run": rows[0]["run_id"],
+                    "state": PENDING,
+                    "now": rows[0]["created_at"],
+                    "subs": [r["subscriber_id"] for r in rows],
+                    "arts": [r["article_id"] for r in rows],
+                    "days": [r["push_date"] for r in rows],
+                },
+            )
+            return len(result.all())
+        many = (
+            sqlite_insert(D)
+            .on_conflict_do_nothing(index_elements=["subscriber_id", "article_id"])
+            .returning(D.c.id)
+        )
+        return len(c.execute(many, rows).all())
 
     def _delivered(
         self,

@@ -1,0 +1,379 @@
+"""The push engine with an in-memory Sender: exactly-once delivery, outcomes, bounds, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, time, timedelta
+
+import pytest
+
+from bot.config import Settings
+from bot.db import create_db_engine
+from bot.delivery import (
+    Outcome,
+    OutgoingMessage,
+    PushOptions,
+    PushProgress,
+    SendResult,
+    run_key,
+    run_push,
+)
+from bot.i18n import Lang
+from bot.ledger import Ledger
+from bot.rendering import Renderer
+from bot.scheduling import PushDefaults
+from bot.store import Store, utcnow
+from tests.test_ledger import DEFAULTS, LEASE, NOW, add_articles, add_subscribers
+
+
+class FakeSender:
+    """Our own Sender protocol in memory: scripted results per chat, then success."""
+
+    def __init__(
+        self,
+        script: dict[int, list[SendResult]] | None = None,
+        *,
+        on_send: Callable[[OutgoingMessage], None] | None = None,
+    ) -> None:
+        self.script = {chat: list(results) for chat, results in (script or {}).items()}
+        self.on_send = on_send
+        self.delivered: list[OutgoingMessage] = []
+        self.calls = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        self.calls += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.001)  # let the other workers overlap
+            queued = self.script.get(message.chat_id)
+            if queued:
+                return queued.pop(0)
+            self.delivered.append(message)
+            if self.on_send is not None:
+                self.on_send(message)
+            return SendResult(Outcome.SENT, message_id=len(self.delivered))
+        finally:
+            self.in_flight -= 1
+
+    def per_chat(self) -> Counter[int]:
+        return Counter(m.chat_id for m in self.delivered)
+
+
+class CountingRenderer(Renderer):
+    """The bundled templates, counting renders per (template, language)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renders: Counter[tuple[str, str]] = Counter()
+
+    def render(self, name: str, lang: Lang, /, **context: object) -> str:
+        self.renders[name, lang] += 1
+        return super().render(name, lang, **context)
+
+
+def options(**overrides: object) -> PushOptions:
+    base = PushOptions(
+        defaults=DEFAULTS,
+        max_attempts=3,
+        concurrency=8,
+        batch=20,
+        backoff=timedelta(milliseconds=5),
+        flush_interval=0.02,
+        poll_interval=0.02,
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+async def test_every_due_subscriber_gets_exactly_one_message(
+    store: Store, renderer: Renderer
+) -> None:
+    ids = add_articles(store, 2)
+    add_subscribers(store, 150)
+    sender = FakeSender()
+    report = await run_push(store, renderer, sender, options(), now=NOW)
+    assert sender.per_chat() == Counter(range(1, 151))
+    assert (report.due, report.sent, report.failed, report.blocked) == (150, 150, 0, 0)
+    assert report.stats is not None
+    assert (report.stats.sent, report.stats.pending, report.stats.sending) == (150, 0, 0)
+    message = sender.delivered[0]
+    assert f"Article {len(ids)}" in message.html
+    assert [b.callback_data for b in message.buttons][:2] == [
+        f"full:{ids[-1]}",
+        f"risks:{ids[-1]}",
+    ]
+    again = await run_push(store, renderer, sender, options(), now=NOW + timedelta(minutes=1))
+    assert again.sent == 0
+    assert len(sender.delivered) == 150
+
+
+async def test_messages_use_each_subscribers_language(store: Store, renderer: Renderer) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 2)  # chat 1 zh, chat 2 en
+    sender = FakeSender()
+    await run_push(store, renderer, sender, options(), now=NOW)
+    by_chat = {m.chat_id: m for m in sender.delivered}
+    assert by_chat[1].buttons[0].label == renderer.text("button_full", "zh")
+    assert by_chat[2].buttons[0].label == renderer.text("button_full", "en")
+
+
+async def test_nothing_due_sends_nothing_and_leaves_no_run(
+    store: Store, renderer: Renderer
+) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 3)
+    sender = FakeSender()
+    report = await run_push(store, renderer, sender, options(), now=NOW - timedelta(hours=1))
+    assert (report.due, report.sent) == (0, 0)
+    assert sender.calls == 0
+    with Ledger(store) as ledger:
+        assert ledger.last_run_stats() is None
+
+
+async def test_retry_then_success_sends_once(store: Store, renderer: Renderer) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 3)
+    flaky = [SendResult(Outcome.RETRY, error="timed out")] * 2
+    sender = FakeSender({2: flaky})
+    report = await run_push(store, renderer, sender, options(), now=NOW)
+    assert sender.per_chat() == Counter({1: 1, 2: 1, 3: 1})
+    assert (report.sent, report.retried, report.failed) == (3, 2, 0)
+
+
+async def test_flood_control_retries_never_give_up(store: Store, renderer: Renderer) -> None:
+    """RETRY with retry_after (a 429) does not count as an attempt."""
+    add_articles(store, 1)
+    add_subscribers(store, 1)
+    flood = [SendResult(Outcome.RETRY, retry_after=0.01, error="Flood control")] * 5
+    sender = FakeSender({1: flood})
+    report = await run_push(store, renderer, sender, options(max_attempts=2), now=NOW)
+    assert sender.per_chat() == Counter({1: 1})
+    assert report.retried == 5
+
+
+async def test_failed_after_max_attempts_with_the_reason(store: Store, renderer: Renderer) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 2)
+    sender = FakeSender({1: [SendResult(Outcome.RETRY, error="Bad Gateway")] * 10})
+    report = await run_push(store, renderer, sender, options(max_attempts=3), now=NOW)
+    assert (report.sent, report.failed, report.retried) == (1, 1, 2)
+    sub = store.get_subscriber(1)
+    assert sub is not None
+    with Ledger(store) as ledger:
+        ((_, state, error),) = ledger.deliveries(sub.id)
+    assert state == "failed"
+    assert error == "gave up after 3 attempts: Bad Gateway"
+    assert sub.active
+
+
+async def test_permanent_failure_fails_the_row_only(store: Store, renderer: Renderer) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 1)
+    sender = FakeSender({1: [SendResult(Outcome.FAILED, error="Bad Request: can't parse")]})
+    report = await run_push(store, renderer, sender, options(), now=NOW)
+    assert (report.sent, report.failed, report.blocked) == (0, 1, 0)
+    assert sender.calls == 1
+
+
+async def test_blocked_chat_deactivates_the_subscriber(store: Store, renderer: Renderer) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 3)
+    sender = FakeSender({2: [SendResult(Outcome.BLOCKED, error="Forbidden: bot was blocked")]})
+    report = await run_push(store, renderer, sender, options(), now=NOW)
+    assert (report.sent, report.blocked) == (2, 1)
+    blocked = store.get_subscriber(2)
+    assert blocked is not None
+    assert not blocked.active
+    assert report.stats is not None
+    assert report.stats.blocked == 1
+    # A later /start reactivates them.
+    assert store.subscribe(2, chat_type="private", language="en").reactivated
+
+
+async def test_migrated_group_moves_the_chat_and_resends(store: Store, renderer: Renderer) -> None:
+    add_articles(store, 1)
+    store.add_subscribers([{"chat_id": -42, "chat_type": "group", "language": "en"}])
+    moved = [SendResult(Outcome.MIGRATED, new_chat_id=-100042, error="migrated")]
+    sender = FakeSender({-42: moved})
+    report = await run_push(store, renderer, sender, options(), now=NOW)
+    assert sender.per_chat() == Counter({-100042: 1})
+    assert report.sent == 1
+    assert store.get_subscriber(-42) is None
+    sub = store.get_subscriber(-100042)
+    assert sub is not None
+    assert sub.active
+
+
+async def test_dry_run_sends_nothing_and_reports_who_gets_what(
+    store: Store, renderer: Renderer
+) -> None:
+    ids = add_articles(store, 1)
+    add_subscribers(store, 3)
+    sender = FakeSender()
+    report = await run_push(store, renderer, sender, options(), now=NOW, dry_run=True)
+    assert report.dry_run
+    assert sorted(report.planned) == [(1, ids[0]), (2, ids[0]), (3, ids[0])]
+    assert sender.calls == 0
+    with Ledger(store) as ledger:
+        assert ledger.pending_count() == 0
+        assert ledger.last_run_stats() is None
+
+
+async def test_each_article_and_language_is_rendered_once_per_run(store: Store) -> None:
+    add_articles(store, 2)
+    add_subscribers(store, 60)  # both languages
+    counting = CountingRenderer()
+    sender = FakeSender()
+    two = replace(DEFAULTS, max_per_day=2)
+    report = await run_push(store, counting, sender, options(defaults=two), now=NOW)
+    assert len(sender.delivered) == 120
+    assert counting.renders == Counter({("digest", "zh"): 2, ("digest", "en"): 2})
+    assert report.renders == 4
+
+
+async def test_in_flight_sends_never_exceed_the_concurrency(
+    store: Store, renderer: Renderer
+) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 200)
+    sender = FakeSender()
+    await run_push(store, renderer, sender, options(concurrency=5, batch=10), now=NOW)
+    assert len(sender.delivered) == 200
+    assert 1 < sender.max_in_flight <= 5
+
+
+async def test_progress_reports_reach_the_total(store: Store, renderer: Renderer) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 30)
+    seen: list[PushProgress] = []
+    await run_push(store, renderer, FakeSender(), options(), now=NOW, progress=seen.append)
+    assert seen[-1].total == 30
+    assert seen[-1].done == 30
+
+
+async def test_forced_push_sends_now_and_skips_who_already_had_today(
+    store: Store, renderer: Renderer
+) -> None:
+    """`push --now` at 03:00 local reaches everyone; a second one the same day sends nothing."""
+    add_articles(store, 1)
+    add_subscribers(store, 4)
+    early = NOW - timedelta(hours=5)  # 03:01 in Shanghai
+    sender = FakeSender()
+    first = await run_push(store, renderer, sender, options(), now=early, force=True)
+    assert first.run_key == "now:2026-06-01"
+    assert first.sent == 4
+    second = await run_push(store, renderer, sender, options(), now=NOW, force=True)
+    assert (second.sent, second.skipped) == (0, 4)
+    tick = await run_push(store, renderer, sender, options(), now=NOW)
+    assert tick.sent == 0
+    assert len(sender.delivered) == 4
+
+
+async def test_two_concurrent_pushes_on_one_database_never_duplicate(
+    database_url: str, store: Store, renderer: Renderer
+) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 300)
+    other = Store(create_db_engine(database_url))
+    try:
+        sender = FakeSender()
+        a, b = await asyncio.gather(
+            run_push(store, renderer, sender, options(worker_id="a"), now=NOW),
+            run_push(other, renderer, sender, options(worker_id="b"), now=NOW),
+        )
+    finally:
+        other.engine.dispose()
+    assert sender.per_chat() == Counter(range(1, 301))
+    assert a.sent + b.sent == 300
+    assert a.run_key == b.run_key
+
+
+async def test_abandoned_claims_are_resent_after_the_lease_and_nothing_is_lost(
+    store: Store, renderer: Renderer
+) -> None:
+    """A crashed worker's `sending` rows come back after the lease; only they may repeat."""
+    add_articles(store, 1)
+    add_subscribers(store, 50)
+    sender = FakeSender()
+    with Ledger(store) as ledger:
+        run = ledger.start_run(run_key(NOW, DEFAULTS, force=False), utcnow())
+        ledger.plan(run.id, NOW, DEFAULTS)
+        long_ago = utcnow() - timedelta(minutes=10)
+        abandoned = ledger.claim("dead", 8, long_ago, lease=LEASE)
+    # The dead worker had delivered half of its in-flight messages before dying.
+    for claim in abandoned[:4]:
+        await sender.send(OutgoingMessage(claim.chat_id, claim.chat_type, "x"))
+    report = await run_push(store, renderer, sender, options(), now=NOW)
+    counts = sender.per_chat()
+    assert set(counts) == set(range(1, 51))  # nobody missing
+    repeated = {chat for chat, n in counts.items() if n > 1}
+    assert repeated == {c.chat_id for c in abandoned[:4]}
+    assert report.sent == 50
+
+
+async def test_a_push_killed_mid_way_loses_nothing_and_repeats_only_in_flight(
+    store: Store, renderer: Renderer
+) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 200)
+    killed = asyncio.Event()
+
+    def kill_after_60(_: OutgoingMessage) -> None:
+        if len(sender.delivered) >= 60:
+            killed.set()
+
+    sender = FakeSender(on_send=kill_after_60)
+    opts = options(concurrency=6, batch=20, flush_every=10, flush_interval=10.0)
+    push = asyncio.create_task(run_push(store, renderer, sender, opts, now=NOW))
+    await killed.wait()
+    push.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await push
+    sent_before = len(sender.delivered)
+    # A new process, after the dead one's lease has run out.
+    later = options(clock=lambda: utcnow() + timedelta(minutes=5))
+    await run_push(store, renderer, sender, later, now=NOW)
+    counts = sender.per_chat()
+    assert set(counts) == set(range(1, 201))
+    duplicates = sum(n - 1 for n in counts.values())
+    assert duplicates <= opts.concurrency + opts.flush_every
+    assert len(sender.delivered) == 200 + duplicates
+    assert sent_before >= 60
+
+
+def test_options_follow_the_settings() -> None:
+    settings = Settings(
+        push_time=time(7, 30),
+        timezone="Europe/London",
+        push_policy="backlog",
+        push_max_per_day=2,
+        push_max_attempts=4,
+        paid_broadcast=True,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    opts = PushOptions.from_settings(settings, concurrency=3)
+    assert opts.defaults == PushDefaults(
+        push_time=time(7, 30),
+        timezone="Europe/London",
+        grace=settings.push_grace,
+        policy="backlog",
+        max_per_day=2,
+    )
+    assert (opts.max_attempts, opts.paid_broadcast, opts.concurrency) == (4, True, 3)
+
+
+def test_run_keys_name_the_tick_minute_or_the_forced_day() -> None:
+    at = datetime.fromisoformat("2026-06-01T17:45:10+00:00")
+    assert run_key(at, DEFAULTS, force=False) == "2026-06-01T17:45"
+    assert run_key(at, DEFAULTS, force=True) == "now:2026-06-02"  # already June 2 in Shanghai
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING")
