@@ -103,7 +103,7 @@ class PushOptions:
     max_attempts: int = 5
     concurrency: int = 32
     batch: int = 200  # claim size, and the bound on the queue of claimed rows
-    lease: timedelta = timedelta(minutes=2)
+    lease: timedelta = timedelta(seconds=30)  # heartbeats renew it every lease/4
     worker_id: str = field(default_factory=default_worker_id)
     paid_broadcast: bool = False
     backoff: timedelta = timedelta(seconds=2)  # first retry delay, doubled per attempt
@@ -218,10 +218,8 @@ async def run_push(
             )
         else:
             await asyncio.to_thread(ledger.discard_run, run.id)
-        log.info(
-            "push %s: planned %d, sent %d, failed %d, blocked %d, skipped %d",
-            key, plan.planned, push.sent, push.failed, push.blocked, plan.skipped,
-        )  # fmt: skip
+        counts = (plan.planned, push.sent, push.failed, push.blocked, plan.skipped)
+        log.info("push %s: planned %d, sent %d, failed %d, blocked %d, skipped %d", key, *counts)
         return PushReport(
             run_key=key,
             due=plan.planned,
@@ -489,8 +487,8 @@ class _Push:
         interval = max(self.options.lease.total_seconds() / 4, 0.05)
         while True:
             await asyncio.sleep(interval)
-            await asyncio.to_thread(self.ledger.heartbeat, self.options.worker_id,
-                                    self.options.clock())  # fmt: skip
+            worker, now = self.options.worker_id, self.options.clock()
+            await asyncio.to_thread(self.ledger.heartbeat, worker, now)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
