@@ -59,6 +59,14 @@ def slot_at(day: date, push_time: time, tz: ZoneInfo) -> datetime:
     return local.astimezone(UTC)
 
 
+def next_slot(push_time: time, tz: ZoneInfo, now: datetime) -> datetime:
+    """Return the first push instant (aware UTC) strictly after `now` at `push_time` in `tz`."""
+    day = now.astimezone(tz).date()
+    while (slot := slot_at(day, push_time, tz)) <= now:
+        day += timedelta(days=1)
+    return slot
+
+
 def local_slot(sub: Subscriber, now: datetime, defaults: PushDefaults) -> tuple[date, datetime]:
     """Return the subscriber's local date at `now` and the UTC instant of that day's push."""
     tz = subscriber_zone(sub, defaults)
@@ -87,7 +95,9 @@ def is_due(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date | Non
     for day in (today, today - timedelta(days=1)):
         slot = slot_at(day, push_time, tz)
         if slot <= now:
-            if now - slot > defaults.grace:
+            if now - slot > defaults.grace or sub.subscribed_at > slot:
+                # Too stale, or the chat subscribed after this slot: its first push is the
+                # next slot, as the welcome message promised.
                 return None
             if sub.last_push_date is not None and sub.last_push_date >= day:
                 return None

@@ -27,7 +27,14 @@ from bot.ledger import Ledger
 from bot.rendering import Renderer
 from bot.scheduling import PushDefaults
 from bot.store import Store, utcnow
-from tests.test_ledger import DEFAULTS, LEASE, NOW, add_articles, add_subscribers
+from tests.test_ledger import (
+    DEFAULTS,
+    LEASE,
+    LONG_AGO,
+    NOW,
+    add_articles,
+    add_subscribers,
+)
 
 
 class FakeSender:
@@ -198,7 +205,9 @@ async def test_blocked_chat_deactivates_the_subscriber(store: Store, renderer: R
 
 async def test_migrated_group_moves_the_chat_and_resends(store: Store, renderer: Renderer) -> None:
     add_articles(store, 1)
-    store.add_subscribers([{"chat_id": -42, "chat_type": "group", "language": "en"}])
+    store.add_subscribers(
+        [{"chat_id": -42, "chat_type": "group", "language": "en", "subscribed_at": LONG_AGO}]
+    )
     moved = [SendResult(Outcome.MIGRATED, new_chat_id=-100042, error="migrated")]
     sender = FakeSender({-42: moved})
     report = await run_push(store, renderer, sender, options(), now=NOW)

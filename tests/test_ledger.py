@@ -20,6 +20,7 @@ from bot.store import ArticleUpsert, Store
 # 08:00 in Shanghai on 2026-06-01 is 00:00 UTC.
 SLOT = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
 NOW = SLOT + timedelta(minutes=1)
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 DEFAULTS = PushDefaults(push_time=time(8, 0), timezone="Asia/Shanghai")
 LEASE = timedelta(minutes=2)
 
@@ -56,10 +57,22 @@ def add_subscribers(store: Store, count: int, **values: Any) -> None:
     """Add `count` active private subscribers with chat ids 1..count."""
     store.add_subscribers(
         [
-            {"chat_id": i, "chat_type": "private", "language": "zh" if i % 2 else "en", **values}
+            {
+                "chat_id": i,
+                "chat_type": "private",
+                "language": "zh" if i % 2 else "en",
+                "subscribed_at": LONG_AGO,
+                **values,
+            }
             for i in range(1, count + 1)
         ]
     )
+
+
+def add_subscriber_rows(store: Store, rows: list[dict[str, Any]]) -> None:
+    """Add private English subscribers that subscribed long before NOW, with `rows`' values."""
+    base = {"chat_type": "private", "language": "en", "subscribed_at": LONG_AGO}
+    store.add_subscribers([{**base, **row} for row in rows])
 
 
 def delivery_count(store: Store) -> int:
@@ -165,18 +178,17 @@ def test_backlog_policy_walks_oldest_first_with_max_per_day(store: Store, ledger
 
 def test_plan_follows_each_subscribers_timezone(store: Store, ledger: Ledger) -> None:
     add_articles(store, 1)
-    store.add_subscribers(
+    add_subscriber_rows(
+        store,
         [
-            {"chat_id": 1, "chat_type": "private", "language": "en"},  # Shanghai, 08:00
-            {"chat_id": 2, "chat_type": "private", "language": "en", "timezone": "Europe/London"},
+            {"chat_id": 1},  # Shanghai, 08:00
+            {"chat_id": 2, "timezone": "Europe/London"},
             {
                 "chat_id": 3,
-                "chat_type": "private",
-                "language": "en",
                 "timezone": "America/New_York",
                 "push_time": time(20, 0),  # 20:00 EDT on May 31 = 00:00 UTC June 1
             },
-        ]
+        ],
     )
     result = ledger.plan(None, NOW, DEFAULTS)
     assert result.planned == 2  # London is still asleep (01:01 BST)

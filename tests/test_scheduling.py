@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.scheduling import PushDefaults, is_due, is_due_forced, local_slot, pick_articles
+from bot.scheduling import (
+    PushDefaults,
+    is_due,
+    is_due_forced,
+    local_slot,
+    next_slot,
+    pick_articles,
+)
 from bot.store import Subscriber
 
 DEFAULTS = PushDefaults(
@@ -122,6 +130,20 @@ def test_at_most_one_push_per_local_day() -> None:
     s = sub(tz="America/New_York", last=date(2026, 1, 15))
     assert is_due(s, utc(2026, 1, 15, 14, 0), DEFAULTS) is None
     assert is_due(s, utc(2026, 1, 16, 14, 0), DEFAULTS) == date(2026, 1, 16)
+
+
+def test_a_chat_that_subscribes_after_todays_slot_first_gets_tomorrows() -> None:
+    s = replace(sub(tz="Asia/Shanghai"), subscribed_at=utc(2026, 6, 1, 1, 0))  # 09:00 local
+    assert is_due(s, utc(2026, 6, 1, 1, 30), DEFAULTS) is None
+    assert is_due(s, utc(2026, 6, 2, 0, 1), DEFAULTS) == date(2026, 6, 2)
+
+
+def test_next_slot_is_strictly_after_now_and_dst_safe() -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert next_slot(time(8), shanghai, utc(2026, 6, 1, 0, 0)) == utc(2026, 6, 2, 0, 0)
+    assert next_slot(time(8), shanghai, utc(2026, 5, 31, 23, 0)) == utc(2026, 6, 1, 0, 0)
+    new_york = ZoneInfo("America/New_York")  # 02:30 does not exist on 2026-03-08
+    assert next_slot(time(2, 30), new_york, utc(2026, 3, 8, 5, 0)) == utc(2026, 3, 8, 7, 30)
 
 
 def test_inactive_subscribers_are_never_due() -> None:

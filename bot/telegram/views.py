@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import Settings
 from bot.errors import UsageError
+from bot.scheduling import next_slot
 from bot.store import Subscriber
 
 PAGE_SIZE = 10
@@ -49,13 +50,7 @@ class Schedule:
     def next_push(self, now: datetime) -> datetime:
         """Return the next local delivery time strictly after `now` (tz-aware)."""
         zone = ZoneInfo(self.timezone)
-        local = now.astimezone(zone)
-        candidate = datetime.combine(local.date(), self.push_time, tzinfo=zone)
-        if candidate <= local:
-            candidate = datetime.combine(
-                local.date() + timedelta(days=1), self.push_time, tzinfo=zone
-            )
-        return candidate
+        return next_slot(self.push_time, zone, now).astimezone(zone)
 
 
 def schedule_for(settings: Settings, subscriber: Subscriber | None) -> Schedule:
