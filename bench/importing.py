@@ -74,7 +74,7 @@ def _sync(root: Path, database: Path) -> dict[str, Any]:
         again = sync_articles(store, [root])
         again_s = time.perf_counter() - start
     finally:
-        store.engine.dispose()
+        store.close()
     return {
         "cold_s": cold_s,
         "resync_s": again_s,

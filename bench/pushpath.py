@@ -133,7 +133,7 @@ def seed_database(url: str, count: int) -> None:
             [{"chat_id": i, "chat_type": "private", "language": "zh"} for i in range(1, count + 1)]
         )
     finally:
-        store.engine.dispose()
+        store.close()
 
 
 async def real_push(
@@ -179,7 +179,7 @@ async def real_push(
             )
         return int(report.sent)
     finally:
-        store.engine.dispose()
+        store.close()
 
 
 async def run_path(path: str, base_url: str, token: str, count: int, concurrency: int) -> PushRun:

@@ -189,51 +189,48 @@ async def run_push(
     started = time.monotonic()
     key = run_key(now, options.defaults, force=force)
     ledger = Ledger(store)
-    try:
-        if dry_run:
-            plan = await asyncio.to_thread(
-                ledger.plan, None, now, options.defaults, force=force, dry_run=True
-            )
-            return PushReport(
-                run_key=key,
-                due=plan.planned,
-                sent=0,
-                failed=0,
-                blocked=0,
-                skipped=plan.skipped,
-                retried=0,
-                duration=timedelta(seconds=time.monotonic() - started),
-                dry_run=True,
-                planned=plan.pairs,
-            )
-        run = await asyncio.to_thread(ledger.start_run, key, options.clock())
-        plan = await asyncio.to_thread(ledger.plan, run.id, now, options.defaults, force=force)
-        total = await asyncio.to_thread(ledger.pending_count)
-        push = _Push(store, renderer, sender, options, ledger, total, progress)
-        await push.run()
-        stats: RunStats | None = None
-        if plan.planned or not run.created or push.handled:
-            stats = await asyncio.to_thread(
-                ledger.finish_run, run.id, options.clock(), skipped=plan.skipped
-            )
-        else:
-            await asyncio.to_thread(ledger.discard_run, run.id)
-        counts = (plan.planned, push.sent, push.failed, push.blocked, plan.skipped)
-        log.info("push %s: planned %d, sent %d, failed %d, blocked %d, skipped %d", key, *counts)
+    if dry_run:
+        plan = await asyncio.to_thread(
+            ledger.plan, None, now, options.defaults, force=force, dry_run=True
+        )
         return PushReport(
             run_key=key,
             due=plan.planned,
-            sent=push.sent,
-            failed=push.failed,
-            blocked=push.blocked,
+            sent=0,
+            failed=0,
+            blocked=0,
             skipped=plan.skipped,
-            retried=push.retried,
+            retried=0,
             duration=timedelta(seconds=time.monotonic() - started),
-            renders=push.renders,
-            stats=stats,
+            dry_run=True,
+            planned=plan.pairs,
         )
-    finally:
-        ledger.close()
+    run = await asyncio.to_thread(ledger.start_run, key, options.clock())
+    plan = await asyncio.to_thread(ledger.plan, run.id, now, options.defaults, force=force)
+    total = await asyncio.to_thread(ledger.pending_count)
+    push = _Push(store, renderer, sender, options, ledger, total, progress)
+    await push.run()
+    stats: RunStats | None = None
+    if plan.planned or not run.created or push.handled:
+        stats = await asyncio.to_thread(
+            ledger.finish_run, run.id, options.clock(), skipped=plan.skipped
+        )
+    else:
+        await asyncio.to_thread(ledger.discard_run, run.id)
+    counts = (plan.planned, push.sent, push.failed, push.blocked, plan.skipped)
+    log.info("push %s: planned %d, sent %d, failed %d, blocked %d, skipped %d", key, *counts)
+    return PushReport(
+        run_key=key,
+        due=plan.planned,
+        sent=push.sent,
+        failed=push.failed,
+        blocked=push.blocked,
+        skipped=plan.skipped,
+        retried=push.retried,
+        duration=timedelta(seconds=time.monotonic() - started),
+        renders=push.renders,
+        stats=stats,
+    )
 
 
 _Prepared = tuple[str, tuple[Button, ...]]

@@ -20,7 +20,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
-    Engine,
     Select,
     Table,
     bindparam,
@@ -34,7 +33,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.db import create_db_engine
 from bot.models import ArticleRow, DeliveryRow, PushRunRow, SubscriberRow, UTCDateTime
 from bot.scheduling import PushDefaults, is_due, is_due_forced, newest_window, pick_articles
 from bot.store import Store, Subscriber
@@ -184,28 +182,9 @@ class Ledger:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._read = store.engine
+        # On SQLite the store's write engine begins with BEGIN IMMEDIATE (see bot.db).
+        self._write = store.write_engine
         self.is_postgres = store.engine.dialect.name == "postgresql"
-        if store.engine.dialect.name == "sqlite":
-            # Writers get their own engine whose transactions start with BEGIN IMMEDIATE.
-            url = store.engine.url.render_as_string(hide_password=False)
-            self._write: Engine = create_db_engine(url, immediate=True)
-            self._owns_write = True
-        else:
-            self._write = store.engine
-            self._owns_write = False
-
-    def close(self) -> None:
-        """Release the ledger's own connections (the store's engine stays open)."""
-        if self._owns_write:
-            self._write.dispose()
-
-    def __enter__(self) -> Ledger:
-        """Use the ledger as a context manager that closes it."""
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        """Close the ledger."""
-        self.close()
 
     def _insert(self, table: Any) -> Any:
         return pg_insert(table) if self.is_postgres else sqlite_insert(table)

@@ -32,4 +32,4 @@ class Runtime:
 
     def close(self) -> None:
         """Release the database connections."""
-        self.store.engine.dispose()
+        self.store.close()

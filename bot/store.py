@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.articles import Article, Point
+from bot.db import create_db_engine
 from bot.errors import NotFoundError
 from bot.models import ArticleRow, SubscriberRow
 
@@ -177,7 +178,20 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        if engine.dialect.name == "sqlite":
+            # Writes begin with BEGIN IMMEDIATE: a deferred read-then-write transaction fails
+            # at once with SQLITE_BUSY when a push committed in between (WAL snapshot upgrade).
+            url = engine.url.render_as_string(hide_password=False)
+            self.write_engine = create_db_engine(url, immediate=True)
+        else:
+            self.write_engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
+        self._write_session = sessionmaker(self.write_engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        """Release every database connection."""
+        self.engine.dispose()
+        self.write_engine.dispose()
 
     def session(self) -> Session:
         """Open a session (for modules that share the engine, such as the ledger)."""
@@ -217,7 +231,7 @@ class Store:
         `hide` slugs whose file vanished.
         """
         now = utcnow()
-        with self._session.begin() as s:
+        with self._write_session.begin() as s:
             if inserts:
                 s.execute(
                     insert(ArticleRow),
@@ -349,7 +363,7 @@ class Store:
     ) -> Subscription:
         """Subscribe a chat; a returning or blocked subscriber is reactivated, never duplicated."""
         now = utcnow()
-        with self._session.begin() as s:
+        with self._write_session.begin() as s:
             row = s.scalars(
                 select(SubscriberRow).where(SubscriberRow.chat_id == chat_id).with_for_update()
             ).first()
@@ -381,7 +395,7 @@ class Store:
 
     def unsubscribe(self, chat_id: int, *, reason: str = "unsubscribed") -> bool:
         """Mark a chat inactive, keeping its history; return False if it was not subscribed."""
-        with self._session.begin() as s:
+        with self._write_session.begin() as s:
             result = s.execute(
                 update(SubscriberRow)
                 .where(SubscriberRow.chat_id == chat_id, SubscriberRow.active.is_(True))
@@ -396,7 +410,7 @@ class Store:
             return None if row is None else _to_subscriber(row)
 
     def _set(self, chat_id: int, **values: Any) -> Subscriber | None:
-        with self._session.begin() as s:
+        with self._write_session.begin() as s:
             row = s.scalars(select(SubscriberRow).where(SubscriberRow.chat_id == chat_id)).first()
             if row is None:
                 return None
@@ -419,7 +433,7 @@ class Store:
 
     def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
         """Move a subscriber to the supergroup its group became."""
-        with self._session.begin() as s:
+        with self._write_session.begin() as s:
             taken = s.scalars(
                 select(SubscriberRow.id).where(SubscriberRow.chat_id == new_chat_id)
             ).first()
@@ -445,7 +459,7 @@ class Store:
         """Insert many subscribers at once (benchmarks and tests seed thousands)."""
         now = utcnow()
         defaults = {"title": "", "language_locked": False, "active": True, "subscribed_at": now}
-        with self._session.begin() as s:
+        with self._write_session.begin() as s:
             for start in range(0, len(rows), 5000):
                 s.execute(
                     insert(SubscriberRow), [{**defaults, **r} for r in rows[start : start + 5000]]

@@ -60,7 +60,7 @@ def store(database_url: str) -> Iterator[Store]:
     """A migrated store on a fresh database (SQLite and PostgreSQL)."""
     s = Store(open_database(database_url))
     yield s
-    s.engine.dispose()
+    s.close()
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def sqlite_store(sqlite_url: str) -> Iterator[Store]:
     """A migrated store on a fresh SQLite file only."""
     s = Store(open_database(sqlite_url))
     yield s
-    s.engine.dispose()
+    s.close()
 
 
 @pytest.fixture(scope="session")

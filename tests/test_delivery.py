@@ -139,8 +139,8 @@ async def test_nothing_due_sends_nothing_and_leaves_no_run(
     report = await run_push(store, renderer, sender, options(), now=NOW - timedelta(hours=1))
     assert (report.due, report.sent) == (0, 0)
     assert sender.calls == 0
-    with Ledger(store) as ledger:
-        assert ledger.last_run_stats() is None
+    ledger = Ledger(store)
+    assert ledger.last_run_stats() is None
 
 
 async def test_retry_then_success_sends_once(store: Store, renderer: Renderer) -> None:
@@ -172,8 +172,8 @@ async def test_failed_after_max_attempts_with_the_reason(store: Store, renderer:
     assert (report.sent, report.failed, report.retried) == (1, 1, 2)
     sub = store.get_subscriber(1)
     assert sub is not None
-    with Ledger(store) as ledger:
-        ((_, state, error),) = ledger.deliveries(sub.id)
+    ledger = Ledger(store)
+    ((_, state, error),) = ledger.deliveries(sub.id)
     assert state == "failed"
     assert error == "gave up after 3 attempts: Bad Gateway"
     assert sub.active
@@ -229,9 +229,9 @@ async def test_dry_run_sends_nothing_and_reports_who_gets_what(
     assert report.dry_run
     assert sorted(report.planned) == [(1, ids[0]), (2, ids[0]), (3, ids[0])]
     assert sender.calls == 0
-    with Ledger(store) as ledger:
-        assert ledger.pending_count() == 0
-        assert ledger.last_run_stats() is None
+    ledger = Ledger(store)
+    assert ledger.pending_count() == 0
+    assert ledger.last_run_stats() is None
 
 
 async def test_each_article_and_language_is_rendered_once_per_run(store: Store) -> None:
@@ -297,7 +297,7 @@ async def test_two_concurrent_pushes_on_one_database_never_duplicate(
             run_push(other, renderer, sender, options(worker_id="b"), now=NOW),
         )
     finally:
-        other.engine.dispose()
+        other.close()
     assert sender.per_chat() == Counter(range(1, 301))
     assert a.sent + b.sent == 300
     assert a.run_key == b.run_key
@@ -310,11 +310,11 @@ async def test_abandoned_claims_are_resent_after_the_lease_and_nothing_is_lost(
     add_articles(store, 1)
     add_subscribers(store, 50)
     sender = FakeSender()
-    with Ledger(store) as ledger:
-        run = ledger.start_run(run_key(NOW, DEFAULTS, force=False), utcnow())
-        ledger.plan(run.id, NOW, DEFAULTS)
-        long_ago = utcnow() - timedelta(minutes=10)
-        abandoned = ledger.claim("dead", 8, long_ago, lease=LEASE)
+    ledger = Ledger(store)
+    run = ledger.start_run(run_key(NOW, DEFAULTS, force=False), utcnow())
+    ledger.plan(run.id, NOW, DEFAULTS)
+    long_ago = utcnow() - timedelta(minutes=10)
+    abandoned = ledger.claim("dead", 8, long_ago, lease=LEASE)
     # The dead worker had delivered half of its in-flight messages before dying.
     for claim in abandoned[:4]:
         await sender.send(OutgoingMessage(claim.chat_id, claim.chat_type, "x"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -81,9 +80,8 @@ def delivery_count(store: Store) -> int:
 
 
 @pytest.fixture
-def ledger(store: Store) -> Iterator[Ledger]:
-    with Ledger(store) as led:
-        yield led
+def ledger(store: Store) -> Ledger:
+    return Ledger(store)
 
 
 def test_plan_creates_one_row_per_due_subscriber_and_is_idempotent(
@@ -238,8 +236,8 @@ def test_concurrent_claimers_in_threads_never_share_a_row(database_url: str) -> 
     try:
         add_articles(store, 1)
         add_subscribers(store, 400)
-        with Ledger(store) as led:
-            led.plan(None, NOW, DEFAULTS)
+        led = Ledger(store)
+        led.plan(None, NOW, DEFAULTS)
         got: dict[str, list[int]] = {}
         errors: list[BaseException] = []
 
@@ -248,13 +246,13 @@ def test_concurrent_claimers_in_threads_never_share_a_row(database_url: str) -> 
             # Already migrated; Alembic's migrate is not thread-safe, so no open_database here.
             worker_store = Store(create_db_engine(database_url))
             try:
-                with Ledger(worker_store) as led:
-                    while batch := led.claim(name, 7, NOW, lease=LEASE):
-                        mine.extend(c.delivery_id for c in batch)
+                led = Ledger(worker_store)
+                while batch := led.claim(name, 7, NOW, lease=LEASE):
+                    mine.extend(c.delivery_id for c in batch)
             except BaseException as exc:
                 errors.append(exc)
             finally:
-                worker_store.engine.dispose()
+                worker_store.close()
             got[name] = mine
 
         threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
@@ -267,7 +265,7 @@ def test_concurrent_claimers_in_threads_never_share_a_row(database_url: str) -> 
         assert len(all_ids) == 400
         assert len(set(all_ids)) == 400
     finally:
-        store.engine.dispose()
+        store.close()
 
 
 def test_stale_sending_rows_are_reclaimed_after_the_lease(store: Store, ledger: Ledger) -> None:

@@ -27,8 +27,8 @@ from bot.telegram.views import schedule_for
 
 def _last_push(store: Store) -> RunStats | None:
     """Read the most recent push run's counts from the ledger."""
-    with Ledger(store) as ledger:
-        return ledger.last_run_stats()
+    ledger = Ledger(store)
+    return ledger.last_run_stats()
 
 
 def _duration(value: timedelta) -> str:
@@ -106,8 +106,8 @@ def next_push(store: Store, subscriber: Subscriber | None, context: DigestContex
     ids = store.visible_article_ids(newest_first=defaults.policy == "newest")
     delivered: set[int] = set()
     if subscriber is not None:
-        with Ledger(store) as ledger:
-            delivered = {article_id for article_id, _, _ in ledger.deliveries(subscriber.id)}
+        ledger = Ledger(store)
+        delivered = {article_id for article_id, _, _ in ledger.deliveries(subscriber.id)}
     picked = pick_articles(defaults.policy, ids, delivered, defaults.max_per_day)
     found = store.get_articles(picked)
     articles = [found[i] for i in picked if i in found]

@@ -55,7 +55,7 @@ def push_store(database_url: str, seeds_dir: Path) -> Iterator[Store]:
     store = Store(open_database(database_url))
     sync_articles(store, [seeds_dir])
     yield store
-    store.engine.dispose()
+    store.close()
 
 
 def add_private(store: Store, count: int, first: int = 10_000) -> list[int]:
@@ -135,7 +135,7 @@ async def test_3000_subscribers_each_get_one_message_within_every_limit(
         assert api.stats.too_many_requests == 0
         assert api.stats.clean(), api.stats.to_dict()
         assert api.stats.max_per_chat_per_second == 1
-    store.engine.dispose()
+    store.close()
 
 
 async def test_push_is_idempotent_on_rerun(
@@ -239,8 +239,7 @@ async def test_latest_is_answered_while_a_3000_subscriber_push_runs(
                 [reply] = await api.wait_sent(chat.id, 1)
                 assert "Key points" in reply.text
                 assert not push.done()
-                with Ledger(store) as ledger:
-                    assert ledger.pending_count() > 0
+                assert Ledger(store).pending_count() > 0
             finally:
                 await app.updater.stop()
                 await app.stop()  # interrupts the push; the ledger keeps the rest
@@ -350,8 +349,7 @@ async def test_kill_9_mid_push_then_rerun_loses_nothing(
         assert out.decode().startswith("sent ")
         assert_everyone_once_at_most_in_flight_twice(api, chats)
         assert api.stats.clean(), api.stats.to_dict()
-    with Ledger(push_store) as ledger:
-        assert ledger.pending_count() == 0
+    assert Ledger(push_store).pending_count() == 0
 
 
 @pytest.mark.postgres
@@ -373,10 +371,9 @@ async def test_two_processes_share_a_push_and_one_is_killed(
             _, err = await survivor.communicate()
             assert survivor.returncode == 0, err.decode()
             assert_everyone_once_at_most_in_flight_twice(api, chats)
-        with Ledger(store) as ledger:
-            assert ledger.pending_count() == 0
+        assert Ledger(store).pending_count() == 0
     finally:
-        store.engine.dispose()
+        store.close()
 
 
 def test_push_without_a_token_names_the_setting(cli_env: dict[str, str]) -> None:
