@@ -16,7 +16,6 @@ only those in-flight or unrecorded messages (at most concurrency + flush_every) 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -491,12 +490,17 @@ class _Push:
 async def _wait(event: asyncio.Event, seconds: float) -> None:
     """Wait for `event` at most `seconds`.
 
-    asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
-    arrives as the event fires, and a helper loop would then outlive its push.
+    asyncio.wait, not wait_for or asyncio.timeout: on Python 3.11 both can swallow a
+    cancellation that arrives just as the deadline fires, and the push would then outlive
+    its cancel (seen as a hang on shutdown). asyncio.wait never cancels on its own.
     """
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await event.wait()
+    if event.is_set():
+        return
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=seconds)
+    finally:
+        waiter.cancel()
 
 
 def _lang(value: str) -> Lang:

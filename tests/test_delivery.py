@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -354,6 +355,31 @@ async def test_a_push_killed_mid_way_loses_nothing_and_repeats_only_in_flight(
     assert duplicates <= opts.concurrency + opts.flush_every
     assert len(sender.delivered) == 200 + duplicates
     assert sent_before >= 60
+
+
+async def test_a_cancelled_push_always_stops_whenever_the_cancel_lands(
+    sqlite_store: Store, renderer: Renderer
+) -> None:
+    """Cancelling run_push at any moment ends it (no helper loop swallows the cancel and
+    keeps the push alive), and a rerun still delivers to everyone exactly once or in-flight."""
+    add_articles(sqlite_store, 1)
+    add_subscribers(sqlite_store, 120)
+    sender = FakeSender()
+    # Tiny intervals make the waits' deadlines race the cancels as often as possible.
+    opts = options(
+        concurrency=4, batch=8, flush_every=4, flush_interval=0.001, poll_interval=0.001
+    )
+    rng = random.Random(7)  # noqa: S311 - reproducible cancel points, not crypto
+    for _ in range(25):
+        push = asyncio.create_task(run_push(sqlite_store, renderer, sender, opts, now=NOW))
+        await asyncio.sleep(rng.uniform(0, 0.03))
+        push.cancel()
+        # A guard, not a timing assertion: a push that ignores its cancel never finishes.
+        done, _ = await asyncio.wait({push}, timeout=30)
+        assert done, "run_push outlived its cancellation"
+    later = options(clock=lambda: utcnow() + timedelta(minutes=5))
+    await run_push(sqlite_store, renderer, sender, later, now=NOW)
+    assert set(sender.per_chat()) == set(range(1, 121))
 
 
 def test_options_follow_the_settings() -> None:
