@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Final, Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.payload import BytesPayload
@@ -44,7 +44,7 @@ POOL_TIMEOUT_MESSAGE: Final = (
     "Request was *not* sent to Telegram. Consider adjusting the connection "
     "pool size or the pool timeout."
 )
-_FORM: Final = "application/x-www-form-urlencoded"
+_JSON: Final = "application/json"
 _PROXY_SCHEMES: Final = frozenset({"http", "https"})
 _URL_CACHE_SIZE: Final = 256
 
@@ -216,9 +216,9 @@ class AiohttpRequest(BaseRequest):
                     form.add_field(name, content, filename=filename, content_type=mimetype)
                 body = form
             else:
-                # The form httpx sends for data=, built directly to skip aiohttp's type lookup.
-                encoded = urlencode(request_data.json_parameters).encode()
-                body = BytesPayload(encoded, content_type=_FORM)
+                # A JSON body, which the Bot API takes for every method: one json.dumps instead
+                # of percent-encoding every byte of a long (often CJK) text, as a form would.
+                body = BytesPayload(request_data.json_payload, content_type=_JSON)
         timeout = self._timeout(read_timeout, write_timeout, connect_timeout, files)
 
         if slots.locked():

@@ -28,12 +28,15 @@ async def pacer() -> Pacer:
     return Pacer(100.0)
 
 
-@pytest.fixture
-async def sender(loopback_api: LoopbackBotApi, pacer: Pacer) -> AsyncIterator[TelegramSender]:
+@pytest.fixture(params=["aiohttp", "httpx"])
+async def sender(
+    loopback_api: LoopbackBotApi, pacer: Pacer, request: pytest.FixtureRequest
+) -> AsyncIterator[TelegramSender]:
+    """A sender on each HTTP backend (JSON body on aiohttp, a form on httpx)."""
     bot: ExtBot[object] = ExtBot(
         loopback_api.token,
         base_url=loopback_api.base_url,
-        request=build_request("aiohttp", pool_size=8, read_timeout=0.5),
+        request=build_request(request.param, pool_size=8, read_timeout=0.5),
         rate_limiter=pacer,
     )
     async with bot:
@@ -58,6 +61,31 @@ async def test_sent_message_carries_html_and_buttons(
     assert "full:1" in sent.reply_markup_json
     assert "https://example.org/a" in sent.reply_markup_json
     assert pacer.stats.push == 1  # it went through the push lane
+
+
+async def test_one_prepared_message_reaches_many_chats_intact(
+    sender: TelegramSender, loopback_api: LoopbackBotApi
+) -> None:
+    """The shared body is encoded once, yet each chat gets the exact text, entities, buttons
+    and paid-broadcast flag, and its own chat's message id comes back."""
+    html = '<b>标题 &amp; 😀</b>\n<a href="https://example.org/?a=1&amp;b=2">原文</a> "引号"'
+    outgoing = [
+        OutgoingMessage(chat, "private", html, BUTTONS, paid=True) for chat in (61, 62, 63)
+    ]
+    results = [await sender.send(m) for m in outgoing]
+    assert [r.outcome for r in results] == [Outcome.SENT] * 3
+    for chat, result in zip((61, 62, 63), results, strict=True):
+        [sent] = loopback_api.messages(chat)
+        assert result.message_id == sent.message_id
+        assert sent.text == '标题 & 😀\n原文 "引号"'
+        assert sent.allow_paid_broadcast
+        assert [e["type"] for e in sent.entities] == ["bold", "text_link"]
+        assert sent.buttons() == [
+            [
+                {"text": "📖", "callback_data": "full:1"},
+                {"text": "🔗", "url": "https://example.org/a"},
+            ]
+        ]
 
 
 async def test_blocked_user_is_blocked(
