@@ -10,6 +10,7 @@ import pytest
 from bot.articles import Article, Point
 from bot.digest import (
     PARTS,
+    DigestCache,
     article_buttons,
     callback,
     parse_callback,
@@ -123,3 +124,76 @@ def test_callback_data_round_trips_and_rejects_forgeries(
     assert parse_callback(data) == parsed
     if parsed is not None:
         assert callback(parsed[0], *parsed[1]) == data
+
+
+# -- DigestCache ----------------------------------------------------------------------------
+
+
+class CountingRenderer(Renderer):
+    """The bundled templates, counting how often a template is rendered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renders = 0
+
+    def render(self, name: str, lang: Lang, /, **context: object) -> str:
+        self.renders += 1
+        return super().render(name, lang, **context)
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_cache_gives_what_render_part_gives_and_renders_each_part_once(part: str) -> None:
+    renderer = CountingRenderer()
+    cache = DigestCache(renderer)
+    first = cache.part(HOSTILE, part, "zh")  # type: ignore[arg-type]
+    # An equal article read again from the store is a different object: still a hit.
+    again = cache.part(replace(HOSTILE), part, "zh")  # type: ignore[arg-type]
+    assert first == tuple(render_part(Renderer(), HOSTILE, part, "zh"))  # type: ignore[arg-type]
+    assert again is first
+    assert renderer.renders == 1
+    english = cache.part(HOSTILE, part, "en")  # type: ignore[arg-type]
+    assert english == tuple(render_part(Renderer(), HOSTILE, part, "en"))  # type: ignore[arg-type]
+    assert renderer.renders == 2  # each language is its own entry
+
+
+def test_cache_never_serves_the_old_text_of_a_changed_article() -> None:
+    renderer = CountingRenderer()
+    cache = DigestCache(renderer)
+    old_digest = cache.part(HOSTILE, "digest", "en")
+    old_full = cache.part(HOSTILE, "full", "en")
+    retitled = replace(HOSTILE, article=replace(HOSTILE.article, title="A new title"))
+    new_digest = cache.part(retitled, "digest", "en")
+    assert "A new title" in new_digest[0]
+    assert "A new title" not in old_digest[0]
+    rewritten = replace(HOSTILE, article=replace(HOSTILE.article, body="Brand new body."))
+    assert "Brand new body." in cache.part(rewritten, "full", "en")[-1]
+    assert old_full != cache.part(rewritten, "full", "en")
+    # Going back to the first version renders it again, never a mix of the two.
+    assert cache.part(HOSTILE, "digest", "en") == old_digest
+    assert renderer.renders == 5  # 2 + the 2 changed versions + the first one again
+
+
+def test_cached_buttons_follow_a_changed_link() -> None:
+    cache = DigestCache(Renderer())
+    assert cache.buttons(HOSTILE, "zh") == article_buttons(Renderer(), HOSTILE, "zh")
+    assert len(cache.buttons(HOSTILE, "zh")) == 2  # javascript: gets no 🔗 button
+    linked = replace(HOSTILE, article=replace(HOSTILE.article, url="https://example.com/x"))
+    *_, original = cache.buttons(linked, "zh")
+    assert original.url == "https://example.com/x"
+    assert cache.buttons(HOSTILE, "en")[0].label == "📖 Full text"
+
+
+def test_cache_keeps_at_most_its_size_dropping_the_least_recently_used() -> None:
+    renderer = CountingRenderer()
+    cache = DigestCache(renderer, size=2)
+    articles = [replace(HOSTILE, id=i) for i in range(3)]
+    cache.part(articles[0], "risks", "en")
+    cache.part(articles[1], "risks", "en")
+    cache.part(articles[0], "risks", "en")  # 0 is now the most recently used
+    cache.part(articles[2], "risks", "en")  # drops 1
+    assert len(cache) == 2
+    assert renderer.renders == 3
+    cache.part(articles[0], "risks", "en")
+    assert renderer.renders == 3
+    cache.part(articles[1], "risks", "en")
+    assert renderer.renders == 4

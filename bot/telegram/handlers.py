@@ -1,8 +1,10 @@
 """Command and button handlers: narrow the update, call one store function, reply.
 
-Replies are rendered from templates/ in the chat's language; store calls run in a worker
-thread (asyncio.to_thread) so a slow database never stalls other chats. The handler table
-is ``bot.telegram.app.register_handlers``.
+Replies are rendered from templates/ in the chat's language, article parts once per content
+(``DigestCache``). Store calls run in a worker thread (asyncio.to_thread) so a slow database
+never stalls other chats, except point lookups on SQLite, which are cheaper inline
+(``quick_read``); the newest article is read once for every /latest of the same second
+(``NewestArticle``). The handler table is ``bot.telegram.app.register_handlers``.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from datetime import UTC, datetime
 from telegram import CallbackQuery, Update
 from telegram.error import BadRequest, Forbidden
 
-from bot.digest import Part, article_buttons, parse_callback, render_part
+from bot.digest import Part, parse_callback
 from bot.errors import NotFoundError, UsageError
 from bot.i18n import language_for
 from bot.store import Store, StoredArticle
 from bot.telegram import settings_flow
 from bot.telegram.commands import help_lines
-from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
+from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of, quick_read
 from bot.telegram.keyboards import article_rows, list_rows, markup
 from bot.telegram.replies import UNAVAILABLE, Answer, Replier
 from bot.telegram.views import Page, deep_link_article, page_of, parse_page, schedule_for
@@ -36,9 +38,9 @@ def now() -> datetime:
 
 async def send_article(reply: Replier, stored: StoredArticle, part: Part) -> None:
     """Send one part of an article; the digest carries the 📖 ⚠️ 🔗 buttons."""
-    chunks = render_part(reply.renderer, stored, part, reply.lang)
-    buttons = article_buttons(reply.renderer, stored, reply.lang)
-    await reply.chunks(chunks, [list(buttons)] if part == "digest" else [])
+    chunks = reply.digests.part(stored, part, reply.lang)
+    rows = (reply.digests.buttons(stored, reply.lang),) if part == "digest" else ()
+    await reply.chunks(chunks, rows)
 
 
 # -- subscribing ----------------------------------------------------------------------
@@ -66,7 +68,7 @@ async def start(update: Update, context: DigestContext) -> None:
         stored = (
             None
             if article_id is None
-            else await asyncio.to_thread(context.store.get_article, article_id)
+            else await quick_read(context.store, context.store.get_article, article_id)
         )
         if stored is None:
             await reply.notice("unavailable")
@@ -92,7 +94,7 @@ async def latest(update: Update, context: DigestContext) -> None:
     chat = await chat_info(update, context)
     if chat is None:
         return
-    stored = await asyncio.to_thread(context.store.latest_article)
+    stored = await context.newest_article()
     if stored is None:
         await context.reply(chat).notice("no_articles")
         return
@@ -108,12 +110,17 @@ async def _part(update: Update, context: DigestContext, part: Part, *, required:
         await context.reply(chat).notice("usage_article")
         return
     try:
-        stored = await asyncio.to_thread(context.store.resolve, ref or "latest")
+        # Without a ref: the newest, shared with /latest (resolve("latest") reads the same).
+        found = await (
+            asyncio.to_thread(context.store.resolve, ref) if ref else context.newest_article()
+        )
     except NotFoundError:
+        found = None
+    if found is None:
         key, values = ("not_found", {"ref": ref}) if ref else ("no_articles", {})
         await context.reply(chat).notice(key, **values)
         return
-    await send_article(context.reply(chat), stored, part)
+    await send_article(context.reply(chat), found, part)
 
 
 async def risks(update: Update, context: DigestContext) -> None:
@@ -241,6 +248,7 @@ async def reload(update: Update, context: DigestContext) -> None:
     if chat is None:
         return
     report = await asyncio.to_thread(context.runtime.sync)
+    context.bot_data.newest.forget()  # /latest shows what the admin just imported
     log.info("seeds re-synced by /reload: %s", report.summary())
     values = {
         "new": report.new,
@@ -279,7 +287,7 @@ async def _article_button(
 ) -> Answer:
     if len(args) != 1:
         return UNAVAILABLE
-    stored = await asyncio.to_thread(context.store.get_article, args[0])
+    stored = await quick_read(context.store, context.store.get_article, args[0])
     if stored is None:
         return UNAVAILABLE
     await send_article(context.reply(chat), stored, part)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import IntEnum
+from functools import lru_cache
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -32,10 +33,17 @@ class SettingsView(IntEnum):
 
 def markup(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
     """Turn rows of plain buttons into an inline keyboard (None when there are none)."""
+    return _markup(tuple(tuple(row) for row in rows if row))
+
+
+# PTB objects are frozen once built and never changed by sending, so one keyboard can go out
+# under any number of messages; building one (~30 µs for the 📖 ⚠️ 🔗 row) is most of a
+# reply's keyboard cost, hashing the plain buttons ~1 µs.
+@lru_cache(maxsize=512)
+def _markup(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
     keyboard = [
         [InlineKeyboardButton(b.label, callback_data=b.callback_data, url=b.url) for b in row]
         for row in rows
-        if row
     ]
     return InlineKeyboardMarkup(keyboard) if keyboard else None
 

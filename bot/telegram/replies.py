@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from telegram import Bot, Message
 
-from bot.digest import Button
+from bot.digest import Button, DigestCache
 from bot.i18n import Lang
 from bot.rendering import Renderer
 from bot.splitting import split_html
@@ -50,6 +50,7 @@ class Replier:
     chat_id: int
     renderer: Renderer
     lang: Lang
+    digests: DigestCache  # rendered article parts and buttons, shared by every chat
 
     async def chunks(self, chunks: Sequence[str], rows: Rows = ()) -> list[Message]:
         """Send already rendered chunks, the keyboard on the last one."""

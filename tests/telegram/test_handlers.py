@@ -483,6 +483,30 @@ async def test_admin_stats_and_reload(bot: BotHarness) -> None:
     assert bot.runtime.store.count_articles() == 2
 
 
+async def test_latest_shows_what_reload_imported_at_once_even_when_it_changed_in_place(
+    bot: BotHarness,
+) -> None:
+    """/latest is cached briefly and rendered once; /reload must still show new content."""
+    admin = bot.api.user(ADMIN_ID)
+    chat = bot.api.private_chat(admin)
+    [old] = await bot.say(chat, admin, "/latest")
+    assert old.text.startswith("聊聊如何缓解")
+    newer = article_file(1, title="Fresh news").replace("date: 2024-01-02", "date: 2030-01-02")
+    (bot.settings.seeds_dir / "new.md").write_text(newer, encoding="utf-8")
+    await bot.say(chat, admin, "/reload")
+    [fresh] = await bot.say(chat, admin, "/latest")
+    assert fresh.text.startswith("Fresh news")
+    (bot.settings.seeds_dir / "new.md").write_text(
+        newer.replace("Fresh news", "Corrected news"), encoding="utf-8"
+    )
+    [reload] = await bot.say(chat, admin, "/reload")
+    assert "0 new, 1 updated" in reload.text
+    [corrected] = await bot.say(chat, admin, "/latest")
+    assert corrected.text.startswith("Corrected news")
+    [risks] = await bot.say(chat, admin, "/risks")
+    assert "a risk of article 1" in risks.text
+
+
 # -- errors and concurrency -----------------------------------------------------------
 
 

@@ -1,0 +1,155 @@
+"""NewestArticle: one store read shared by concurrent /latest, expiring and forgettable."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import replace
+from typing import cast
+
+import pytest
+
+from bot.articles import Article
+from bot.store import Store, StoredArticle
+from bot.telegram.context import NewestArticle, quick_read
+
+ARTICLE = StoredArticle(
+    id=1,
+    article=Article(
+        slug="one",
+        title="One",
+        date=None,
+        author="",
+        source="",
+        url="",
+        one_line="One line.",
+        points=(),
+        risks=(),
+        body="Body.",
+        tags=(),
+    ),
+)
+
+
+class FakeStore:
+    """Counts latest_article reads; a read can be held open with `gate`."""
+
+    def __init__(self, newest: StoredArticle | None = ARTICLE) -> None:
+        self.newest = newest
+        self.reads = 0
+        self.reading = threading.Event()  # set once a read has begun
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail: Exception | None = None
+
+    def latest_article(self) -> StoredArticle | None:
+        self.reads += 1
+        newest, fail = self.newest, self.fail  # what the database holds when it is asked
+        self.reading.set()
+        self.gate.wait(5)
+        if fail is not None:
+            raise fail
+        return newest
+
+
+class Clock:
+    """A hand-moved monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def as_store(fake: FakeStore) -> Store:
+    return cast(Store, fake)
+
+
+async def test_concurrent_callers_share_one_read() -> None:
+    fake = FakeStore()
+    newest = NewestArticle(clock=Clock())
+    found = await asyncio.gather(*(newest.get(as_store(fake)) for _ in range(200)))
+    assert fake.reads == 1
+    assert all(f is ARTICLE for f in found)
+    assert await newest.get(as_store(fake)) is ARTICLE
+    assert fake.reads == 1
+
+
+async def test_the_newest_is_read_again_once_the_ttl_has_passed() -> None:
+    fake, clock = FakeStore(), Clock()
+    newest = NewestArticle(ttl=1.0, clock=clock)
+    assert await newest.get(as_store(fake)) is ARTICLE
+    fake.newest = replace(ARTICLE, id=2)
+    clock.now += 0.5
+    assert await newest.get(as_store(fake)) is ARTICLE  # within the TTL
+    clock.now += 0.6
+    found = await newest.get(as_store(fake))
+    assert found is not None
+    assert found.id == 2
+    assert fake.reads == 2
+
+
+async def test_no_articles_is_remembered_too_and_forget_reads_again() -> None:
+    fake = FakeStore(newest=None)
+    newest = NewestArticle(clock=Clock())
+    assert await newest.get(as_store(fake)) is None
+    assert await newest.get(as_store(fake)) is None
+    assert fake.reads == 1
+    fake.newest = ARTICLE
+    newest.forget()
+    assert await newest.get(as_store(fake)) is ARTICLE
+    assert fake.reads == 2
+
+
+async def test_a_read_begun_before_forget_is_not_kept() -> None:
+    """A sync that ends while a read runs: later callers never get the pre-sync article."""
+    fake = FakeStore()
+    newest = NewestArticle(clock=Clock())
+    fake.gate.clear()
+    early = asyncio.ensure_future(newest.get(as_store(fake)))
+    await asyncio.to_thread(fake.reading.wait, 5)
+    newest.forget()
+    fake.newest = replace(ARTICLE, id=2)
+    fake.gate.set()
+    assert await early is ARTICLE  # what the store said when it was asked
+    found = await newest.get(as_store(fake))
+    assert found is not None
+    assert found.id == 2
+    assert fake.reads == 2
+
+
+async def test_a_failed_read_reaches_every_waiter_and_the_next_call_retries() -> None:
+    fake = FakeStore()
+    fake.fail = RuntimeError("database is locked")
+    newest = NewestArticle(clock=Clock())
+    results = await asyncio.gather(
+        newest.get(as_store(fake)), newest.get(as_store(fake)), return_exceptions=True
+    )
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert fake.reads == 1
+    fake.fail = None
+    assert await newest.get(as_store(fake)) is ARTICLE
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_shared_read() -> None:
+    fake = FakeStore()
+    newest = NewestArticle(clock=Clock())
+    fake.gate.clear()
+    first = asyncio.ensure_future(newest.get(as_store(fake)))
+    second = asyncio.ensure_future(newest.get(as_store(fake)))
+    await asyncio.to_thread(fake.reading.wait, 5)
+    first.cancel()
+    fake.gate.set()
+    assert await second is ARTICLE
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_quick_read_answers_like_the_store(store: Store) -> None:
+    """Inline on SQLite, in a thread on PostgreSQL: the same answer either way."""
+    assert await quick_read(store, store.get_subscriber, 42) is None
+    await asyncio.to_thread(store.subscribe, 42, chat_type="private", language="en", title="")
+    found = await quick_read(store, store.get_subscriber, 42)
+    assert found is not None
+    assert found.chat_id == 42
