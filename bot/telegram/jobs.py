@@ -33,6 +33,7 @@ async def sync_seeds(context: DigestContext) -> None:
     for failure in report.failures:
         log.warning("seed not imported: %s", failure)
     if report.new or report.updated or report.hidden:
+        context.bot_data.newest.forget()  # /latest answers with the new newest at once
         log.info("seeds re-synced: %s", report.summary())
     else:
         log.debug("seeds re-synced: %s", report.summary())
