@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Generic, Literal, TypeVar, get_args
 
 from bot.i18n import Lang
@@ -51,21 +51,12 @@ def article_buttons(renderer: Renderer, stored: StoredArticle, lang: Lang) -> tu
 
 
 def article_context(stored: StoredArticle) -> dict[str, object]:
-    """Build the template context for one article (plain values only)."""
-    a = stored.article
-    return {
-        "id": stored.id,
-        "title": a.title,
-        "date": a.date,
-        "author": a.author,
-        "source": a.source,
-        "url": a.url,
-        "one_line": a.one_line,
-        "points": a.points,
-        "risks": a.risks,
-        "paragraphs": [p for p in a.body.split("\n\n") if p.strip()],
-        "tags": a.tags,
-    }
+    """Build the template context for one article: its fields, its id, its paragraphs."""
+    article = stored.article
+    context: dict[str, object] = {f.name: getattr(article, f.name) for f in fields(article)}
+    context["id"] = stored.id
+    context["paragraphs"] = [p for p in article.body.split("\n\n") if p.strip()]
+    return context
 
 
 def render_part(renderer: Renderer, stored: StoredArticle, part: Part, lang: Lang) -> list[str]:

@@ -112,25 +112,19 @@ def _points(points: Sequence[Point]) -> list[list[str]]:
 
 def _article_values(item: ArticleUpsert) -> dict[str, Any]:
     a = item.article
-    return {
-        "slug": a.slug,
-        "title": a.title,
-        "date": a.date,
-        "author": a.author,
-        "source": a.source,
-        "url": a.url,
-        "one_line": a.one_line,
-        "points": _points(a.points),
-        "risks": _points(a.risks),
-        "body": a.body,
-        "tags": list(a.tags),
-        "search_text": search_text(a),
-        "content_hash": item.content_hash,
-        "source_path": item.source_path,
-        "file_mtime_ns": item.mtime_ns,
-        "file_size": item.size,
-        "hidden": False,
-    }
+    values: dict[str, Any] = {f.name: getattr(a, f.name) for f in fields(a)}
+    values.update(
+        points=_points(a.points),
+        risks=_points(a.risks),
+        tags=list(a.tags),
+        search_text=search_text(a),
+        content_hash=item.content_hash,
+        source_path=item.source_path,
+        file_mtime_ns=item.mtime_ns,
+        file_size=item.size,
+        hidden=False,
+    )
+    return values
 
 
 def _to_article(row: ArticleRow) -> StoredArticle:

@@ -258,18 +258,13 @@ def build_request(
     media_write_timeout: float | None = 20.0,
 ) -> BaseRequest:
     """Build the PTB transport named by ``backend`` (the HTTP_BACKEND setting)."""
-    if backend == "aiohttp":
-        return AiohttpRequest(
-            connection_pool_size=pool_size,
-            read_timeout=read_timeout,
-            write_timeout=write_timeout,
-            connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout,
-            proxy=proxy,
-            media_write_timeout=media_write_timeout,
-        )
-    if backend == "httpx":
-        return HTTPXRequest(
+    transports: dict[str, type[AiohttpRequest | HTTPXRequest]] = {
+        "aiohttp": AiohttpRequest,
+        "httpx": HTTPXRequest,
+    }
+    transport = transports.get(backend)
+    if transport is not None:
+        return transport(
             connection_pool_size=pool_size,
             read_timeout=read_timeout,
             write_timeout=write_timeout,
