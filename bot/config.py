@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     rate_limit: float = Field(default=25.0, gt=0)  # messages per second, all chats together
     paid_broadcast: bool = False
     http_backend: Literal["aiohttp", "httpx"] = "aiohttp"
+    proxy_url: str | None = None  # http(s) proxy for every Bot API call
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     port: int = 8443

@@ -87,6 +87,7 @@ def build_application(settings: Settings, *, runtime: Runtime | None = None) -> 
         )
     protect_token(settings.telegram_bot_token.get_secret_value())
     context_types = ContextTypes(context=DigestContext, bot_data=BotState)
+    backend = settings.http_backend
     builder = (
         ApplicationBuilder()
         .application_class(_DigestApp)
@@ -94,8 +95,8 @@ def build_application(settings: Settings, *, runtime: Runtime | None = None) -> 
         .context_types(context_types)
         .job_queue(JobQueue[DigestContext]())
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        .request(build_request(settings.http_backend, pool_size=POOL_SIZE))
-        .get_updates_request(build_request(settings.http_backend, pool_size=1))
+        .request(build_request(backend, pool_size=POOL_SIZE, proxy=settings.proxy_url))
+        .get_updates_request(build_request(backend, pool_size=1, proxy=settings.proxy_url))
         # A burst of commands from many chats is answered concurrently, not one by one.
         .concurrent_updates(True)
         # Every send goes through one pacer: Telegram's limits, command replies first.

@@ -37,6 +37,24 @@ async def test_the_bot_uses_base_url_html_and_concurrent_updates(
         assert bot.app.bot.username == loopback_api.bot_username
 
 
+async def test_proxy_url_carries_every_bot_api_call(
+    loopback_api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path, backend: str
+) -> None:
+    """With PROXY_URL set, the bot reaches an otherwise unreachable Bot API host through the
+    proxy (here the loopback server, which also answers absolute-form proxy requests)."""
+    settings = bot_settings(loopback_api, tmp_path, seeds_dir, backend).model_copy(
+        update={
+            "telegram_base_url": "http://api.telegram.invalid/bot",
+            "proxy_url": loopback_api.base_url.removesuffix("/bot"),
+        }
+    )
+    async with running_bot(loopback_api, settings) as bot:
+        assert bot.app.bot.username == loopback_api.bot_username
+        user = loopback_api.user(31, language_code="zh")
+        [reply] = await bot.say(loopback_api.private_chat(user), user, "/latest")
+        assert "聊聊如何缓解越来越严重的AI焦虑。" in reply.text
+
+
 async def test_every_registered_command_is_in_the_command_table(
     loopback_api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path
 ) -> None:
