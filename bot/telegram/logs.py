@@ -1,58 +1,52 @@
-"""Keep the bot token out of the log, at every level.
+"""Keep the bot token out of the log, at every level, from every logger.
 
-The token is part of every Bot API URL. httpx logs request URLs at INFO, and PTB itself logs
-"Set Bot API URL: …/bot<token>" at DEBUG when a Bot is built; neither may reach a log file.
+The token is part of every Bot API URL. httpx logs request URLs at INFO, PTB logs "Set Bot API
+URL: …/bot<token>" at DEBUG, and PTB's InvalidToken message quotes the token; none of it may
+reach a log. A log record factory sees every record as it is made, whatever logger or handler
+it goes to, so it redacts the message and, for exceptions, the formatted traceback.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import cache
+from typing import Any
 
 REDACTED = "<token>"
 
-# Loggers that see Bot API URLs. Filters apply where a record is created, so each PTB logger
-# that may log a URL is named here (PTB's logger names: telegram.<Class>, telegram.ext.<Class>).
-_URL_LOGGERS = (
-    "telegram",
-    "telegram.Bot",
-    "telegram.ext",
-    "telegram.ext.ExtBot",
-    "telegram.ext.Application",
-    "telegram.ext.Updater",
-    "telegram.request",
-    "bot",
-)
+_secrets: set[str] = set()
+_formatter = logging.Formatter()
 
 
-class TokenFilter(logging.Filter):
-    """Replace the token (or its secret half) in a record's message."""
+def _redact(text: str) -> str:
+    for secret in _secrets:
+        text = text.replace(secret, REDACTED)
+    return text
 
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.secret = token.split(":", 1)[-1]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Redact the record in place; never drop it."""
+def _make_record_factory(make: Any) -> Any:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record: logging.LogRecord = make(*args, **kwargs)
         message = record.getMessage()
-        if self.secret and self.secret in message:
-            record.msg = message.replace(self.secret, REDACTED)
-            record.args = None
-        return True
+        clean = _redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            # Handlers reuse exc_text once it is set, so the traceback is formatted redacted.
+            record.exc_text = _redact(_formatter.formatException(record.exc_info))
+        return record
 
-
-@cache
-def _filter_for(token: str) -> TokenFilter:
-    # One filter per token, so building many applications never stacks duplicates.
-    return TokenFilter(token)
+    return factory
 
 
 def protect_token(token: str) -> None:
-    """Keep `token` out of every log record (httpx and httpcore stay at WARNING)."""
+    """Keep `token` (its secret half, which is what identifies it) out of every log record."""
     for name in ("httpx", "httpcore"):
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET or logger.level < logging.WARNING:
             logger.setLevel(logging.WARNING)
-    token_filter = _filter_for(token)
-    for name in _URL_LOGGERS:
-        logging.getLogger(name).addFilter(token_filter)
+    secret = token.split(":", 1)[-1]
+    if not secret or secret in _secrets:
+        return
+    if not _secrets:
+        logging.setLogRecordFactory(_make_record_factory(logging.getLogRecordFactory()))
+    _secrets.add(secret)
