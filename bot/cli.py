@@ -83,18 +83,20 @@ def synced(runtime: Runtime) -> SyncReport:
 @app.command("import")
 def import_(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Folders to import (default: SEEDS_DIR).")
+        list[Path] | None,
+        typer.Argument(help="Article files or folders to import (default: SEEDS_DIR)."),
     ] = None,
 ) -> None:
     """Import article files into the database (new, changed, vanished)."""
     with opened() as runtime:
-        roots = paths or [runtime.settings.seeds_dir]
+        seeds = runtime.settings.seeds_dir
+        roots = paths or [seeds]
         for root in roots:
-            if not root.is_dir():
-                raise UsageError(f"{root}: not a folder")
-        count = sum(1 for root in roots for _ in root.rglob("*"))
+            if not root.exists():
+                raise UsageError(f"{root}: no such file or folder")
+        count = sum(1 if root.is_file() else sum(1 for _ in root.rglob("*")) for root in roots)
         with progress_bar(count) as progress:
-            report = sync_articles(runtime.store, roots, progress=progress)
+            report = sync_articles(runtime.store, roots, base=seeds, progress=progress)
     for failure in report.failures:
         err.print(failure, markup=False, highlight=False, soft_wrap=True)
     typer.echo(report.summary())

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     seeds_dir: Path = Path("seeds")
     templates_dir: Path | None = None
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     sync_interval: float = Field(default=600.0, ge=0)  # seconds; 0 turns periodic re-sync off
     push_time: time = time(8, 0)
@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod

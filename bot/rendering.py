@@ -11,8 +11,14 @@ from jinja2.runtime import Context
 from bot.errors import ConfigError
 from bot.i18n import Catalogue, Lang
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# Next to the package in a checkout or an editable install; else the working directory's.
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SUFFIX = ".html.j2"
+
+
+def default_templates() -> Path:
+    """Return the bundled templates folder, or ./templates when the package was installed."""
+    return BUNDLED_TEMPLATES if BUNDLED_TEMPLATES.is_dir() else Path("templates")
 
 
 def is_http_url(url: str) -> bool:
@@ -54,9 +60,9 @@ class Renderer:
     """Renders `templates/<name>.html.j2` to Telegram HTML in a given language."""
 
     def __init__(self, templates_dir: Path | None = None) -> None:
-        directory = templates_dir or DEFAULT_TEMPLATES
+        directory = templates_dir or default_templates()
         if not directory.is_dir():
-            raise ConfigError(f"templates folder not found: {directory}")
+            raise ConfigError(f"templates folder not found: {directory} (set TEMPLATES_DIR)")
         self.templates_dir = directory
         self.env = create_environment(directory)
         self.catalogue = Catalogue.load(directory / "strings.toml")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.db import open_database
+from bot.errors import ConfigError
 from bot.rendering import Renderer
 from bot.store import Store
 from bot.sync import SyncReport, sync_articles
@@ -27,8 +28,12 @@ class Runtime:
         return cls(settings, Store(open_database(settings.database_url)), renderer)
 
     def sync(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
-        """Sync SEEDS_DIR into the store."""
-        return sync_articles(self.store, [self.settings.seeds_dir], progress=progress)
+        """Sync SEEDS_DIR into the store; a missing SEEDS_DIR is a configuration error."""
+        seeds = self.settings.seeds_dir
+        if not seeds.is_dir():
+            # Syncing an empty view of a mistyped folder would hide every article.
+            raise ConfigError(f"SEEDS_DIR {seeds} is not a folder")
+        return sync_articles(self.store, [seeds], base=seeds, progress=progress)
 
     def close(self) -> None:
         """Release the database connections."""

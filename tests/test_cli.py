@@ -103,3 +103,34 @@ def test_bad_configuration_is_one_line_and_exit_2(
     assert result.returncode == 2
     assert needle in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_missing_seeds_dir_is_a_configuration_error(tmp_path: Path) -> None:
+    result = run(tmp_path, tmp_path / "no-such-folder", "list")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("is not a folder")
+    assert "SEEDS_DIR" in result.stderr
+
+
+def test_import_takes_single_files_from_anywhere(tmp_path: Path, seeds_dir: Path) -> None:
+    elsewhere = tmp_path / "drafts"
+    elsewhere.mkdir()
+    draft = elsewhere / "draft.md"
+    draft.write_text(
+        "---\ntitle: Draft\n---\n## Summary\n**One-line summary**\nA draft.\n", encoding="utf-8"
+    )
+    result = run(tmp_path, seeds_dir, "import", str(draft))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "imported 1 new, 0 updated, 0 unchanged, 0 hidden, 0 failed"
+    listing = run(tmp_path, seeds_dir, "list", "--json")
+    assert {row["slug"] for row in json.loads(listing.stdout)} == {"000_d1b123459f6495d4", "draft"}
+    missing = run(tmp_path, seeds_dir, "import", str(tmp_path / "nope.md"))
+    assert missing.returncode == 2
+    assert "no such file or folder" in missing.stderr
+
+
+def test_an_unknown_log_level_is_a_configuration_error(tmp_path: Path, seeds_dir: Path) -> None:
+    result = run(tmp_path, seeds_dir, "list", LOG_LEVEL="verbose")
+    assert result.returncode == 2
+    assert "LOG_LEVEL" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,10 +12,10 @@ import pytest
 from bot.articles import Point
 from bot.i18n import LANGS, Lang
 from bot.markup import parse_html
-from bot.rendering import DEFAULT_TEMPLATES, Renderer
+from bot.rendering import BUNDLED_TEMPLATES, Renderer
 from bot.telegram.commands import COMMANDS, help_lines, menu_commands
 
-CATALOGUE = tomllib.loads((DEFAULT_TEMPLATES / "strings.toml").read_text(encoding="utf-8"))
+CATALOGUE = tomllib.loads((BUNDLED_TEMPLATES / "strings.toml").read_text(encoding="utf-8"))
 
 _ARTICLE: dict[str, object] = {
     "id": 7,
@@ -44,7 +44,11 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
     "digest": [_ARTICLE, {**_ARTICLE, "url": "", "points": (), "date": None}],
     "risks": [_ARTICLE, {**_ARTICLE, "risks": ()}],
     "full": [_ARTICLE, {**_ARTICLE, "paragraphs": []}],
-    "notice": [{"key": "not_found", "values": {"ref": "<x>"}}, {"key": "hint", "values": {}}],
+    "notice": [
+        {"key": "not_found", "values": {"ref": "<x>"}},
+        {"key": "hint", "values": {}},
+        {"key": "unknown_command", "values": {}},
+    ],
     "welcome": [
         {"status": status, "group": group, **_SCHEDULE}
         for status in ("new", "back", "already")
@@ -100,6 +104,8 @@ def test_every_command_has_help_text_and_a_menu_entry_in_both_languages(
         description = renderer.text(f"cmd_{name}", lang)
         assert 3 <= len(description) <= 256  # Telegram's BotCommand limits
         assert renderer.text(f"help_{name}", lang)
+        if command.args:  # type: ignore[attr-defined]
+            assert renderer.text(command.args, lang)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -125,7 +131,7 @@ def test_every_catalogue_key_exists_in_chinese_and_english(key: str) -> None:
 
 def test_chinese_strings_are_chinese() -> None:
     """A zh value copied from en by mistake shows up as pure ASCII letters."""
-    ascii_only = {"meta_separator", "button_prev", "button_next", "language_en"}
+    ascii_only = {"meta_separator", "button_prev", "button_next", "language_en", "arg_time"}
     for key, entry in CATALOGUE.items():
         if key in ascii_only or key.startswith("language_"):
             continue
@@ -147,3 +153,19 @@ def test_every_template_renders_valid_telegram_html_in_both_languages(
         html = renderer.render(name, lang, **context)
         assert parse_html(html).text.strip(), context
         assert "<x>" not in html  # values are escaped
+
+
+def test_chinese_full_width_punctuation_has_no_space_before_it() -> None:
+    """A space before （ or ： (e.g. "08:00 （默认）") looks wrong in Chinese text."""
+    for key, entry in CATALOGUE.items():
+        assert not re.search(r" [（：，；。]", entry["zh"]), key
+
+
+@pytest.mark.parametrize("custom", [False, True])
+def test_chinese_settings_mark_the_default_without_a_space(
+    custom: bool, renderer: Renderer
+) -> None:
+    context = {**_SCHEDULE, "custom_time": custom, "custom_timezone": not custom}
+    html = renderer.render("settings", "zh", view="main", language="zh", **context)
+    assert "（默认）" in html
+    assert " （" not in html

@@ -6,6 +6,9 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
+from bot.errors import NotFoundError
 from bot.store import Store
 from bot.sync import sync_articles
 from tests.conftest import REFERENCE
@@ -126,3 +129,34 @@ def test_reference_article_round_trips_through_the_store(store: Store, tmp_path:
     assert latest.article.points[0].label == "焦虑现状"
     assert len(latest.article.risks) == 3
     assert "见字如面。" in latest.article.body
+
+
+def test_importing_another_folder_or_one_file_hides_nothing_else(
+    store: Store, seeds_dir: Path, tmp_path: Path
+) -> None:
+    sync_articles(store, [seeds_dir], base=seeds_dir)
+    other = tmp_path / "other"
+    other.mkdir()
+    single = write(other, "extra.md", "Extra")
+    report = sync_articles(store, [single], base=seeds_dir)
+    assert (report.new, report.hidden) == (1, 0)
+    # Back to SEEDS_DIR: the article from elsewhere is not SEEDS_DIR's to hide.
+    again = sync_articles(store, [seeds_dir], base=seeds_dir)
+    assert (again.new, again.hidden, again.unchanged) == (0, 0, 1)
+    assert {s.article.slug for s in store.list_articles()} == {"000_d1b123459f6495d4", "extra"}
+
+
+def test_a_subfolder_of_seeds_keeps_the_identity_it_has_under_seeds(
+    store: Store, seeds_dir: Path
+) -> None:
+    (seeds_dir / "sub").mkdir()
+    write(seeds_dir / "sub", "deep.md", "Deep")
+    sync_articles(store, [seeds_dir], base=seeds_dir)
+    report = sync_articles(store, [seeds_dir / "sub"], base=seeds_dir)
+    assert (report.new, report.hidden, report.unchanged) == (0, 0, 1)
+    assert store.get_article_by_slug("sub--deep") is not None
+
+
+def test_a_missing_root_is_named(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no such file or folder"):
+        sync_articles(store, [tmp_path / "nope"])

@@ -35,7 +35,13 @@ values), `model` (the dataclasses).
 
 from __future__ import annotations
 
-from bot.articles.files import ARTICLE_SUFFIXES, find_article_files, read_article, slug_for
+from bot.articles.files import (
+    ARTICLE_SUFFIXES,
+    decode_article,
+    find_article_files,
+    read_article,
+    slug_for,
+)
 from bot.articles.model import Article, Point
 from bot.articles.parsing import parse_article
 
@@ -43,6 +49,7 @@ __all__ = [
     "ARTICLE_SUFFIXES",
     "Article",
     "Point",
+    "decode_article",
     "find_article_files",
     "parse_article",
     "read_article",

@@ -40,6 +40,16 @@ def slug_for(path: Path, root: Path) -> str:
     return unicodedata.normalize("NFC", relative.with_suffix("").as_posix().replace("/", "--"))
 
 
+def decode_article(data: bytes, name: str) -> str:
+    """Decode an article file's bytes as UTF-8 (a BOM is dropped later); name the file if not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArticleError(
+            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
 def read_article(path: Path, root: Path) -> Article:
     """Read and parse one article file."""
     name = str(path)
@@ -47,10 +57,4 @@ def read_article(path: Path, root: Path) -> Article:
         data = path.read_bytes()
     except OSError as exc:
         raise ArticleError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ArticleError(
-            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
-        ) from None
-    return parse_article(text, name=name, slug=slug_for(path, root))
+    return parse_article(decode_article(data, name), name=name, slug=slug_for(path, root))
