@@ -148,8 +148,10 @@ def register_handlers(application: DigestApplication) -> None:
     application.add_handler(CallbackQueryHandler(handlers.button))
 
     # Order matters: these catch-alls come after every command. Only private chats get a
-    # hint; in groups the bot stays silent on text and on commands it does not know.
-    application.add_handler(MessageHandler(new & private & filters.COMMAND, handlers.hint))
+    # hint (one for unknown commands, one for free text); in groups the bot stays silent on
+    # text and on commands it does not know.
+    unknown = MessageHandler(new & private & filters.COMMAND, handlers.unknown_command)
+    application.add_handler(unknown)
     application.add_handler(MessageHandler(new & private & filters.TEXT, handlers.hint))
 
     application.add_error_handler(handlers.on_error)

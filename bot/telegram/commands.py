@@ -1,8 +1,10 @@
 """The command table: every command, its arguments, and where it is listed.
 
 Each command has two catalogue strings, ``cmd_<name>`` (the menu entry, set with setMyCommands)
-and ``help_<name>`` (its line in /help). tests/test_i18n_meta.py checks both exist in every
-language. A new command is one row here plus its handler in ``app.register_handlers``.
+and ``help_<name>`` (its line in /help), and its argument synopsis is a catalogue key too
+(``arg_*``), so /help names the arguments in the reader's language. tests/test_i18n_meta.py
+checks they exist in every language. A new command is one row here plus its handler in
+``app.register_handlers``.
 """
 
 from __future__ import annotations
@@ -20,27 +22,28 @@ class Command:
     """One bot command: its name, its argument synopsis, and who sees it."""
 
     name: str
-    args: str = ""
+    args: str = ""  # the catalogue key of the argument synopsis (arg_*), or none
     admin: bool = False  # only ADMIN_IDS may run it; listed in /help for them only
     menu: bool = True  # listed in the client's command menu
 
-    @property
-    def usage(self) -> str:
-        """Return `/name args` as /help shows it."""
-        return f"/{self.name} {self.args}".rstrip()
+    def usage(self, renderer: Renderer, lang: Lang) -> str:
+        """Return `/name args` as /help shows it in `lang`."""
+        if not self.args:
+            return f"/{self.name}"
+        return f"/{self.name} {renderer.text(self.args, lang)}"
 
 
 COMMANDS: tuple[Command, ...] = (
     Command("start"),
     Command("latest"),
-    Command("list", "[page]"),
-    Command("article", "<id>"),
-    Command("search", "<words>"),
-    Command("full", "[id]"),
-    Command("risks", "[id]"),
+    Command("list", "arg_page"),
+    Command("article", "arg_id"),
+    Command("search", "arg_words"),
+    Command("full", "arg_optional_id"),
+    Command("risks", "arg_optional_id"),
     Command("settings"),
-    Command("time", "HH:MM"),
-    Command("timezone", "Area/City"),
+    Command("time", "arg_time"),
+    Command("timezone", "arg_timezone"),
     Command("help"),
     Command("stop"),
     Command("unsubscribe", menu=False),
@@ -59,7 +62,7 @@ def menu_commands(renderer: Renderer, lang: Lang) -> list[BotCommand]:
 def help_lines(renderer: Renderer, lang: Lang, *, admin: bool) -> list[dict[str, str]]:
     """Return /help's rows (usage and text), admin commands only for admins."""
     return [
-        {"usage": c.usage, "text": renderer.text(f"help_{c.name}", lang)}
+        {"usage": c.usage(renderer, lang), "text": renderer.text(f"help_{c.name}", lang)}
         for c in COMMANDS
         if admin or not c.admin
     ]

@@ -4,6 +4,11 @@ Nothing leaves the machine: the loopback server listens on 127.0.0.1 with a fake
 Application from ``build_application`` polls it as it would poll Telegram, and the person at
 the terminal is one subscriber in a private chat. On a terminal the bot's messages are styled
 with rich; when stdin is a pipe the console is a script runner that prints plain text.
+
+After each line the console waits until the bot has really finished the update (fetched it,
+processed it, sent every reply), not merely for a silence: the pacer spaces a long answer's
+messages a second apart, so a silence would cut it short and print its tail under the next
+line.
 """
 
 from __future__ import annotations
@@ -24,36 +29,31 @@ from rich.text import Text
 
 from bot.config import Settings
 from bot.i18n import Lang
+from bot.rendering import Renderer
 from bot.telegram.app import build_application
+from bot.telegram.context import DigestApplication
 from bot.telegram.loopback_api import FakeChat, FakeUser, LoopbackBotApi, SentMessage
 from bot.telegram.runner import started
-from bot.telegram.terminal import Shown, button_lines, to_rich
+from bot.telegram.terminal import Shown, button_lines, button_urls, to_rich
 
-__all__ = ["DEFAULT_USER_ID", "ChatView", "LineReader", "console_lang", "run_console"]
+__all__ = [
+    "DEFAULT_USER_ID",
+    "ChatView",
+    "LineReader",
+    "console_lang",
+    "run_console",
+    "wait_answered",
+]
 
 DEFAULT_USER_ID = 10001
 QUIT = frozenset({"/quit", "/exit"})
 LANGUAGE_CODES: dict[Lang, str] = {"zh": "zh-hans", "en": "en"}
-# How long the bot must stay silent before an answer counts as finished. The pipe mode waits
-# a little longer: a script has nobody to notice a late message.
-QUIET_TERMINAL = 0.3
-QUIET_SCRIPT = 0.5
+# Once the bot is idle (no update pending, queued or in progress), it must stay idle this
+# long before its answer counts as finished: a safety margin for the moment between PTB taking
+# an update off its queue and starting to process it.
+QUIET = 0.2
 ANSWER_TIMEOUT = 60.0
-
-BANNER: dict[Lang, str] = {
-    "zh": (
-        "digestbot 控制台 — 离线运行:真正的机器人,连接本机 127.0.0.1 上的模拟 Telegram,"
-        "无需令牌、无需网络。\n"
-        "试试:/latest,然后输入 1 按下「📖 全文」按钮;/risks;/help 查看全部命令。"
-        "输入数字按按钮,/quit 或 Ctrl-D 退出。"
-    ),
-    "en": (
-        "digestbot console — offline: the real bot, talking to a fake Telegram on 127.0.0.1; "
-        "no token, no network.\n"
-        "Try /latest, then type 1 to press the 📖 Full text button; /risks; /help lists every "
-        "command. Type a number to press a button; /quit or Ctrl-D leaves."
-    ),
-}
+POLL_INTERVAL = 0.02
 
 
 def console_lang(value: str | None) -> Lang:
@@ -117,6 +117,8 @@ class ChatView:
     chat: FakeChat
     user: FakeUser
     out: Console
+    renderer: Renderer = field(default_factory=Renderer)
+    lang: Lang = "zh"
     seen: dict[int, int] = field(default_factory=dict)  # message_id → edits shown
     buttons: dict[int, Shown] = field(default_factory=dict)
     callbacks: set[str] = field(default_factory=set)
@@ -126,16 +128,20 @@ class ChatView:
         if line.isdigit() and self.buttons:
             button = self.buttons.get(int(line))
             if button is None:
-                self.out.print(f"(no button [{line}]; numbers go 1..{len(self.buttons)})")
+                self.say("console_no_button", number=line, count=len(self.buttons))
                 return None
             if button.callback_data is None:
-                self.out.print(f"(🔗 {button.url} — open it in a browser)", soft_wrap=True)
+                self.say("console_open_link", url=button.url)
                 return None
             return self.api.press_button(
                 self.chat, self.user, button.message_id, button.callback_data
             )
         self.api.send_message(self.chat, self.user, line)
         return None
+
+    def say(self, key: str, /, **values: object) -> None:
+        """Print a console string (not a bot message) in the chat's language."""
+        self.out.print(self.renderer.text(key, self.lang, **values), soft_wrap=True)
 
     def show_new(self, query_id: str | None = None) -> None:
         """Print the callback's notice and every message sent or edited since the last call."""
@@ -159,8 +165,16 @@ class ChatView:
     def _print(self, message: SentMessage, edited: bool, numbered: dict[int, Shown]) -> None:
         header = "🤖 digestbot (edited)" if edited else "🤖 digestbot"
         self.out.print(Text(header, Style(bold=True, color="green")))
-        self.out.print(to_rich(message.text, message.entities), soft_wrap=True)
-        shown, listing = button_lines(message.buttons(), message.message_id, len(numbered) + 1)
+        rows = message.buttons()
+        # On a terminal a link is a hyperlink; printed plain, its URL is spelled out once.
+        styled = to_rich(
+            message.text,
+            message.entities,
+            spell_urls=not self.out.is_terminal,
+            known_urls=button_urls(rows),
+        )
+        self.out.print(styled, soft_wrap=True)
+        shown, listing = button_lines(rows, message.message_id, len(numbered) + 1)
         numbered.update((b.number, b) for b in shown)
         if shown:
             self.out.print(listing, soft_wrap=True)
@@ -172,6 +186,37 @@ def _console_settings(settings: Settings, api: LoopbackBotApi) -> Settings:
     return settings.model_copy(
         update={"telegram_bot_token": SecretStr(api.token), "telegram_base_url": api.base_url}
     )
+
+
+def _bot_idle(application: DigestApplication, api: LoopbackBotApi) -> bool:
+    """Tell whether every update was fetched and none is queued or being processed."""
+    return (
+        api.pending_updates == 0
+        and application.update_queue.empty()
+        and application.update_processor.current_concurrent_updates == 0
+    )
+
+
+async def wait_answered(
+    application: DigestApplication,
+    api: LoopbackBotApi,
+    *,
+    quiet: float = QUIET,
+    timeout: float = ANSWER_TIMEOUT,  # noqa: ASYNC109 -- a deadline for the whole wait
+) -> None:
+    """Wait until the bot has finished every update sent so far, all replies sent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if _bot_idle(application, api):
+            # No call in flight and none for `quiet` s; then the check again, in case an
+            # update was between PTB's queue and its processor when the first check ran.
+            await api.settle(quiet=quiet, timeout=max(0.0, deadline - loop.time()))
+            if _bot_idle(application, api):
+                return
+        if loop.time() > deadline:
+            raise TimeoutError(f"the bot is still busy after {timeout}s")
+        await asyncio.sleep(POLL_INTERVAL)
 
 
 def _on_signals(callback: Callable[[], None]) -> None:
@@ -198,7 +243,6 @@ async def run_console(
             if interactive
             else Console(force_terminal=False, color_system=None, highlight=False)
         )
-    quiet = QUIET_TERMINAL if interactive else QUIET_SCRIPT
     if interactive:
         with contextlib.suppress(ImportError):  # line editing and history where available
             import readline  # noqa: F401, PLC0415
@@ -207,10 +251,12 @@ async def run_console(
     _on_signals(stop.set)
     async with LoopbackBotApi() as api:
         user = api.user(user_id, first_name="You", language_code=LANGUAGE_CODES[lang])
-        view = ChatView(api, api.private_chat(user), user, out)
+        renderer = Renderer(settings.templates_dir)
+        view = ChatView(api, api.private_chat(user), user, out, renderer, lang)
         application = build_application(_console_settings(settings, api))
         async with started(application, poll=True):
-            out.print(Text(BANNER[lang], Style(dim=True)), soft_wrap=True)
+            banner = renderer.text("console_banner", lang)
+            out.print(Text(banner, Style(dim=True)), soft_wrap=True)
             out.print()
             line: str | None = "/start"  # the person is a subscriber from the first moment
             while line is not None and not stop.is_set():
@@ -220,16 +266,23 @@ async def run_console(
                 if line:
                     if not interactive:
                         out.print(f"> {line}", soft_wrap=True)
-                    query_id = view.act(line)
-                    try:
-                        await api.settle(quiet=quiet, timeout=ANSWER_TIMEOUT)
-                    except TimeoutError:
-                        # Show what arrived; the rest shows after the next line.
-                        out.print(f"(the bot is still busy after {ANSWER_TIMEOUT:.0f}s)")
-                    view.show_new(query_id)
+                    await _answer(application, view, view.act(line))
                 line = await _next_line(reader, stop)
+            if not stop.is_set():
+                # /quit or end of input: whatever is still on its way is printed before exit.
+                await _answer(application, view, None)
             if line is None and interactive:
                 out.print()  # Ctrl-D or Ctrl-C left the cursor after the prompt
+
+
+async def _answer(application: DigestApplication, view: ChatView, query_id: str | None) -> None:
+    """Wait for the bot to finish answering, then print the answer."""
+    try:
+        await wait_answered(application, view.api)
+    except TimeoutError:
+        # Show what arrived; the rest shows after the next line.
+        view.say("console_busy", seconds=f"{ANSWER_TIMEOUT:.0f}")
+    view.show_new(query_id)
 
 
 async def _next_line(reader: LineReader, stop: asyncio.Event) -> str | None:

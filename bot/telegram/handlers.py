@@ -208,11 +208,19 @@ async def help_command(update: Update, context: DigestContext) -> None:
 
 
 async def hint(update: Update, context: DigestContext) -> None:
-    """Point free text and unknown commands in a private chat to /help."""
+    """Point free text in a private chat to /help."""
     chat = await chat_info(update, context)
     if chat is None:
         return
     await context.reply(chat).notice("hint")
+
+
+async def unknown_command(update: Update, context: DigestContext) -> None:
+    """Tell a private chat that a command is unknown, and point to /help."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    await context.reply(chat).notice("unknown_command")
 
 
 async def _admin_chat(update: Update, context: DigestContext) -> ChatInfo | None:

@@ -8,7 +8,7 @@ outside the Basic Multilingual Plane shifts every later offset by one against Py
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,10 @@ from rich.text import Text
 
 from bot.markup import Entity
 
-__all__ = ["Shown", "button_lines", "to_rich", "utf16_to_index"]
+__all__ = ["Shown", "button_lines", "button_urls", "to_rich", "utf16_to_index"]
 
 # Entity type → terminal style; types not listed (mention, hashtag, custom_emoji) stay plain.
+# A text_link gets LINK plus a hyperlink to its URL (rich's Style(link=...), OSC 8).
 STYLES: dict[str, Style] = {
     "bold": Style(bold=True),
     "italic": Style(italic=True),
@@ -28,10 +29,10 @@ STYLES: dict[str, Style] = {
     "spoiler": Style(reverse=True),
     "code": Style(color="cyan"),
     "pre": Style(color="cyan"),
-    "text_link": Style(color="blue"),
     "blockquote": Style(italic=True),
     "expandable_blockquote": Style(italic=True),
 }
+LINK = Style(color="blue", underline=True)
 QUOTE_PREFIX = "│ "
 QUOTES = frozenset({"blockquote", "expandable_blockquote"})
 
@@ -75,7 +76,19 @@ def _spans(text: str, entities: Iterable[Mapping[str, Any] | Entity]) -> list[_S
     return spans
 
 
-def _insertions(text: str, spans: Sequence[_Span]) -> dict[int, list[tuple[str, Style]]]:
+def _spelled(text: str, span: _Span, known_urls: Collection[str]) -> bool:
+    """Tell whether a link's URL must follow its text: it says something not shown already."""
+    return (
+        span.type == "text_link"
+        and bool(span.url)
+        and span.url != text[span.start : span.end]
+        and span.url not in known_urls
+    )
+
+
+def _insertions(
+    text: str, spans: Sequence[_Span], spell: Collection[_Span]
+) -> dict[int, list[tuple[str, Style]]]:
     """Return the extra text a terminal needs, keyed by the index it goes before."""
     extra: dict[int, list[tuple[str, Style]]] = {}
     dim = Style(dim=True)
@@ -91,21 +104,30 @@ def _insertions(text: str, spans: Sequence[_Span]) -> dict[int, list[tuple[str, 
                     extra.setdefault(index + 1, []).append((QUOTE_PREFIX, dim))
             if span.end < len(text) and text[span.end] != "\n":
                 extra.setdefault(span.end, []).insert(0, ("\n", Style()))
-        elif span.type == "text_link" and span.url and span.url != text[span.start : span.end]:
+        elif span in spell and span.url:
             style = Style(underline=True, link=span.url)
             # Inserted before any quote prefix at the same index: the URL ends the link's line.
             extra.setdefault(span.end, []).insert(0, (f" ({span.url})", style))
     return extra
 
 
-def to_rich(text: str, entities: Iterable[Mapping[str, Any] | Entity]) -> Text:
+def to_rich(
+    text: str,
+    entities: Iterable[Mapping[str, Any] | Entity],
+    *,
+    spell_urls: bool = True,
+    known_urls: Collection[str] = (),
+) -> Text:
     """Return text styled by its MessageEntities (offsets in UTF-16 code units).
 
-    Links show their text followed by the underlined URL, quotes are indented with a bar, so
-    that the plain rendering of the result (no terminal) still carries everything.
+    A link's text is a terminal hyperlink. With `spell_urls` (plain output, where a hyperlink
+    is lost) the URL follows the text in brackets, unless the text is the URL or the URL is
+    in `known_urls` (already on the message's buttons): a long URL is printed once. Quotes
+    are indented with a bar, so the plain rendering still carries everything.
     """
     spans = _spans(text, entities)
-    extra = _insertions(text, spans)
+    spell = [s for s in spans if spell_urls and _spelled(text, s, known_urls)]
+    extra = _insertions(text, spans, spell)
     parts: list[str] = []
     styled: list[tuple[int, int, Style]] = []
     before = [0] * (len(text) + 1)  # output index of text[i], before the insertions at i
@@ -127,6 +149,8 @@ def to_rich(text: str, entities: Iterable[Mapping[str, Any] | Entity]) -> Text:
     result = Text("".join(parts))
     for span in spans:
         style = STYLES.get(span.type)
+        if span.type == "text_link" and span.url:
+            style = LINK + Style(link=span.url)
         if style is not None:
             result.stylize(style, after[span.start], before[span.end])
     for start, stop, style in styled:
@@ -143,6 +167,11 @@ class Shown:
     callback_data: str | None
     url: str | None
     message_id: int
+
+
+def button_urls(rows: Sequence[Sequence[Mapping[str, Any]]]) -> set[str]:
+    """Return the URLs of a message's URL buttons (the listing shows them)."""
+    return {url for row in rows for b in row if isinstance(url := b.get("url"), str)}
 
 
 def button_lines(

@@ -14,6 +14,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram.console import ChatView, console_lang
 from bot.telegram.loopback_api import LoopbackBotApi
+from tests.telegram.conftest import article_file
 
 TITLE = "聊聊如何缓解越来越严重的AI焦虑。"
 SUMMARY_START = "AI自媒体博主卡兹克深度剖析了"
@@ -71,6 +72,47 @@ def test_console_exits_cleanly_at_end_of_input_without_quit(
     assert not ANSI.search(result.stdout)
 
 
+def long_article(paragraphs: int) -> str:
+    """Return the newest article in the seeds, its full text several Telegram messages long."""
+    body = "\n\n".join(f"Paragraph {i:02d}. " + "words " * 80 for i in range(paragraphs))
+    return article_file(1, title="A long read", body=body).replace(
+        "date: 2024-01-02", "date: 2030-01-01"
+    )
+
+
+@pytest.mark.slow
+def test_console_script_prints_a_long_answer_under_its_own_line_and_all_of_it_before_exit(
+    tmp_path: Path, cli_env: dict[str, str], seeds_dir: Path
+) -> None:
+    """The pacer spaces a long answer's messages 1 s apart: no reply slips under a later line."""
+    paragraphs = 40  # about 20 000 characters: /full needs at least 4 messages
+    (seeds_dir / "long.md").write_text(long_article(paragraphs), encoding="utf-8")
+    result = console(tmp_path, cli_env, "/full\n/help\n/full\n", "--lang", "en")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    last = f"Paragraph {paragraphs - 1:02d}."
+    first_full, help_line, second_full = (
+        out.index("> /full"),
+        out.index("> /help"),
+        out.index("> /full", out.index("> /help")),
+    )
+    assert first_full < help_line < second_full
+    # The first answer: every message between its line and the next.
+    answer = out[first_full:help_line]
+    assert answer.count("🤖 digestbot") >= 3
+    assert "Paragraph 00." in answer
+    assert last in answer
+    # /help's answer under its own line, nothing of /full's there.
+    help_answer = out[help_line:second_full]
+    assert "/latest" in help_answer
+    assert "Paragraph" not in help_answer
+    # The last command's answer is printed in full before the console exits.
+    final = out[second_full:]
+    assert final.count("🤖 digestbot") >= 3
+    positions = [final.index(p) for p in ("Paragraph 00.", "Paragraph 20.", last)]
+    assert positions == sorted(positions)
+
+
 @pytest.mark.parametrize(
     ("value", "lang"),
     [
@@ -99,7 +141,7 @@ async def test_chat_view_shows_new_and_edited_messages_and_numbers_buttons(
     chat = loopback_api.private_chat(user)
     buffer = io.StringIO()
     out = Console(file=buffer, force_terminal=False, color_system=None, width=200)
-    view = ChatView(loopback_api, chat, user, out)
+    view = ChatView(loopback_api, chat, user, out, lang="en")
     keyboard = InlineKeyboardMarkup(
         [
             [InlineKeyboardButton("◀", callback_data="list:1")],
@@ -131,3 +173,79 @@ async def test_chat_view_shows_new_and_edited_messages_and_numbers_buttons(
     assert "open it in a browser" in buffer.getvalue()
     assert view.act("9") is None
     assert "no button [9]" in buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("lang", "no_button", "open_link"),
+    [
+        (
+            "zh",
+            "（没有按钮 [9]；可用的编号是 1..1）",
+            "（🔗 https://example.com/a — 请在浏览器中打开）",
+        ),
+        (
+            "en",
+            "(no button [9]; numbers go 1..1)",
+            "(🔗 https://example.com/a — open it in a browser)",
+        ),
+    ],
+)
+async def test_chat_view_speaks_the_console_language(
+    loopback_api: LoopbackBotApi, lang: str, no_button: str, open_link: str
+) -> None:
+    """The console's own lines come from the string catalogue, in --lang."""
+    user = loopback_api.user(10001)
+    chat = loopback_api.private_chat(user)
+    buffer = io.StringIO()
+    out = Console(file=buffer, force_terminal=False, color_system=None, width=200)
+    view = ChatView(loopback_api, chat, user, out, lang=lang)  # type: ignore[arg-type]
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("🔗", url="https://example.com/a")]])
+    async with Bot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+        await bot.send_message(chat.id, "x", reply_markup=keyboard)
+    view.show_new()
+    assert view.act("9") is None
+    assert view.act("1") is None
+    assert no_button in buffer.getvalue()
+    assert open_link in buffer.getvalue()
+
+
+async def test_chat_view_prints_a_link_url_once_per_message(
+    loopback_api: LoopbackBotApi,
+) -> None:
+    """A title linking to the URL its 🔗 button also shows prints the URL only on the button."""
+    url = "https://example.com/" + "long/" * 30
+    user = loopback_api.user(10001)
+    chat = loopback_api.private_chat(user)
+    buffer = io.StringIO()
+    out = Console(file=buffer, force_terminal=False, color_system=None, width=200)
+    view = ChatView(loopback_api, chat, user, out)
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("🔗 原文", url=url)]])
+    async with Bot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+        await bot.send_message(
+            chat.id, f'<b><a href="{url}">标题</a></b>', parse_mode="HTML", reply_markup=keyboard
+        )
+        await bot.send_message(chat.id, f'<a href="{url}">原文</a>', parse_mode="HTML")
+    view.show_new()
+    printed = buffer.getvalue()
+    # Once on the first message's button line, once after the second message's link text.
+    assert printed.count(url) == 2
+    assert "标题\n" in printed
+    assert f"[1] 🔗 原文 {url}" in printed
+    assert f"原文 ({url})" in printed
+
+
+async def test_chat_view_on_a_terminal_makes_links_hyperlinks_without_the_url_text(
+    loopback_api: LoopbackBotApi,
+) -> None:
+    user = loopback_api.user(10001)
+    chat = loopback_api.private_chat(user)
+    buffer = io.StringIO()
+    out = Console(file=buffer, force_terminal=True, color_system="standard", width=200)
+    view = ChatView(loopback_api, chat, user, out)
+    async with Bot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+        await bot.send_message(chat.id, '<a href="https://x.org/p">原文</a>', parse_mode="HTML")
+    view.show_new()
+    printed = buffer.getvalue()
+    assert "\x1b]8;" in printed  # an OSC 8 terminal hyperlink
+    assert "原文" in printed
+    assert "(https://x.org/p)" not in printed

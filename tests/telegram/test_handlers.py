@@ -206,12 +206,20 @@ async def test_article_needs_an_id_and_sends_the_digest(bot: BotHarness) -> None
     assert "No article “nope”" in missing.text
 
 
+async def test_list_counts_one_article_without_a_wrong_plural(bot: BotHarness) -> None:
+    user = bot.api.user(16)
+    chat = bot.api.private_chat(user)
+    [page] = await bot.say(chat, user, "/list")
+    assert "page 1 of 1 · articles: 1" in page.text
+    assert "1 articles" not in page.text
+
+
 async def test_list_pages_edit_the_message_in_place(bot: BotHarness) -> None:
     await add_articles(bot, 24)  # 25 with the bundled one: 3 pages
     user = bot.api.user(15)
     chat = bot.api.private_chat(user)
     [page1] = await bot.say(chat, user, "/list")
-    assert "page 1 of 3 (25 articles)" in page1.text
+    assert "page 1 of 3 · articles: 25" in page1.text
     data = button_data(page1)
     assert len([d for d in data if d.startswith("article:")]) == 10
     assert data[-1] == "list:2"
@@ -417,14 +425,33 @@ async def test_help_for_an_admin_lists_the_admin_commands(bot: BotHarness) -> No
     assert "/reload" in reply.text
 
 
-@pytest.mark.parametrize("text", ["hello there", "/frobnicate", "/latest@some_other_bot"])
-async def test_free_text_and_unknown_commands_in_private_get_a_hint(
-    bot: BotHarness, text: str
+@pytest.mark.parametrize(
+    ("code", "text", "expected"),
+    [
+        ("zh", "hello there", "我只回应命令，/help 查看全部。"),
+        ("en", "hello there", "I answer commands. /help lists them."),
+        ("zh", "/frobnicate", "未知命令，/help 查看全部命令。"),
+        ("en", "/frobnicate", "Unknown command. /help lists them."),
+        ("en", "/latest@some_other_bot", "Unknown command. /help lists them."),
+    ],
+)
+async def test_free_text_gets_a_hint_and_an_unknown_command_is_called_unknown_in_private(
+    bot: BotHarness, code: str, text: str, expected: str
 ) -> None:
-    user = bot.api.user(41, language_code="zh")
+    user = bot.api.user(41, language_code=code)
     chat = bot.api.private_chat(user)
     [reply] = await bot.say(chat, user, text)
-    assert reply.text == "我只理解命令。发送 /help 查看所有命令。"
+    assert reply.text == expected
+
+
+async def test_help_in_chinese_names_the_arguments_in_chinese(bot: BotHarness) -> None:
+    user = bot.api.user(44, language_code="zh-hans")
+    chat = bot.api.private_chat(user)
+    [reply] = await bot.say(chat, user, "/help")
+    for usage in ("/list [页码]", "/article <编号>", "/search <关键词>", "/timezone 地区/城市"):
+        assert usage in reply.text
+    assert "[page]" not in reply.text
+    assert "Area/City" not in reply.text
 
 
 async def test_in_a_group_the_bot_answers_only_commands_addressed_to_it(

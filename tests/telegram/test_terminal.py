@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from bot.markup import parse_html
-from bot.telegram.terminal import button_lines, to_rich, utf16_to_index
+from bot.telegram.terminal import button_lines, button_urls, to_rich, utf16_to_index
 
 
 def styled(html: str) -> list[tuple[str, str]]:
@@ -51,8 +51,32 @@ def test_link_shows_its_text_then_the_underlined_url() -> None:
     html = '🔗 <a href="https://example.com/a">原文</a> 后'
     assert plain(html) == "🔗 原文 (https://example.com/a) 后"
     pairs = styled(html)
-    assert ("原文", "blue") in pairs
+    assert ("原文", "underline blue link https://example.com/a") in pairs
     assert (" (https://example.com/a)", "underline link https://example.com/a") in pairs
+
+
+def test_link_url_already_on_a_button_is_not_repeated() -> None:
+    parsed = parse_html('<b><a href="https://x.org/a">标题</a></b> 后')
+    text = to_rich(parsed.text, parsed.entities, known_urls={"https://x.org/a"})
+    assert text.plain == "标题 后"
+    other = to_rich(parsed.text, parsed.entities, known_urls={"https://x.org/b"})
+    assert other.plain == "标题 (https://x.org/a) 后"
+
+
+def test_without_spelled_urls_a_link_is_only_a_hyperlink_on_its_text() -> None:
+    """On a terminal the link text carries the URL as a hyperlink; no long URL is printed."""
+    parsed = parse_html('<a href="https://x.org/a">原文</a>')
+    text = to_rich(parsed.text, parsed.entities, spell_urls=False)
+    assert text.plain == "原文"
+    assert [str(s.style) for s in text.spans] == ["underline blue link https://x.org/a"]
+
+
+def test_button_urls_are_the_url_buttons_urls() -> None:
+    rows = [
+        [{"text": "📖", "callback_data": "full:1"}],
+        [{"text": "🔗", "url": "https://x.org/"}],
+    ]
+    assert button_urls(rows) == {"https://x.org/"}
 
 
 def test_link_whose_text_is_its_url_is_not_repeated() -> None:
