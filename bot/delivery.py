@@ -29,6 +29,7 @@ from typing import Protocol
 
 from bot.config import Settings
 from bot.digest import Button, article_buttons, render_part
+from bot.errors import DigestError
 from bot.i18n import DEFAULT_LANG, Lang, is_lang
 from bot.ledger import Claim, Ledger, Outcomes, RunStats
 from bot.rendering import Renderer
@@ -74,7 +75,11 @@ class Sender(Protocol):
     """Sends one message, pacing itself, and maps transport errors to an Outcome."""
 
     async def send(self, message: OutgoingMessage) -> SendResult:
-        """Send `message` and report what happened (never raise for Bot API errors)."""
+        """Send `message` and report what happened (never raise for Bot API errors).
+
+        Raise a DigestError (such as ConfigError for a token the Bot API refuses) only when
+        no message can go out: the push stops and hands its unsent rows back.
+        """
         ...
 
 
@@ -182,7 +187,8 @@ async def run_push(
 
     Also resumes rows left by earlier runs (interrupted, retried, or another instance's
     expired claims), and returns when nothing is left pending. `dry_run` plans in memory
-    only and sends nothing.
+    only and sends nothing. A DigestError from the sender (a refused token) stops the push
+    and propagates; the rows it had claimed but not sent are pending again.
     """
     now = now or options.clock()
     started = time.monotonic()
@@ -233,6 +239,8 @@ async def run_push(
 
 
 _Prepared = tuple[str, tuple[Button, ...]]
+_MAX_FLUSH_BACKOFF = 5.0  # seconds between attempts while the ledger refuses writes
+_FINAL_FLUSH_TRIES = 3  # when the push ends (or is cancelled): do not hang on a dead database
 
 
 class _Push:
@@ -267,6 +275,7 @@ class _Push:
         # crash can repeat.
         self.budget = asyncio.Semaphore(options.concurrency + options.flush_every)
         self.busy = 0
+        self.flush_failures = 0  # failed ledger writes in a row
         self.sent = self.failed = self.blocked = self.retried = self.renders = 0
 
     @property
@@ -275,20 +284,50 @@ class _Push:
         return self.sent + self.failed + self.blocked + self.retried
 
     async def run(self) -> None:
-        """Send until no row is pending anywhere, then write back every outcome."""
+        """Send until no row is pending anywhere, then write back every outcome.
+
+        A DigestError from the sender stops everything: the outcomes so far are written and
+        this worker's unsent claims go back to pending at once.
+        """
         workers = [asyncio.create_task(self._worker()) for _ in range(self.options.concurrency)]
         helpers = [asyncio.create_task(self._flusher()), asyncio.create_task(self._heartbeat())]
+        producer = asyncio.create_task(self._produce())
+        fatal = False
         try:
-            await self._produce()
+            # A worker only ends early by raising (a fatal sender error): watch it too, or
+            # the producer would wait forever for room in a queue nobody drains.
+            done, _ = await asyncio.wait({producer, *workers}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
             for _ in workers:
                 await self.queue.put(None)
             await asyncio.gather(*workers)
+        except DigestError:
+            fatal = True
+            raise
         finally:
-            for task in (*workers, *helpers):
+            for task in (producer, *workers, *helpers):
                 task.cancel()
-            await asyncio.gather(*workers, *helpers, return_exceptions=True)
+            await asyncio.gather(producer, *workers, *helpers, return_exceptions=True)
             self._requeue_unsent()
-            await self._flush()
+            written = await self._final_flush()
+            if fatal and written:
+                # Nothing can be sent with this bot (its sends in flight were refused too):
+                # give back the claims now rather than after the lease.
+                await asyncio.to_thread(self.ledger.release, self.options.worker_id)
+
+    async def _final_flush(self) -> bool:
+        """Write what is left, retrying briefly; False if the ledger still refuses."""
+        for attempt in range(_FINAL_FLUSH_TRIES):
+            if await self._try_flush():
+                return True
+            if attempt + 1 < _FINAL_FLUSH_TRIES:
+                await asyncio.sleep(self._flush_backoff())
+        # Those rows stay `sending`: another run claims them after the lease, and only they
+        # may be sent twice (the crash bound).
+        unwritten = len(self.outcomes)
+        log.error("%d push outcomes not written; their rows return after the lease", unwritten)
+        return False
 
     def _requeue_unsent(self) -> None:
         # Rows still queued (cancelled or failed run) were never sent: give them back now
@@ -323,7 +362,10 @@ class _Push:
                 await _wait(self.settled, opts.poll_interval)
                 if self.busy or not self.queue.empty():
                     continue
-            await self._flush()
+            if not await self._try_flush():
+                # Our results must be in before `outstanding` can say we are done.
+                await asyncio.sleep(self._flush_backoff())
+                continue
             remaining, next_retry = await asyncio.to_thread(
                 self.ledger.outstanding, opts.worker_id
             )
@@ -388,8 +430,8 @@ class _Push:
             )
             try:
                 result = await self.sender.send(message)
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, DigestError):
+                raise  # a DigestError means no message can go out: stop the push
             except Exception as exc:  # a broken sender must not kill the push
                 log.exception("sender raised for chat %d", chat_id)
                 result = SendResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}")
@@ -466,25 +508,67 @@ class _Push:
     # -- background ------------------------------------------------------------------
 
     async def _flush(self) -> None:
+        """Write the waiting outcomes; if the ledger write fails, keep them and raise."""
         async with self.flush_lock:
             batch = self.outcomes.take()
-            if len(batch):
-                await asyncio.to_thread(self.ledger.record, batch, self.options.clock())
-                for _ in range(len(batch.sent) + len(batch.failed) + len(batch.retries)):
-                    self.budget.release()
+            if not len(batch):
+                return
+            try:
+                await asyncio.to_thread(
+                    self.ledger.record, batch, self.options.clock(), worker=self.options.worker_id
+                )
+            except BaseException:
+                # Not written (or not known to be): keep the batch for the next flush; a
+                # repeat is harmless, record() only touches rows this worker still holds.
+                self.outcomes.restore(batch)
+                raise
+            for _ in range(len(batch.sent) + len(batch.failed) + len(batch.retries)):
+                self.budget.release()  # sends waiting on the crash bound may go on
+
+    async def _try_flush(self) -> bool:
+        """Flush; on a failed ledger write log the first of a streak and return False."""
+        try:
+            await self._flush()
+        except Exception:
+            self.flush_failures += 1
+            if self.flush_failures == 1:
+                log.warning("writing push outcomes to the ledger failed; retrying", exc_info=True)
+            return False
+        if self.flush_failures:
+            log.info("push outcomes written after %d failed attempts", self.flush_failures)
+            self.flush_failures = 0
+        return True
+
+    def _flush_backoff(self) -> float:
+        """Return the wait before the next flush attempt after a failure."""
+        doubled = self.options.flush_interval * 2.0 ** min(self.flush_failures, 16)
+        return min(max(doubled, 0.05), _MAX_FLUSH_BACKOFF)
 
     async def _flusher(self) -> None:
         while True:
-            await _wait(self.flush_now, self.options.flush_interval)
-            self.flush_now.clear()
-            await self._flush()
+            if self.flush_failures:
+                await asyncio.sleep(self._flush_backoff())
+            else:
+                await _wait(self.flush_now, self.options.flush_interval)
+                self.flush_now.clear()
+            await self._try_flush()  # never raises: this loop must outlive a bad write
 
     async def _heartbeat(self) -> None:
         interval = max(self.options.lease.total_seconds() / 4, 0.05)
+        failures = 0
         while True:
             await asyncio.sleep(interval)
             worker, now = self.options.worker_id, self.options.clock()
-            await asyncio.to_thread(self.ledger.heartbeat, worker, now)
+            try:
+                await asyncio.to_thread(self.ledger.heartbeat, worker, now)
+            except Exception:
+                failures += 1
+                if failures == 1:
+                    log.warning("renewing the push's claims failed; retrying", exc_info=True)
+                continue
+            if failures:
+                log.info("push claims renewed after %d failed attempts", failures)
+                failures = 0
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

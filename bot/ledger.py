@@ -138,9 +138,26 @@ class Outcomes:
         self.sent, self.failed, self.retries, self.deactivate = [], [], [], []
         return batch
 
+    def restore(self, batch: Outcomes) -> None:
+        """Put a batch taken earlier (and not written) back in front of what came since."""
+        self.sent[:0] = batch.sent
+        self.failed[:0] = batch.failed
+        self.retries[:0] = batch.retries
+        self.deactivate[:0] = batch.deactivate
+
 
 def _subscriber(row: Any) -> Subscriber:
     return Subscriber(*row)
+
+
+def _visible_ids(c: Connection, *, newest_first: bool) -> list[int]:
+    """Return visible article ids in push order (as Store.visible_article_ids), on `c`."""
+    order = (
+        (A.c.date.desc().nulls_last(), A.c.id.desc())
+        if newest_first
+        else (A.c.date.is_(None), A.c.date.asc(), A.c.id.asc())
+    )
+    return list(c.scalars(select(A.c.id).where(A.c.hidden.is_(False)).order_by(*order)))
 
 
 def _page_rows(  # noqa: PLR0917 - private helper of plan()
@@ -201,24 +218,40 @@ class Ledger:
         return PushRun(id=row.id, key=key, started_at=row.started_at, created=inserted is not None)
 
     def finish_run(self, run_id: int, now: datetime, *, skipped: int = 0) -> RunStats | None:
-        """Store the run's counts and finish time; return its stats."""
+        """Store the run's counts and its latest plan's `skipped`; return its stats.
+
+        The run is finished (finished_at) only once none of its rows is pending or sending.
+        Finishing it again keeps the first finish time unless rows were planned into it
+        since, so a no-op rerun of `push --now` does not stretch the run's duration.
+        """
         stats = self.run_stats(run_id)
         if stats is None:
             return None
+        finished_at = stats.finished_at
+        if stats.pending or stats.sending:
+            finished_at = None
+        elif finished_at is None or self._planned_since(run_id, finished_at):
+            finished_at = now
         with self._write.begin() as c:
             c.execute(
                 update(R)
                 .where(R.c.id == run_id)
                 .values(
-                    finished_at=now,
+                    finished_at=finished_at,
                     due=stats.due,
                     sent=stats.sent,
                     failed=stats.failed,
                     blocked=stats.blocked,
-                    skipped=R.c.skipped + skipped,
+                    skipped=skipped,
                 )
             )
         return self.run_stats(run_id)
+
+    def _planned_since(self, run_id: int, when: datetime) -> bool:
+        """Tell whether rows were added to the run after `when`."""
+        with self._read.connect() as c:
+            query = select(D.c.id).where(D.c.run_id == run_id, D.c.created_at > when).limit(1)
+            return c.execute(query).first() is not None
 
     def discard_run(self, run_id: int) -> bool:
         """Delete a run that planned nothing (a tick where nobody was due); True if deleted."""
@@ -289,24 +322,27 @@ class Ledger:
         within the grace window still goes out that day. `dry_run` writes nothing and
         returns the (chat_id, article_id) pairs instead.
         """
-        ordered = self.store.visible_article_ids(newest_first=defaults.policy == "newest")
-        window = list(newest_window(defaults.policy, ordered, defaults.max_per_day))
         decide = is_due_forced if force else is_due
+        newest_first = defaults.policy == "newest"
         planned = due_count = skipped = 0
         pairs: list[tuple[int, int]] = []
         after = 0
+        engine = self._read if dry_run else self._write
         while True:
-            engine = self._read if dry_run else self._write
+            # The page, the articles and the writes share one transaction (SQLite: BEGIN
+            # IMMEDIATE). On PostgreSQL the page is locked: a concurrent planner skips these
+            # subscribers, and sees their last_push_date once this commits, so two planners
+            # never give one subscriber two different articles on one day.
+            page_query = (
+                select(*_SUBSCRIBER_COLUMNS)
+                .where(S.c.active.is_(True), S.c.id > after)
+                .order_by(S.c.id)
+                .limit(page)
+            )
+            if self.is_postgres and not dry_run:
+                page_query = page_query.with_for_update(skip_locked=True)
             with engine.begin() as c:
-                subs = [
-                    _subscriber(r)
-                    for r in c.execute(
-                        select(*_SUBSCRIBER_COLUMNS)
-                        .where(S.c.active.is_(True), S.c.id > after)
-                        .order_by(S.c.id)
-                        .limit(page)
-                    )
-                ]
+                subs = [_subscriber(r) for r in c.execute(page_query)]
                 if not subs:
                     break
                 after = subs[-1].id
@@ -317,10 +353,12 @@ class Ledger:
                         due.append((sub, day))
                     elif force:
                         skipped += 1  # already had today's push
-                if not due or not ordered:
+                ordered = _visible_ids(c, newest_first=newest_first) if due else []
+                if not ordered:
                     skipped += len(due)
                     due_count += len(due)
                     continue
+                window = list(newest_window(defaults.policy, ordered, defaults.max_per_day))
                 delivered = self._delivered(c, [s.id for s, _ in due], window, defaults)
                 rows, pushed = _page_rows(due, ordered, delivered, defaults, run_id, now)
                 skipped += len(due) - len(pushed)
@@ -401,7 +439,7 @@ class Ledger:
         lease: timedelta,
         run_id: int | None = None,
     ) -> list[Claim]:
-        """Claim up to `limit` rows for `worker`: due pending rows and stale `sending` ones.
+        """Claim up to `limit` rows for `worker`: due pending rows and other workers' stale ones.
 
         Rows whose subscriber has gone inactive or whose article was hidden since planning
         are failed here instead of being handed out.
@@ -409,7 +447,13 @@ class Ledger:
         if limit <= 0:
             return []
         with self._write.begin() as c:
-            stale = select(D.c.id).where(D.c.state == SENDING, D.c.claimed_at < now - lease)
+            # Never our own rows: a worker whose heartbeat lagged would resend what it has
+            # in flight. Its rows go to others once it is gone (or back with release()).
+            stale = select(D.c.id).where(
+                D.c.state == SENDING,
+                D.c.claimed_at < now - lease,
+                or_(D.c.claimed_by.is_(None), D.c.claimed_by != worker),
+            )
             pending = select(D.c.id).where(
                 D.c.state == PENDING, or_(D.c.not_before.is_(None), D.c.not_before <= now)
             )
@@ -494,15 +538,21 @@ class Ledger:
 
     # -- outcomes --------------------------------------------------------------------
 
-    def record(self, outcomes: Outcomes, now: datetime) -> None:
-        """Write a batch of outcomes in one transaction (executemany per kind)."""
+    def record(self, outcomes: Outcomes, now: datetime, *, worker: str) -> None:
+        """Write a batch of `worker`'s outcomes in one transaction (executemany per kind).
+
+        A row is only written while `worker` still holds it (`sending`, claimed by it): once
+        its lease expired and another worker claimed it, a late outcome of the first (a
+        retry putting a sent row back to pending) would otherwise undo the second's.
+        """
         if not len(outcomes):
             return
+        held = (D.c.id == bindparam("b_id"), D.c.state == SENDING, D.c.claimed_by == worker)
         with self._write.begin() as c:
             if outcomes.sent:
                 c.execute(
                     update(D)
-                    .where(D.c.id == bindparam("b_id"))
+                    .where(*held)
                     .values(
                         state=SENT,
                         message_id=bindparam("b_message"),
@@ -514,14 +564,14 @@ class Ledger:
             if outcomes.failed:
                 c.execute(
                     update(D)
-                    .where(D.c.id == bindparam("b_id"))
+                    .where(*held)
                     .values(state=FAILED, error=bindparam("b_error"), attempts=D.c.attempts + 1),
                     [{"b_id": i, "b_error": reason[:1000]} for i, reason in outcomes.failed],
                 )
             if outcomes.retries:
                 c.execute(
                     update(D)
-                    .where(D.c.id == bindparam("b_id"))
+                    .where(*held)
                     .values(
                         state=PENDING,
                         not_before=bindparam("b_not_before"),
@@ -541,6 +591,7 @@ class Ledger:
                     ],
                 )
             if outcomes.deactivate:
+                # The chat is gone whoever holds the row now: no claim check here.
                 c.execute(
                     update(S)
                     .where(S.c.id == bindparam("b_id"), S.c.active.is_(True))
@@ -552,25 +603,38 @@ class Ledger:
                     [{"b_id": i, "b_now": now, "b_reason": r} for i, r in outcomes.deactivate],
                 )
 
-    def mark_sent(self, sent: Sequence[tuple[int, int | None]], now: datetime) -> None:
-        """Mark rows sent with Telegram's message ids, in one transaction."""
-        self.record(Outcomes(sent=list(sent)), now)
+    def mark_sent(
+        self, sent: Sequence[tuple[int, int | None]], now: datetime, *, worker: str
+    ) -> None:
+        """Mark `worker`'s rows sent with Telegram's message ids, in one transaction."""
+        self.record(Outcomes(sent=list(sent)), now, worker=worker)
 
-    def mark_failed(self, failed: Sequence[tuple[int, str]], now: datetime) -> None:
-        """Mark rows failed with their reasons, in one transaction."""
-        self.record(Outcomes(failed=list(failed)), now)
+    def mark_failed(
+        self, failed: Sequence[tuple[int, str]], now: datetime, *, worker: str
+    ) -> None:
+        """Mark `worker`'s rows failed with their reasons, in one transaction."""
+        self.record(Outcomes(failed=list(failed)), now, worker=worker)
 
     def retry_later(
-        self, delivery_id: int, not_before: datetime, reason: str, *, count_attempt: bool = True
+        self,
+        delivery_id: int,
+        not_before: datetime,
+        reason: str,
+        *,
+        worker: str,
+        count_attempt: bool = True,
     ) -> None:
-        """Put a row back to pending until `not_before` (attempts + 1 unless told otherwise)."""
+        """Put `worker`'s row back to pending until `not_before` (attempts + 1 unless told not)."""
         self.record(
-            Outcomes(retries=[(delivery_id, not_before, reason, count_attempt)]), not_before
+            Outcomes(retries=[(delivery_id, not_before, reason, count_attempt)]),
+            not_before,
+            worker=worker,
         )
 
     def deactivate(self, subscriber_ids: Sequence[int], reason: str, now: datetime) -> None:
         """Mark subscribers inactive (blocked, chat gone); a later /start reactivates them."""
-        self.record(Outcomes(deactivate=[(i, reason) for i in subscriber_ids]), now)
+        # No ledger row is touched, so no worker holds anything here.
+        self.record(Outcomes(deactivate=[(i, reason) for i in subscriber_ids]), now, worker="")
 
     # -- reading ---------------------------------------------------------------------
 

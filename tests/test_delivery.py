@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import datetime, time, timedelta
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.config import Settings
 from bot.db import create_db_engine
@@ -23,8 +25,10 @@ from bot.delivery import (
     run_key,
     run_push,
 )
+from bot.errors import ConfigError
 from bot.i18n import Lang
 from bot.ledger import Ledger
+from bot.models import DeliveryRow
 from bot.rendering import Renderer
 from bot.scheduling import PushDefaults
 from bot.store import Store, utcnow
@@ -380,6 +384,131 @@ async def test_a_cancelled_push_always_stops_whenever_the_cancel_lands(
     later = options(clock=lambda: utcnow() + timedelta(minutes=5))
     await run_push(sqlite_store, renderer, sender, later, now=NOW)
     assert set(sender.per_chat()) == set(range(1, 121))
+
+
+def failing_first(monkeypatch: pytest.MonkeyPatch, name: str, times: int) -> Callable[[], int]:
+    """Make Ledger.`name` raise "database is locked" its first `times` calls; return a counter."""
+    original = getattr(Ledger, name)
+    calls = 0
+
+    def flaky(self: Ledger, *args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls <= times:
+            raise OperationalError("UPDATE deliveries", {}, Exception("database is locked"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, name, flaky)
+    return lambda: calls
+
+
+async def finished(push: asyncio.Task[object]) -> bool:
+    """Wait for `push`; False if it hangs (a guard against a deadlock, not a timing check)."""
+    done, _ = await asyncio.wait({push}, timeout=30)
+    if not done:
+        push.cancel()
+        with contextlib.suppress(BaseException):
+            await push
+    return bool(done)
+
+
+async def test_failed_ledger_writes_are_retried_and_the_push_completes(
+    store: Store,
+    renderer: Renderer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ledger.record raising (SQLite "database is locked", a dropped PostgreSQL connection)
+    loses no batch and stalls nothing: the push ends, everyone has exactly one message, every
+    row is sent, and the failure is logged once with its traceback."""
+    add_articles(store, 1)
+    add_subscribers(store, 120)
+    calls = failing_first(monkeypatch, "record", 3)
+    sender = FakeSender()
+    opts = options(concurrency=4, batch=10, flush_every=5)
+    push = asyncio.create_task(run_push(store, renderer, sender, opts, now=NOW))
+    assert await finished(push), "run_push hung after a failed ledger write"
+    report = push.result()
+    assert sender.per_chat() == Counter(range(1, 121))
+    assert report.sent == 120
+    assert calls() > 3
+    with store.session() as s:
+        states = Counter(s.scalars(select(DeliveryRow.state)))
+    assert states == Counter({"sent": 120})
+    logged = [r for r in caplog.records if "ledger failed" in r.getMessage()]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
+
+
+async def test_a_failed_heartbeat_does_not_stop_the_heartbeats(
+    store: Store, renderer: Renderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A heartbeat that raises once is logged and the next ones still renew the claims."""
+    add_articles(store, 1)
+    add_subscribers(store, 5)
+    calls = failing_first(monkeypatch, "heartbeat", 1)
+    flaky = Ledger.heartbeat
+    loop = asyncio.get_running_loop()
+    renewed = asyncio.Event()
+
+    def counted(self: Ledger, worker: str, now: datetime) -> int:
+        try:
+            return flaky(self, worker, now)
+        finally:
+            if calls() >= 3:  # two heartbeats after the failed one
+                loop.call_soon_threadsafe(renewed.set)
+
+    monkeypatch.setattr(Ledger, "heartbeat", counted)
+
+    class WaitForHeartbeats(FakeSender):
+        async def send(self, message: OutgoingMessage) -> SendResult:
+            await renewed.wait()  # hold the push until heartbeats went on after the failure
+            return await super().send(message)
+
+    sender = WaitForHeartbeats()
+    opts = options(lease=timedelta(milliseconds=200))  # a heartbeat every 50 ms
+    push = asyncio.create_task(run_push(store, renderer, sender, opts, now=NOW))
+    assert await finished(push), "the heartbeat died and the push waited for it"
+    assert sender.per_chat() == Counter(range(1, 6))
+
+
+class RefusedSender(FakeSender):
+    """Sends `allowed` messages, then every send raises the fatal refused-token error."""
+
+    def __init__(self, allowed: int) -> None:
+        super().__init__()
+        self.allowed = allowed
+        self.started = 0
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        self.started += 1
+        if self.started > self.allowed:
+            await asyncio.sleep(0.001)
+            raise ConfigError("the Bot API refused TELEGRAM_BOT_TOKEN")
+        return await super().send(message)
+
+
+async def test_a_fatal_sender_error_stops_the_push_and_hands_its_rows_back(
+    store: Store, renderer: Renderer
+) -> None:
+    """A DigestError from the sender (a revoked token) propagates out of run_push; no row is
+    failed, the rows it did not send are pending again (not left to the lease), and a later
+    push with a working sender delivers each of them once."""
+    add_articles(store, 1)
+    add_subscribers(store, 60)
+    sender = RefusedSender(allowed=10)
+    with pytest.raises(ConfigError, match="refused"):
+        await run_push(store, renderer, sender, options(concurrency=4, batch=10), now=NOW)
+    with store.session() as s:
+        rows = s.execute(select(DeliveryRow.state, DeliveryRow.claimed_by)).all()
+    states = Counter(state for state, _ in rows)
+    assert states == Counter({"sent": 10, "pending": 50})
+    assert {by for state, by in rows if state == "pending"} == {None}
+    fixed = FakeSender()
+    report = await run_push(store, renderer, fixed, options(), now=NOW + timedelta(minutes=1))
+    assert report.sent == 50
+    assert set(fixed.per_chat()) | set(sender.per_chat()) == set(range(1, 61))
+    assert not set(fixed.per_chat()) & set(sender.per_chat())
 
 
 def test_options_follow_the_settings() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.articles import Article
 from bot.db import create_db_engine, open_database
-from bot.ledger import Claim, Ledger, Outcomes
+from bot.ledger import Claim, Ledger, Outcomes, _visible_ids
 from bot.models import DeliveryRow
 from bot.scheduling import PushDefaults
 from bot.store import ArticleUpsert, Store
@@ -297,14 +298,15 @@ def test_outcomes_move_rows_to_sent_failed_or_back_to_pending(
     add_subscribers(store, 4)
     ledger.plan(None, NOW, DEFAULTS)
     c1, c2, c3, c4 = ledger.claim("w", 10, NOW, lease=LEASE)
-    ledger.mark_sent([(c1.delivery_id, 111)], NOW)
-    ledger.mark_failed([(c2.delivery_id, "Bad Request: message is too long")], NOW)
+    ledger.mark_sent([(c1.delivery_id, 111)], NOW, worker="w")
+    ledger.mark_failed([(c2.delivery_id, "Bad Request: message is too long")], NOW, worker="w")
     later = NOW + timedelta(seconds=30)
-    ledger.retry_later(c3.delivery_id, later, "timed out")
+    ledger.retry_later(c3.delivery_id, later, "timed out", worker="w")
     ledger.record(
         Outcomes(failed=[(c4.delivery_id, "blocked: Forbidden")], deactivate=[(c4.subscriber_id,
                  "blocked: Forbidden")]),
         NOW,
+        worker="w",
     )  # fmt: skip
     assert ledger.deliveries(c1.subscriber_id)[0][1] == "sent"
     assert ledger.deliveries(c2.subscriber_id)[0][1:] == (
@@ -350,6 +352,7 @@ def test_run_stats_count_the_runs_rows(store: Store, ledger: Ledger) -> None:
             failed=[(claims[1].delivery_id, "boom"), (claims[2].delivery_id, "blocked: gone")],
         ),
         NOW,
+        worker="w",
     )
     stats = ledger.run_stats(run.id)
     assert stats is not None
@@ -357,6 +360,11 @@ def test_run_stats_count_the_runs_rows(store: Store, ledger: Ledger) -> None:
     assert (stats.pending, stats.sending) == (2, 0)
     assert stats.duration is None
     assert ledger.pending_count() == 2
+    unfinished = ledger.finish_run(run.id, NOW + timedelta(seconds=5), skipped=4)
+    assert unfinished is not None
+    assert unfinished.finished_at is None  # two rows are still pending
+    rest = ledger.claim("w", 10, NOW, lease=LEASE)
+    ledger.mark_sent([(c.delivery_id, 2) for c in rest], NOW, worker="w")
     done = ledger.finish_run(run.id, NOW + timedelta(seconds=9), skipped=4)
     assert done is not None
     assert done.duration == timedelta(seconds=9)
@@ -375,3 +383,144 @@ def test_an_empty_run_can_be_discarded_but_a_used_one_cannot(store: Store, ledge
     ledger.plan(used.id, NOW, DEFAULTS)
     assert not ledger.discard_run(used.id)
     assert ledger.start_run("empty", NOW).created  # the key is free again
+
+
+def test_finishing_a_run_again_keeps_its_finish_time_and_latest_skipped(
+    store: Store, ledger: Ledger
+) -> None:
+    """Re-finishing a finished run (a no-op `push --now` rerun) neither moves finished_at
+    nor adds up `skipped`; rows planned into it later do move the finish."""
+    add_articles(store, 1)
+    add_subscribers(store, 2)
+    run = ledger.start_run("now:2026-06-01", NOW)
+    ledger.plan(run.id, NOW, DEFAULTS)
+    claims = ledger.claim("w", 10, NOW, lease=LEASE)
+    ledger.mark_sent([(c.delivery_id, 1) for c in claims], NOW, worker="w")
+    first = ledger.finish_run(run.id, NOW + timedelta(seconds=3), skipped=1)
+    assert first is not None
+    assert (first.finished_at, first.skipped) == (NOW + timedelta(seconds=3), 1)
+    again = ledger.finish_run(run.id, NOW + timedelta(hours=1), skipped=2)
+    assert again is not None
+    assert (again.finished_at, again.skipped) == (NOW + timedelta(seconds=3), 2)
+    add_subscribers_from(store, 3, 1)
+    later = NOW + timedelta(hours=2)
+    assert ledger.plan(run.id, later, DEFAULTS, force=True).planned == 1
+    (claim,) = ledger.claim("w", 10, later, lease=LEASE)
+    ledger.mark_sent([(claim.delivery_id, 3)], later, worker="w")
+    extended = ledger.finish_run(run.id, later + timedelta(seconds=1), skipped=2)
+    assert extended is not None
+    assert extended.finished_at == later + timedelta(seconds=1)
+    assert (extended.due, extended.sent, extended.skipped) == (3, 3, 2)
+
+
+def add_subscribers_from(store: Store, first: int, count: int) -> None:
+    """Add `count` active private subscribers with chat ids from `first`."""
+    store.add_subscribers(
+        [
+            {"chat_id": i, "chat_type": "private", "language": "en", "subscribed_at": LONG_AGO}
+            for i in range(first, first + count)
+        ]
+    )
+
+
+def test_a_worker_never_reclaims_its_own_stale_rows(store: Store, ledger: Ledger) -> None:
+    """A worker whose heartbeat lagged past the lease does not re-queue (and resend) its own
+    in-flight rows; another worker still takes them over."""
+    add_articles(store, 1)
+    add_subscribers(store, 3)
+    ledger.plan(None, NOW, DEFAULTS)
+    assert len(ledger.claim("lagging", 10, NOW, lease=LEASE)) == 3
+    assert ledger.claim("lagging", 10, NOW + timedelta(minutes=3), lease=LEASE) == []
+    assert len(ledger.claim("other", 10, NOW + timedelta(minutes=3), lease=LEASE)) == 3
+
+
+def test_late_outcomes_of_a_worker_that_lost_its_claim_change_nothing(
+    store: Store, ledger: Ledger
+) -> None:
+    """After a lease expired and another worker re-claimed and sent a row, the first
+    worker's late outcome (a retry, a failure, a send) does not overwrite it."""
+    add_articles(store, 1)
+    add_subscribers(store, 3)
+    ledger.plan(None, NOW, DEFAULTS)
+    slow = ledger.claim("slow", 10, NOW, lease=LEASE)
+    fast = ledger.claim("fast", 10, NOW + timedelta(minutes=3), lease=LEASE)
+    assert [c.delivery_id for c in fast] == [c.delivery_id for c in slow]
+    a, b, c = (claim.delivery_id for claim in fast)
+    ledger.mark_sent([(a, 100), (b, 101)], NOW, worker="fast")
+    ledger.record(
+        Outcomes(
+            sent=[(a, 900)],
+            failed=[(b, "Bad Request")],
+            retries=[(c, NOW + timedelta(minutes=5), "timed out", True)],
+        ),
+        NOW + timedelta(minutes=4),
+        worker="slow",
+    )
+    with store.session() as s:
+        rows = {r.id: r for r in s.scalars(select(DeliveryRow))}
+    assert (rows[a].state, rows[a].message_id) == ("sent", 100)
+    assert (rows[b].state, rows[b].message_id, rows[b].error) == ("sent", 101, None)
+    assert (rows[c].state, rows[c].claimed_by, rows[c].attempts) == ("sending", "fast", 0)
+    assert ledger.pending_count() == 0
+
+
+def test_plan_reads_articles_in_the_stores_push_order(store: Store, ledger: Ledger) -> None:
+    """The planner's own article query (inside its transaction) orders like the store's."""
+    add_articles(store, 3)
+    undated = Article("undated", "Undated", None, "", "", "", "x", (), (), "", ())
+    store.apply_sync(
+        inserts=[ArticleUpsert(undated, "/undated.md", 1, 1, "undated")],
+        updates=[],
+        restamps=[],
+        hide=[],
+    )
+    add_articles_named(store, "dated-later")
+    with store.write_engine.begin() as c:
+        for newest_first in (True, False):
+            expected = store.visible_article_ids(newest_first=newest_first)
+            assert _visible_ids(c, newest_first=newest_first) == expected
+
+
+@pytest.mark.postgres
+def test_two_planners_racing_an_import_give_each_subscriber_one_article(pg_url: str) -> None:
+    """Planner A reads its page and pauses; an article is imported; planner B plans the same
+    day; then A finishes. Each subscriber ends with rows for one article only."""
+    store = Store(open_database(pg_url))
+    other = Store(create_db_engine(pg_url))
+    try:
+        add_articles(store, 1)
+        add_subscribers(store, 20)
+        paused, resume = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        class PausingLedger(Ledger):
+            def _delivered(self, *args: Any, **kwargs: Any) -> dict[int, set[int]]:
+                paused.set()
+                resume.wait(timeout=60)
+                return super()._delivered(*args, **kwargs)
+
+        def plan_a() -> None:
+            try:
+                PausingLedger(store).plan(None, NOW, DEFAULTS)
+            except BaseException as exc:
+                errors.append(exc)
+
+        a = threading.Thread(target=plan_a)
+        a.start()
+        try:
+            assert paused.wait(timeout=60)
+            add_articles_named(other, "imported-meanwhile")
+            b = Ledger(other).plan(None, NOW + timedelta(seconds=1), DEFAULTS)
+        finally:
+            resume.set()
+            a.join()
+        assert errors == []
+        assert b.planned == 0  # A holds the page: B skips those subscribers
+        with store.session() as s:
+            pairs = s.execute(select(DeliveryRow.subscriber_id, DeliveryRow.article_id)).all()
+        per_subscriber = Counter(sub for sub, _ in pairs)
+        assert len(per_subscriber) == 20
+        assert set(per_subscriber.values()) == {1}
+    finally:
+        other.close()
+        store.close()

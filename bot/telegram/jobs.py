@@ -14,6 +14,7 @@ import weakref
 from typing import Final, cast
 
 from bot.delivery import PushOptions, PushReport, run_push
+from bot.errors import DigestError
 from bot.telegram.context import DigestApplication, DigestContext
 from bot.telegram.sender import TelegramSender
 
@@ -25,6 +26,8 @@ _STOP_POLL: Final = 0.5  # how often a running push checks whether the applicati
 _pushes: weakref.WeakKeyDictionary[DigestApplication, set[asyncio.Task[PushReport | None]]] = (
     weakref.WeakKeyDictionary()
 )
+# The last fatal push error per application: a refused token fails every tick the same way.
+_last_fatal: weakref.WeakKeyDictionary[DigestApplication, str] = weakref.WeakKeyDictionary()
 
 
 async def sync_seeds(context: DigestContext) -> None:
@@ -67,12 +70,23 @@ async def _push_until_stopped(application: DigestApplication, *, force: bool) ->
         while True:
             done, _ = await asyncio.wait({push}, timeout=_STOP_POLL)
             if done:
-                return push.result()
+                report = push.result()
+                _last_fatal.pop(application, None)
+                return report
             if not application.running:
                 # Application.stop() waits for this task: give the rows back to the ledger
                 # now instead of sending for minutes during a shutdown.
                 log.info("push interrupted by shutdown; the ledger resumes it later")
                 return None
+    except DigestError as exc:
+        # A refused token and the like: one line, no traceback, and not again every tick
+        # while nothing changed (the next tick still tries).
+        if _last_fatal.get(application) != str(exc):
+            _last_fatal[application] = str(exc)
+            log.error("push stopped: %s", exc)  # noqa: TRY400 - the message says it all
+        else:
+            log.debug("push stopped again: %s", exc)
+        return None
     except Exception:
         log.exception("push failed")
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken
 from telegram.ext import Defaults, ExtBot
 
 from bot.config import Settings
@@ -25,7 +26,7 @@ from bot.errors import ConfigError, DeliveryError
 from bot.runtime import Runtime
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.pacer import RateLimitArgs, pacer_for
-from bot.telegram.sender import TelegramSender
+from bot.telegram.sender import REFUSED_MESSAGE, TelegramSender
 
 # Connections beyond the sender's concurrency: a slow response must not stall the pool.
 SPARE_CONNECTIONS = 4
@@ -60,15 +61,19 @@ async def push_once(
             runtime.store, runtime.renderer, _NoSender(), options, force=force, dry_run=True
         )
     bot = build_push_bot(settings, concurrency=options.concurrency)
-    async with bot:
-        return await run_push(
-            runtime.store,
-            runtime.renderer,
-            TelegramSender(bot),
-            options,
-            force=force,
-            progress=progress,
-        )
+    try:
+        async with bot:  # getMe: a refused token fails here, before anything is planned
+            return await run_push(
+                runtime.store,
+                runtime.renderer,
+                TelegramSender(bot),
+                options,
+                force=force,
+                progress=progress,
+            )
+    except InvalidToken:
+        # PTB's message quotes the token ("The token `…` was rejected"): never show it.
+        raise ConfigError(REFUSED_MESSAGE) from None
 
 
 class _NoSender:

@@ -11,6 +11,8 @@ Bot API errors map to outcomes as Telegram means them:
 - 400 with ``migrate_to_chat_id`` (PTB's ``ChatMigrated``) → MIGRATED with the new id
 - timeouts, dropped connections and 5xx (PTB raises ``NetworkError`` for them) → RETRY
 - any other 400 → FAILED with Telegram's description (resending would fail the same way)
+- 401/404 (PTB's ``InvalidToken``: the token was revoked or is wrong) → raises
+  :class:`bot.errors.ConfigError`, which stops the push: no message could go out
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ from telegram.ext import ExtBot
 from telegram.request import RequestData
 
 from bot.delivery import Outcome, OutgoingMessage, SendResult
+from bot.errors import ConfigError
 from bot.telegram.keyboards import markup
 from bot.telegram.pacer import PUSH_ARGS, Pacer, retry_after_seconds
 
 log = logging.getLogger(__name__)
+
+REFUSED_MESSAGE: Final = "the Bot API refused TELEGRAM_BOT_TOKEN (revoked or wrong?)"
 
 # Telegram's 400 descriptions that mean the chat is gone for good, like a 403 does.
 _GONE: Final = ("chat not found", "user not found", "peer_id_invalid", "user is deactivated")
@@ -138,7 +143,10 @@ class TelegramSender:
         return await self.bot.request.post(self._url, request_data=data)
 
     async def send(self, message: OutgoingMessage) -> SendResult:
-        """Send one push message; return what happened as a plain SendResult."""
+        """Send one push message; return what happened as a plain SendResult.
+
+        Raise ConfigError when the Bot API refuses the token (no message can go out).
+        """
         data = _SendMessageData(message.chat_id, self._prepare(message))
         try:
             if self._pacer is None:
@@ -153,7 +161,9 @@ class TelegramSender:
                     PUSH_ARGS,
                 )
         except InvalidToken:
-            raise  # a configuration error: stop the push instead of failing every row
+            # A configuration error, not this row's: stop the push instead of failing every
+            # row. `from None`: PTB's message may carry the token, which must not be logged.
+            raise ConfigError(REFUSED_MESSAGE) from None
         except TelegramError as exc:
             result = outcome_for(exc)
             log.debug("push to %s: %s (%s)", message.chat_id, result.outcome.name, result.error)

@@ -9,6 +9,7 @@ from telegram.ext import ExtBot
 
 from bot.delivery import Outcome, OutgoingMessage
 from bot.digest import Button
+from bot.errors import ConfigError
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.loopback_api import Fault, LoopbackBotApi
 from bot.telegram.pacer import Pacer
@@ -173,3 +174,20 @@ async def test_paid_broadcast_flag_reaches_telegram(
     assert (await sender.send(message(50))).outcome is Outcome.SENT
     assert loopback_api.messages(49)[0].allow_paid_broadcast
     assert not loopback_api.messages(50)[0].allow_paid_broadcast
+
+
+async def test_a_refused_token_raises_config_error_without_the_token(
+    sender: TelegramSender, loopback_api: LoopbackBotApi
+) -> None:
+    """A 401 (token revoked after start-up) raises ConfigError naming the setting, never the
+    token, instead of a per-row outcome the engine would retry until every row failed."""
+    token = loopback_api.token
+    loopback_api.token = "987654321:ANOTHER-token-the-bot-does-not-have"  # noqa: S105
+    try:
+        with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN") as caught:
+            await sender.send(message(51))
+    finally:
+        loopback_api.token = token
+    assert token not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
