@@ -13,6 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
+from telegram import Message
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
@@ -147,14 +148,26 @@ def register_handlers(application: DigestApplication) -> None:
 
     application.add_handler(CallbackQueryHandler(handlers.button))
 
-    # Order matters: these catch-alls come after every command. Only private chats get a
-    # hint (one for unknown commands, one for free text); in groups the bot stays silent on
-    # text and on commands it does not know.
-    unknown = MessageHandler(new & private & filters.COMMAND, handlers.unknown_command)
+    # Order matters: these catch-alls come after every command. Private chats get a hint
+    # (one for unknown commands, one for free text); in groups the bot answers an unknown
+    # command only when it is addressed to it (/cmd@thisbot), and stays silent otherwise.
+    addressed = private | _AddressedToThisBot()
+    unknown = MessageHandler(new & filters.COMMAND & addressed, handlers.unknown_command)
     application.add_handler(unknown)
     application.add_handler(MessageHandler(new & private & filters.TEXT, handlers.hint))
 
     application.add_error_handler(handlers.on_error)
+
+
+class _AddressedToThisBot(filters.MessageFilter):
+    """A command written as /cmd@<this bot's username>."""
+
+    def filter(self, message: Message) -> bool:
+        """Tell whether the message's leading command names this bot."""
+        command = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+        _, at, name = command.partition("@")
+        username = message.get_bot().username or ""
+        return bool(at) and name.casefold() == username.casefold()
 
 
 def schedule_jobs(application: DigestApplication) -> None:

@@ -191,12 +191,6 @@ async def test_in_a_group_a_plain_unknown_command_gets_no_answer(
     assert await bot.say(group, user, "/frobnicate", expect=0) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unknown /cmd@<this bot> in a group gets no answer: the unknown-command hint "
-    "handler is private-only (bot/telegram/app.py register_handlers); issue 3 §2 asks the bot "
-    "to react to commands addressed to it by @name in groups",
-)
 @pytest.mark.parametrize("lang", list(LANGUAGE_CODES))
 async def test_in_a_group_an_unknown_command_addressed_to_the_bot_gets_the_hint(
     matrix_bot: BotHarness, lang: Lang
