@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -19,9 +16,9 @@ from bot.store import Store
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.loopback_api import LoopbackBotApi
 from bot.telegram.sender import TelegramSender
+from tests.telegram.test_push_e2e import start_push_process
 from tests.test_ledger import DEFAULTS, NOW, add_articles, add_subscribers
 
-ROOT = Path(__file__).resolve().parents[2]
 WRONG_TOKEN = "555000111:WRONG-token-the-loopback-does-not-know"  # noqa: S105 - a fake token
 
 
@@ -37,17 +34,7 @@ async def test_push_with_a_refused_token_prints_one_line_and_exits_2(
         "PTB_TIMEDELTA": "1",
         "LOG_LEVEL": "WARNING",  # the import's INFO lines are not the point here
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "push",
-        "--now",
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_push_process(env)
     out, err = await process.communicate()
     stdout, stderr = out.decode(), err.decode()
     assert process.returncode == 2, stderr
