@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from bot.articles import Article
 from bot.db import create_db_engine, open_database
-from bot.ledger import Claim, Ledger, Outcomes, _visible_ids
+from bot.ledger import Claim, Ledger, Outcomes
+from bot.ledger.planning import _visible_ids
 from bot.models import DeliveryRow
 from bot.scheduling import PushDefaults
 from bot.store import ArticleUpsert, Store

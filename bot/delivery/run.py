@@ -1,0 +1,86 @@
+"""run_push: plan a run in the ledger, send it with the engine, and report."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.delivery.engine import Push
+from bot.delivery.messages import Sender
+from bot.delivery.options import PushOptions, run_key
+from bot.delivery.reports import PushProgress, PushReport
+from bot.ledger import Ledger, RunStats
+from bot.rendering import Renderer
+from bot.store import Store
+
+# The package's logger, as before the split into modules (log lines name "bot.delivery").
+log = logging.getLogger(__package__)
+
+
+async def run_push(
+    store: Store,
+    renderer: Renderer,
+    sender: Sender,
+    options: PushOptions,
+    *,
+    now: datetime | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: Callable[[PushProgress], None] | None = None,
+) -> PushReport:
+    """Plan whoever is due at `now` (everyone not yet pushed today with `force`) and send.
+
+    Also resumes rows left by earlier runs (interrupted, retried, or another instance's
+    expired claims), and returns when nothing is left pending. `dry_run` plans in memory
+    only and sends nothing. A DigestError from the sender (a refused token) stops the push
+    and propagates; the rows it had claimed but not sent are pending again.
+    """
+    now = now or options.clock()
+    started = time.monotonic()
+    key = run_key(now, options.defaults, force=force)
+    ledger = Ledger(store)
+    if dry_run:
+        plan = await asyncio.to_thread(
+            ledger.plan, None, now, options.defaults, force=force, dry_run=True
+        )
+        return PushReport(
+            run_key=key,
+            due=plan.planned,
+            sent=0,
+            failed=0,
+            blocked=0,
+            skipped=plan.skipped,
+            retried=0,
+            duration=timedelta(seconds=time.monotonic() - started),
+            dry_run=True,
+            planned=plan.pairs,
+        )
+    run = await asyncio.to_thread(ledger.start_run, key, options.clock())
+    plan = await asyncio.to_thread(ledger.plan, run.id, now, options.defaults, force=force)
+    total = await asyncio.to_thread(ledger.pending_count)
+    push = Push(store, renderer, sender, options, ledger, total, progress)
+    await push.run()
+    stats: RunStats | None = None
+    if plan.planned or not run.created or push.handled:
+        stats = await asyncio.to_thread(
+            ledger.finish_run, run.id, options.clock(), skipped=plan.skipped
+        )
+    else:
+        await asyncio.to_thread(ledger.discard_run, run.id)
+    counts = (plan.planned, push.sent, push.failed, push.blocked, plan.skipped)
+    log.info("push %s: planned %d, sent %d, failed %d, blocked %d, skipped %d", key, *counts)
+    return PushReport(
+        run_key=key,
+        due=plan.planned,
+        sent=push.sent,
+        failed=push.failed,
+        blocked=push.blocked,
+        skipped=plan.skipped,
+        retried=push.retried,
+        duration=timedelta(seconds=time.monotonic() - started),
+        renders=push.renders,
+        stats=stats,
+    )
