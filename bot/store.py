@@ -147,20 +147,11 @@ def _to_article(row: ArticleRow) -> StoredArticle:
     )
 
 
+_SUBSCRIBER_FIELDS = fields(Subscriber)
+
+
 def _to_subscriber(row: SubscriberRow) -> Subscriber:
-    return Subscriber(
-        id=row.id,
-        chat_id=row.chat_id,
-        chat_type=row.chat_type,
-        title=row.title,
-        language=row.language,
-        language_locked=row.language_locked,
-        push_time=row.push_time,
-        timezone=row.timezone,
-        active=row.active,
-        subscribed_at=row.subscribed_at,
-        last_push_date=row.last_push_date,
-    )
+    return Subscriber(**{f.name: getattr(row, f.name) for f in _SUBSCRIBER_FIELDS})
 
 
 # Newest first: dated articles by date, undated last, ties broken by newest import.

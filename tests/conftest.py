@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +24,23 @@ REFERENCE = SEEDS / "000_d1b123459f6495d4.txt"
 PG_URL = os.environ.get("DIGESTBOT_TEST_PG")
 # PTB 22 warns on every RetryAfter unless retry_after is a timedelta; we opt in, as PTB asks.
 os.environ["PTB_TIMEDELTA"] = "1"
+
+
+def run_digestbot(
+    cwd: Path, env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m bot ARGS` as a person would, in `cwd` with `env`; never raise on failure."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.markup import parse_html
+from tests.conftest import run_digestbot
 
 
 def run(tmp_path: Path, seeds: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -20,15 +20,7 @@ def run(tmp_path: Path, seeds: Path, *args: str, **env: str) -> subprocess.Compl
         "SEEDS_DIR": str(seeds),
         **env,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    return run_digestbot(tmp_path, environ, *args)
 
 
 def test_preview_latest_shows_title_summary_and_all_nine_points(

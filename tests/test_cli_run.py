@@ -11,17 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_digestbot
+
 
 def digestbot(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+    return run_digestbot(cwd, env, *args)
 
 
 def test_run_without_token_names_the_variable_and_the_console(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram.console import ChatView, console_lang
 from bot.telegram.loopback_api import LoopbackBotApi
+from tests.conftest import run_digestbot
 from tests.telegram.conftest import article_file
 
 TITLE = "聊聊如何缓解越来越严重的AI焦虑。"
@@ -26,17 +26,7 @@ ANSI = re.compile(r"\x1b\[")
 def console(
     tmp_path: Path, env: dict[str, str], script: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "console", *args],
-        input=script,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    return run_digestbot(tmp_path, env, "console", *args, stdin=script)
 
 
 @pytest.mark.slow

@@ -44,6 +44,7 @@ from bot.telegram.loopback_api import Fault, Limits, LoopbackBotApi
 from bot.telegram.pacer import Pacer
 from bot.telegram.push_run import build_push_bot
 from bot.telegram.sender import TelegramSender
+from tests.conftest import run_digestbot
 from tests.telegram.conftest import ADMIN_ID, BotHarness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -457,16 +458,6 @@ async def test_two_processes_share_a_push_and_one_is_killed(
 
 def test_push_without_a_token_names_the_setting(cli_env: dict[str, str]) -> None:
     """`digestbot push` with no TELEGRAM_BOT_TOKEN exits 2 naming the variable."""
-    import subprocess  # noqa: PLC0415
-
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "push", "--now"],
-        env=cli_env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = run_digestbot(ROOT, cli_env, "push", "--now", timeout=60)
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in result.stderr
