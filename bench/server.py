@@ -1,7 +1,7 @@
 """The loopback Bot API in its own process, with the timestamps the command benchmark needs.
 
-``python -m bench.server --port 0 [--latency MS] [--strict] [--no-text]`` serves
-:class:`TimedLoopbackBotApi` (the project's loopback server plus two clocks) and prints its
+``python -m bench.server --port 0 [--latency MS] [--strict] [--no-text]`` serves the
+project's loopback server with :class:`Timings` as its observer (two clocks) and prints its
 URLs. The bot's CPU and the server's CPU then live in different processes, so the bot's
 ``time.process_time`` counts the bot only and the two do not share one event loop.
 
@@ -24,55 +24,54 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from bot.telegram.loopback_api import Limits, LoopbackBotApi
+from bot.fakeapi.models import Limits
+from bot.fakeapi.server import LoopbackBotApi
+from bot.fakeapi.updates import QueuedUpdate
 
 # The moment the current request reached the server, before the simulated latency.
 _ARRIVAL: contextvars.ContextVar[float] = contextvars.ContextVar("arrival", default=0.0)
 
 
-class TimedLoopbackBotApi(LoopbackBotApi):
-    """The loopback server, timing update fetches and the replies that follow them."""
+class Timings:
+    """The loopback server's observer: update fetches and the replies that follow them."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self) -> None:
         self.fetched: dict[int, float] = {}
         self.replied: dict[int, float] = {}
         self.sends = 0
         self.first_send = 0.0
         self.last_send = 0.0
 
-    async def _handle_bot(self, request: web.Request) -> web.StreamResponse:
+    def call_arrived(self) -> None:
+        """Stamp the request being handled (a context variable: one per request task)."""
         _ARRIVAL.set(time.monotonic())
-        return await super()._handle_bot(request)
 
-    def _updates_json(self, batch: list[tuple[int, str, dict[str, Any]]]) -> str:  # type: ignore[override]
+    def updates_fetched(self, updates: Sequence[QueuedUpdate]) -> None:
+        """Stamp the first fetch of an update from each chat."""
         now = time.monotonic()
-        for _uid, _kind, payload in batch:
-            chat = payload.get("chat")
+        for update in updates:
+            chat = update.payload.get("chat")
             if isinstance(chat, dict):
                 self.fetched.setdefault(int(chat["id"]), now)
-        return super()._updates_json(batch)
 
-    def _send_message(self, params: dict[str, Any]) -> str:
-        result = super()._send_message(params)
+    def message_sent(self, chat_id: int) -> None:
+        """Count an accepted send; stamp the first reply to a timed chat."""
         now = time.monotonic()
         if not self.sends:
             self.first_send = now
         self.sends += 1
         self.last_send = now
         # Only chats that wrote to the bot are timed: push recipients stay untracked (memory).
-        if self.fetched:
-            chat_id = int(params["chat_id"])
-            if chat_id in self.fetched and chat_id not in self.replied:
-                self.replied[chat_id] = _ARRIVAL.get() or now
-        return result
+        if self.fetched and chat_id in self.fetched and chat_id not in self.replied:
+            self.replied[chat_id] = _ARRIVAL.get() or now
 
-    def timings(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         """Return reply latencies (s) per timed chat, how many wait, and accepted sends' span."""
         samples = [self.replied[c] - t for c, t in self.fetched.items() if c in self.replied]
         return {
@@ -82,14 +81,7 @@ class TimedLoopbackBotApi(LoopbackBotApi):
             "send_seconds": self.last_send - self.first_send,
         }
 
-    def burst(self, user_ids: list[int], text: str) -> int:
-        """Queue `text` from each user in their private chat; return how many were queued."""
-        for user_id in user_ids:
-            user = self.user(user_id, language_code="zh")
-            self.send_message(self.private_chat(user), user, text)
-        return len(user_ids)
-
-    def reset_timing(self) -> None:
+    def reset(self) -> None:
         """Forget every timestamp."""
         self.fetched.clear()
         self.replied.clear()
@@ -97,33 +89,43 @@ class TimedLoopbackBotApi(LoopbackBotApi):
         self.first_send = self.last_send = 0.0
 
 
-def _bench_app(api: TimedLoopbackBotApi) -> web.Application:
-    async def burst(request: web.Request) -> web.Response:
+def burst(api: LoopbackBotApi, user_ids: list[int], text: str) -> int:
+    """Queue `text` from each user in their private chat; return how many were queued."""
+    for user_id in user_ids:
+        user = api.user(user_id, language_code="zh")
+        api.send_message(api.private_chat(user), user, text)
+    return len(user_ids)
+
+
+def _bench_app(api: LoopbackBotApi, clock: Timings) -> web.Application:
+    async def burst_route(request: web.Request) -> web.Response:
         data = await request.json()
-        return web.json_response(api.burst([int(u) for u in data["user_ids"]], data["text"]))
+        return web.json_response(burst(api, [int(u) for u in data["user_ids"]], data["text"]))
 
-    async def timings(_request: web.Request) -> web.Response:
-        return web.json_response(api.timings())
+    async def timings_route(_request: web.Request) -> web.Response:
+        return web.json_response(clock.summary())
 
-    async def reset(_request: web.Request) -> web.Response:
-        api.reset_timing()
+    async def reset_route(_request: web.Request) -> web.Response:
+        clock.reset()
         return web.json_response(True)
 
     app = web.Application()
-    app.router.add_post("/burst", burst)
-    app.router.add_get("/timings", timings)
-    app.router.add_post("/reset", reset)
+    app.router.add_post("/burst", burst_route)
+    app.router.add_get("/timings", timings_route)
+    app.router.add_post("/reset", reset_route)
     return app
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    api = TimedLoopbackBotApi(
+    clock = Timings()
+    api = LoopbackBotApi(
         limits=Limits() if args.strict else None,
         latency=args.latency / 1000,
         keep_text=not args.no_text,
+        observer=clock,
     )
     await api.start("127.0.0.1", args.port)
-    runner = web.AppRunner(_bench_app(api), access_log=None)
+    runner = web.AppRunner(_bench_app(api, clock), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -189,7 +190,7 @@ def console(
     settings = load_settings()
     # Only warnings: log lines would interleave with the chat.
     configure_logging("DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING")
-    from bot.telegram.console import console_lang, run_console  # noqa: PLC0415
+    from bot.fakeapi.console import console_lang, run_console  # noqa: PLC0415
 
     asyncio.run(run_console(settings, lang=console_lang(lang), user_id=user_id))
 
@@ -197,12 +198,29 @@ def console(
 @app.command("fake-api")
 def fake_api(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8081,
-    strict: Annotated[bool, typer.Option(help="Enforce Telegram's flood limits.")] = False,
+    strict: Annotated[bool, typer.Option(help="Enforce Telegram's flood limits (429).")] = False,
 ) -> None:
-    """Serve the loopback fake Bot API alone; point `digestbot run` at the URL it prints."""
-    from bot.telegram.loopback_api import main as serve_loopback  # noqa: PLC0415
+    """Serve a fake Telegram Bot API on 127.0.0.1 for `digestbot run` to poll.
 
-    serve_loopback(["--port", str(port), *(["--strict"] if strict else [])])
+    It prints base_url (set TELEGRAM_BASE_URL to it), control_url and token.
+    Be a user by sending JSON to control_url; it answers {"ok", "result"}:
+
+    POST /message  {"user_id": 7, "text": "/start", "language_code": "en"}
+                   in a group: add "chat_id": -5, "chat_type": "group"
+    POST /press    {"user_id": 7, "message_id": 1, "data": "<callback_data>"}
+    GET  /messages?chat_id=7   what the bot sent there; /stats, /callbacks
+    POST /block {"user_id": 7}   /migrate {"chat_id": -5}   /settle {}
+    POST /fail {"method": "sendMessage", "fault": {"kind": "retry_after"}}
+    """
+    from bot.fakeapi.models import Limits  # noqa: PLC0415
+    from bot.fakeapi.server import LoopbackBotApi, serve  # noqa: PLC0415
+
+    def announce(api: LoopbackBotApi) -> None:
+        typer.echo(f"base_url {api.base_url}\ncontrol_url {api.control_url}\ntoken {api.token}")
+
+    api = LoopbackBotApi(limits=Limits() if strict else None)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(api, port=port, ready=announce))
 
 
 @app.command()

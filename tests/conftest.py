@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.db import open_database
+from bot.fakeapi.server import LoopbackBotApi
 from bot.rendering import Renderer
 from bot.store import Store
-from bot.telegram.loopback_api import LoopbackBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -11,15 +11,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from bot.fakeapi.models import AnsweredCallback, FakeChat, FakeUser, SentMessage
+from bot.fakeapi.server import LoopbackBotApi
 from bot.runtime import Runtime
 from bot.telegram.app import DigestApplication, build_application
-from bot.telegram.loopback_api import (
-    AnsweredCallback,
-    FakeChat,
-    FakeUser,
-    LoopbackBotApi,
-    SentMessage,
-)
 
 ADMIN_ID = 4242
 BACKENDS = ["aiohttp", "httpx"]

@@ -12,10 +12,11 @@ from telegram.ext import CommandHandler
 
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.fakeapi.models import Fault
+from bot.fakeapi.server import LoopbackBotApi
 from bot.runtime import Runtime
 from bot.telegram.app import build_application
 from bot.telegram.commands import COMMANDS
-from bot.telegram.loopback_api import Fault, LoopbackBotApi
 from tests.telegram.conftest import article_file, bot_settings, running_bot
 
 

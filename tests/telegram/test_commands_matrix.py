@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import pytest
 import pytest_asyncio
 
+from bot.fakeapi.models import FakeChat, FakeUser, Fault, SentMessage
+from bot.fakeapi.server import LoopbackBotApi
 from bot.i18n import Lang
 from bot.rendering import Renderer
-from bot.telegram.loopback_api import FakeChat, FakeUser, Fault, LoopbackBotApi, SentMessage
 from tests.conftest import SEEDS
 from tests.telegram.conftest import BotHarness, bot_settings, running_bot
 

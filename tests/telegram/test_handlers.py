@@ -12,8 +12,8 @@ from datetime import time
 import pytest
 
 from bot.digest import render_part
+from bot.fakeapi.models import Fault
 from bot.telegram.commands import COMMANDS
-from bot.telegram.loopback_api import Fault
 from tests.telegram.conftest import ADMIN_ID, BotHarness, article_file
 
 

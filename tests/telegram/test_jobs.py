@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from bot.fakeapi.server import LoopbackBotApi
 from bot.ledger import Ledger
 from bot.store import Store
 from bot.telegram import jobs
-from bot.telegram.loopback_api import LoopbackBotApi
 from tests.telegram.conftest import article_file, bot_settings, running_bot
 
 

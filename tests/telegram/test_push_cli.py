@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from bot.db import open_database
+from bot.fakeapi.models import Limits
+from bot.fakeapi.server import LoopbackBotApi
 from bot.store import Store
 from bot.sync import sync_articles
-from bot.telegram.loopback_api import Limits, LoopbackBotApi
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = "sent {}, failed {}, blocked {}, skipped {}"

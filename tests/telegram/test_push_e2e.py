@@ -33,6 +33,8 @@ from telegram.ext import ExtBot
 from bot.config import Settings
 from bot.db import open_database
 from bot.delivery import PushOptions, PushReport, push_defaults, run_push
+from bot.fakeapi.models import Fault, Limits
+from bot.fakeapi.server import LoopbackBotApi
 from bot.ledger import Ledger
 from bot.rendering import Renderer
 from bot.store import Store
@@ -40,7 +42,6 @@ from bot.sync import sync_articles
 from bot.telegram import jobs
 from bot.telegram.aiohttp_request import Backend, build_request
 from bot.telegram.app import build_application
-from bot.telegram.loopback_api import Fault, Limits, LoopbackBotApi
 from bot.telegram.pacer import Pacer
 from bot.telegram.push_run import build_push_bot
 from bot.telegram.sender import TelegramSender

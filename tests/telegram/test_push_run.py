@@ -10,11 +10,11 @@ from telegram.ext import ExtBot
 
 from bot.delivery import PushOptions, run_push
 from bot.errors import ConfigError
+from bot.fakeapi.server import LoopbackBotApi
 from bot.models import DeliveryRow
 from bot.rendering import Renderer
 from bot.store import Store
 from bot.telegram.aiohttp_request import build_request
-from bot.telegram.loopback_api import LoopbackBotApi
 from bot.telegram.sender import TelegramSender
 from tests.telegram.test_push_e2e import start_push_process
 from tests.test_ledger import DEFAULTS, NOW, add_articles, add_subscribers

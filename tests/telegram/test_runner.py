@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from bot.config import Settings
+from bot.fakeapi.server import LoopbackBotApi
 from bot.telegram.app import build_application
-from bot.telegram.loopback_api import LoopbackBotApi
 from bot.telegram.runner import SECRET_HEADER, Webhook, started, webhook_app, webhook_for
 
 WAIT = 90.0  # generous: the bot process imports PTB and syncs the seeds on two shared cores

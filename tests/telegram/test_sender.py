@@ -10,8 +10,9 @@ from telegram.ext import ExtBot
 from bot.delivery import Outcome, OutgoingMessage
 from bot.digest import Button
 from bot.errors import ConfigError
+from bot.fakeapi.models import Fault
+from bot.fakeapi.server import LoopbackBotApi
 from bot.telegram.aiohttp_request import build_request
-from bot.telegram.loopback_api import Fault, LoopbackBotApi
 from bot.telegram.pacer import Pacer
 from bot.telegram.sender import TelegramSender
 

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.telegram.loopback.models import FakeChat, FakeUser, Fault
-from bot.telegram.loopback.params import dumps
+from bot.fakeapi.models import FakeChat, FakeUser, Fault
+from bot.fakeapi.params import dumps
 
 if TYPE_CHECKING:
-    from bot.telegram.loopback.server import LoopbackBotApi
+    from bot.fakeapi.server import LoopbackBotApi
 
 _Route = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -114,17 +114,14 @@ def add_routes(app: web.Application, api: LoopbackBotApi) -> None:
             sent = [m for m in api.all_sent() if deleted or not m.deleted]
         return [m.to_dict() for m in sent]
 
-    async def stats(request: web.Request) -> Any:
+    async def stats(_request: web.Request) -> Any:
         return api.stats.to_dict()
 
-    async def callbacks(request: web.Request) -> Any:
+    async def callbacks(_request: web.Request) -> Any:
         return [c.to_dict() for c in api.answered_callbacks.values()]
 
-    async def commands(request: web.Request) -> Any:
-        return [
-            {"scope": json.loads(scope), "language_code": lang, "commands": listed}
-            for (scope, lang), listed in api.commands.items()
-        ]
+    async def commands(_request: web.Request) -> Any:
+        return api.command_lists()
 
     async def fail(request: web.Request) -> Any:
         data = await _body(request)

@@ -1,4 +1,4 @@
-"""Bot API methods on messages and chats: send, edit, delete, chat actions, callback answers.
+"""The messages the bot sent, and the Bot API methods that send, edit and delete them.
 
 sendMessage is the hot path: O(1) bookkeeping, responses spliced from pre-encoded JSON, and
 Telegram HTML parsed once per distinct text.
@@ -8,31 +8,41 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.errors import MarkupError
-from bot.markup import parse_html, utf16_len
-from bot.telegram.loopback.models import AnsweredCallback, SentMessage, entity_dict
-from bot.telegram.loopback.params import (
+from bot.fakeapi.chats import Chats
+from bot.fakeapi.limits import RateMeter
+from bot.fakeapi.models import SentMessage, entity_dict
+from bot.fakeapi.params import (
     ApiError,
     as_bool,
     as_int,
     as_json,
-    as_opt_int,
     as_str,
     bad_request,
     check_reply_markup,
     dumps,
 )
-from bot.telegram.loopback.state import ServerState, Text
+from bot.markup import parse_html, utf16_len
 
 _NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly "
     "the same as a current content and reply markup of the message"
 )
-_QUERY_TOO_OLD = "query is too old and response timeout expired or query ID is invalid"
 
 _CACHE_SIZE = 256
+
+
+class Text(NamedTuple):
+    """A message text as sent, as shown, and pre-encoded for the response."""
+
+    raw: str
+    parse_mode: str | None
+    visible: str
+    entities: list[dict[str, Any]]
+    entities_json: str | None
+    fragment: str  # '"text":…,"entities":[…]' ready to splice into the Message JSON
 
 
 def _fragment(visible: str, entities: list[dict[str, Any]]) -> str:
@@ -51,49 +61,68 @@ def _check_length(visible: str) -> None:
         raise bad_request("message is too long")
 
 
-class MessagesMixin(ServerState):
-    """Handle the Bot API methods that send, change or answer messages."""
+class MessageStore:
+    """Keep every message the bot sent, per chat and in order, and serve the methods on them.
 
-    def _true(self, _params: dict[str, Any]) -> str:
-        return "true"
+    With ``keep_text=False`` sent messages keep no text (for 100 000-message memory runs), and
+    edits skip the "message is not modified" check.
+    """
 
-    def _get_me(self, _params: dict[str, Any]) -> str:
-        return dumps(
-            {
-                **self._bot_user,
-                "can_join_groups": True,
-                "can_read_all_group_messages": True,
-                "supports_inline_queries": False,
-                "can_connect_to_business": False,
-                "has_main_web_app": False,
-            }
-        )
+    def __init__(
+        self, chats: Chats, meter: RateMeter, bot_user: dict[str, Any], *, keep_text: bool = True
+    ) -> None:
+        self.keep_text = keep_text
+        self._chats = chats
+        self._meter = meter
+        self._bot_user = bot_user
+        self._bot_str = dumps(bot_user)
+        self._sent: dict[int, list[SentMessage]] = {}
+        self._all: list[SentMessage] = []
+        self._next_mid: dict[int, int] = {}
+        self._html_cache: dict[str, Text] = {}
+        self._valid_markup: set[str] = set()
 
-    def _resolve_chat(self, params: dict[str, Any]) -> tuple[int, str]:
-        """Return the chat id and the chat's JSON, or refuse the chat."""
-        raw = params.get("chat_id")
-        if raw is None or raw == "":
-            raise bad_request("chat_id is empty")
-        try:
-            chat_id = int(raw)
-        except (TypeError, ValueError) as exc:
-            raise bad_request("chat not found") from exc
-        if chat_id in self._migrated:
-            raise ApiError(
-                400,
-                "Bad Request: group chat was upgraded to a supergroup chat",
-                {"migrate_to_chat_id": self._migrated[chat_id]},
-            )
-        chat = self._chat_str.get(chat_id)
-        if chat is None:
-            if chat_id <= 0 or self.strict_chats:
-                raise bad_request("chat not found")
-            chat = f'{{"id":{chat_id},"type":"private","first_name":"User"}}'
-        if self._forgotten and chat_id in self._forgotten:
-            raise bad_request("chat not found")
-        if self._blocked and chat_id in self._blocked:
-            raise ApiError(403, "Forbidden: bot was blocked by the user")
-        return chat_id, chat
+    # ----------------------------------------------------------------- the user side
+
+    def next_id(self, chat_id: int) -> int:
+        """Return a new message id in the chat (the bot's and the users' messages share them)."""
+        message_id = self._next_mid.get(chat_id, 0) + 1
+        self._next_mid[chat_id] = message_id
+        return message_id
+
+    def find(self, chat_id: int, message_id: int) -> SentMessage | None:
+        """Return the bot's message `message_id` in the chat, deleted or not."""
+        for msg in reversed(self._sent.get(chat_id, ())):
+            if msg.message_id == message_id:
+                return msg
+        return None
+
+    def messages(self, chat_id: int, *, include_deleted: bool = False) -> list[SentMessage]:
+        """Return what the bot sent to the chat, in order, after edits."""
+        sent = self._sent.get(chat_id, [])
+        return list(sent) if include_deleted else [m for m in sent if not m.deleted]
+
+    def all_sent(self) -> list[SentMessage]:
+        """Return every message the bot sent, in order (deleted ones flagged)."""
+        return list(self._all)
+
+    def message_dict(self, msg: SentMessage, chat: dict[str, Any]) -> dict[str, Any]:
+        """Return the Bot API Message object of a sent message (for a callback_query)."""
+        data: dict[str, Any] = {
+            "message_id": msg.message_id,
+            "from": self._bot_user,
+            "chat": chat,
+            "date": msg.date,
+            "text": msg.text or "…",
+        }
+        if msg.entities:
+            data["entities"] = msg.entities
+        markup = msg.reply_markup
+        if markup and "inline_keyboard" in markup:
+            data["reply_markup"] = markup
+        return data
+
+    # ----------------------------------------------------------------- Bot API methods
 
     def _render(self, params: dict[str, Any]) -> Text:
         """Return the message text parsed and checked, or refuse it."""
@@ -151,17 +180,6 @@ class MessagesMixin(ServerState):
                 self._valid_markup.add(value)
         return markup_json
 
-    def _next_message_id(self, chat_id: int) -> int:
-        message_id = self._next_mid.get(chat_id, 0) + 1
-        self._next_mid[chat_id] = message_id
-        return message_id
-
-    def _find(self, chat_id: int, message_id: int) -> SentMessage | None:
-        for msg in reversed(self._sent.get(chat_id, ())):
-            if msg.message_id == message_id:
-                return msg
-        return None
-
     def _message_json(self, msg: SentMessage, chat: str, fragment: str) -> str:
         """Return the Message object as JSON, assembled from pre-encoded parts."""
         edit = f',"edit_date":{int(time.time())}' if msg.edits else ""
@@ -177,23 +195,9 @@ class MessagesMixin(ServerState):
             f'"date":{msg.date}{edit},{fragment}{tail}'
         )
 
-    def _message_dict(self, msg: SentMessage, chat: dict[str, Any]) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "message_id": msg.message_id,
-            "from": self._bot_user,
-            "chat": chat,
-            "date": msg.date,
-            "text": msg.text or "…",
-        }
-        if msg.entities:
-            data["entities"] = msg.entities
-        markup = msg.reply_markup
-        if markup and "inline_keyboard" in markup:
-            data["reply_markup"] = markup
-        return data
-
-    def _send_message(self, params: dict[str, Any]) -> str:
-        chat_id, chat = self._resolve_chat(params)
+    def send_message(self, params: dict[str, Any]) -> str:
+        """Send a message: sendMessage."""
+        chat_id, chat = self._chats.resolve(params)
         text = self._render(params)
         markup_json = self._markup(params)
         paid = as_bool(params, "allow_paid_broadcast")
@@ -202,7 +206,7 @@ class MessagesMixin(ServerState):
             raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
         msg = SentMessage(
             chat_id,
-            self._next_message_id(chat_id),
+            self.next_id(chat_id),
             text.raw if self.keep_text else "",
             text.parse_mode,
             int(time.time()),
@@ -221,13 +225,14 @@ class MessagesMixin(ServerState):
     def _editable(self, params: dict[str, Any]) -> tuple[SentMessage, str]:
         if params.get("inline_message_id"):
             raise bad_request("MESSAGE_ID_INVALID")
-        chat_id, chat = self._resolve_chat(params)
-        msg = self._find(chat_id, as_int(params, "message_id"))
+        chat_id, chat = self._chats.resolve(params)
+        msg = self.find(chat_id, as_int(params, "message_id"))
         if msg is None or msg.deleted:
             raise bad_request("message to edit not found")
         return msg, chat
 
-    def _edit_message_text(self, params: dict[str, Any]) -> str:
+    def edit_message_text(self, params: dict[str, Any]) -> str:
+        """Change a message's text and keyboard: editMessageText."""
         msg, chat = self._editable(params)
         text = self._render(params)
         markup_json = self._markup(params)
@@ -245,7 +250,8 @@ class MessagesMixin(ServerState):
         msg.edits += 1
         return self._message_json(msg, chat, text.fragment)
 
-    def _edit_message_reply_markup(self, params: dict[str, Any]) -> str:
+    def edit_message_reply_markup(self, params: dict[str, Any]) -> str:
+        """Change a message's keyboard: editMessageReplyMarkup."""
         msg, chat = self._editable(params)
         markup_json = self._markup(params)
         if _same_markup(markup_json, msg.reply_markup_json):
@@ -254,35 +260,18 @@ class MessagesMixin(ServerState):
         msg.edits += 1
         return self._message_json(msg, chat, _fragment(msg.text, msg.entities))
 
-    def _delete_message(self, params: dict[str, Any]) -> str:
-        chat_id, _ = self._resolve_chat(params)
-        msg = self._find(chat_id, as_int(params, "message_id"))
+    def delete_message(self, params: dict[str, Any]) -> str:
+        """Delete a message: deleteMessage."""
+        chat_id, _ = self._chats.resolve(params)
+        msg = self.find(chat_id, as_int(params, "message_id"))
         if msg is None or msg.deleted:
             raise bad_request("message to delete not found")
         msg.deleted = True
         return "true"
 
-    def _answer_callback_query(self, params: dict[str, Any]) -> str:
-        query_id = as_str(params, "callback_query_id") or ""
-        press = self._callbacks.pop(query_id, None)
-        if press is None:
-            raise bad_request(_QUERY_TOO_OLD)
-        chat_id, message_id, user_id, data = press
-        self.answered_callbacks[query_id] = AnsweredCallback(
-            id=query_id,
-            chat_id=chat_id,
-            message_id=message_id,
-            user_id=user_id,
-            data=data,
-            text=as_str(params, "text"),
-            show_alert=as_bool(params, "show_alert"),
-            url=as_str(params, "url"),
-            cache_time=as_opt_int(params, "cache_time"),
-        )
-        return "true"
-
-    def _send_chat_action(self, params: dict[str, Any]) -> str:
-        self._resolve_chat(params)
+    def send_chat_action(self, params: dict[str, Any]) -> str:
+        """Accept a chat action (typing…) in a chat the bot may write to: sendChatAction."""
+        self._chats.resolve(params)
         if not as_str(params, "action"):
             raise bad_request("action is empty")
         return "true"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from bot.telegram.loopback.models import Limits, ServerStats
+from bot.fakeapi.models import Limits, ServerStats
 
 
 class _ChatMeter:

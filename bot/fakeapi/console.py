@@ -28,13 +28,14 @@ from rich.style import Style
 from rich.text import Text
 
 from bot.config import Settings
+from bot.fakeapi.models import FakeChat, FakeUser, SentMessage
+from bot.fakeapi.server import LoopbackBotApi
+from bot.fakeapi.terminal import Shown, button_lines, button_urls, to_rich
 from bot.i18n import Lang
 from bot.rendering import Renderer
 from bot.telegram.app import build_application
 from bot.telegram.context import DigestApplication
-from bot.telegram.loopback_api import FakeChat, FakeUser, LoopbackBotApi, SentMessage
 from bot.telegram.runner import started
-from bot.telegram.terminal import Shown, button_lines, button_urls, to_rich
 
 __all__ = [
     "DEFAULT_USER_ID",

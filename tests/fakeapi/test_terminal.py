@@ -1,4 +1,4 @@
-"""Tests for bot.telegram.terminal: Telegram entities become rich styles for the console."""
+"""Tests for bot.fakeapi.terminal: Telegram entities become rich styles for the console."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
+from bot.fakeapi.terminal import button_lines, button_urls, to_rich, utf16_to_index
 from bot.markup import parse_html
-from bot.telegram.terminal import button_lines, button_urls, to_rich, utf16_to_index
 
 
 def styled(html: str) -> list[tuple[str, str]]:

@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.telegram.console import ChatView, console_lang
-from bot.telegram.loopback_api import LoopbackBotApi
+from bot.fakeapi.console import ChatView, console_lang
+from bot.fakeapi.server import LoopbackBotApi
 from tests.conftest import run_digestbot
 from tests.telegram.conftest import article_file
 

@@ -1,1 +1,0 @@
-"""The loopback Bot API server, split by concern; import it from bot.telegram.loopback_api."""
