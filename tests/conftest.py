@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.db import open_database
+from bot.db.engine import open_database
 from bot.rendering import Renderer
 from bot.store import Store
 from bot.telegram.loopback_api import LoopbackBotApi

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bot.db import open_database
+from bot.db.engine import open_database
 from bot.models import Base
 
 # PostgreSQL-only index for newest-first reads (migration 0002); SQLite needs none.

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot.config import Settings
-from bot.db import create_db_engine
+from bot.db.engine import create_db_engine
 from bot.delivery import (
     Outcome,
     OutgoingMessage,

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from bot.articles import Article, Point
+from bot.model import Article, Point
 from bot.digest import (
     PARTS,
     DigestCache,
@@ -19,7 +19,7 @@ from bot.digest import (
 from bot.i18n import LANGS, Lang
 from bot.markup import parse_html, utf16_len
 from bot.rendering import Renderer
-from bot.store import StoredArticle
+from bot.model import StoredArticle
 
 HOSTILE = StoredArticle(
     id=3,

@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from bot.articles import Point
+from bot.model import Point
 from bot.i18n import LANGS, Lang
 from bot.markup import parse_html
 from bot.rendering import BUNDLED_TEMPLATES, Renderer

@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.articles import Article
-from bot.db import create_db_engine, open_database
-from bot.ledger import Claim, Ledger, Outcomes
+from bot.model import Article
+from bot.db.engine import create_db_engine, open_database
+from bot.ledger import Ledger
+from bot.model import Claim, Outcomes
 from bot.ledger.planning import _visible_ids
 from bot.models import DeliveryRow
 from bot.scheduling import PushDefaults
-from bot.store import ArticleUpsert, Store
+from bot.store import Store
+from bot.model import ArticleUpsert
 
 # 08:00 in Shanghai on 2026-06-01 is 00:00 UTC.
 SLOT = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from bot.scheduling import (
     next_slot,
     pick_articles,
 )
-from bot.store import Subscriber
+from bot.model import Subscriber
 
 DEFAULTS = PushDefaults(
     push_time=time(8, 0), timezone="Asia/Shanghai", grace=timedelta(hours=6), policy="newest"

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.articles import Article, Point
-from bot.db import open_database
+from bot.model import Article, Point
+from bot.db.engine import open_database
 from bot.errors import NotFoundError
-from bot.store import ArticleUpsert, Store
+from bot.store import Store
+from bot.model import ArticleUpsert
 
 
 def article(slug: str, title: str, day: date | None, body: str = "") -> Article:

@@ -9,8 +9,9 @@ from typing import cast
 
 import pytest
 
-from bot.articles import Article
-from bot.store import Store, StoredArticle
+from bot.model import Article
+from bot.store import Store
+from bot.model import StoredArticle
 from bot.telegram.context import NewestArticle, quick_read
 
 ARTICLE = StoredArticle(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import open_database
+from bot.db.engine import open_database
 from bot.store import Store
 from bot.sync import sync_articles
 from bot.telegram.loopback_api import Limits, LoopbackBotApi

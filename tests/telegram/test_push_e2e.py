@@ -31,7 +31,7 @@ from sqlalchemy import text
 from telegram.ext import ExtBot
 
 from bot.config import Settings
-from bot.db import open_database
+from bot.db.engine import open_database
 from bot.delivery import PushOptions, PushReport, push_defaults, run_push
 from bot.ledger import Ledger
 from bot.rendering import Renderer
