@@ -86,6 +86,9 @@ def push_message() -> tuple[str, tuple[Button, ...]]:
 def seed_subscribers(store: Store, rows: Sequence[dict[str, Any]]) -> None:
     """Insert many active subscribers at once, straight into the table (5000 per statement)."""
     defaults = {"title": "", "language_locked": False, "active": True, "subscribed_at": utcnow()}
+    # An executemany INSERT takes its columns from the first row: give every row every key.
+    unset = dict.fromkeys(set().union(*rows) - defaults.keys())
+    full = [{**unset, **defaults, **r} for r in rows]
     with store.write_engine.begin() as c:
-        for start in range(0, len(rows), 5000):
-            c.execute(insert(SUBSCRIBERS), [{**defaults, **r} for r in rows[start : start + 5000]])
+        for start in range(0, len(full), 5000):
+            c.execute(insert(SUBSCRIBERS), full[start : start + 5000])

@@ -131,7 +131,8 @@ def file_stamps(c: Connection) -> dict[str, FileStamp]:
     found: dict[str, FileStamp] = {}
     for row in c.execute(query).mappings():
         values = dict(row)
-        found[values.pop("slug")] = FileStamp(**values)
+        slug = values.pop("slug")
+        found[slug] = FileStamp(**values)
     return found
 
 

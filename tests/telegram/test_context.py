@@ -9,9 +9,8 @@ from typing import cast
 
 import pytest
 
-from bot.model import Article
+from bot.model import Article, StoredArticle
 from bot.store import Store
-from bot.model import StoredArticle
 from bot.telegram.context import NewestArticle, quick_read
 
 ARTICLE = StoredArticle(

@@ -19,6 +19,7 @@ from bot.db.engine import open_database
 from bot.store import Store
 from bot.sync import sync_articles
 from bot.telegram.loopback_api import Limits, LoopbackBotApi
+from tests.conftest import seed_subscribers
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = "sent {}, failed {}, blocked {}, skipped {}"
@@ -40,7 +41,8 @@ def subscribe(store: Store, chat_ids: list[int]) -> None:
     from before yesterday makes the chats due whenever a slot is within the grace window.
     """
     since = datetime.now(UTC) - timedelta(days=2)
-    store.add_subscribers(
+    seed_subscribers(
+        store,
         [
             {
                 "chat_id": c,
@@ -49,7 +51,7 @@ def subscribe(store: Store, chat_ids: list[int]) -> None:
                 "subscribed_at": since,
             }
             for c in chat_ids
-        ]
+        ],
     )
 
 
