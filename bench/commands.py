@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Options, Row, median, percentile
+from bench.common import ROOT, Options, Row, median, percentile, seed_subscribers
 from bench.pushpath import real_push
 from bench.server import ServerProcess
 from bot.config import Settings
@@ -90,7 +90,7 @@ async def _repeat(
                 {"chat_id": i, "chat_type": "private", "language": "zh"}
                 for i in range(1, push_size + 1)
             ]
-            await asyncio.to_thread(runtime.store.add_subscribers, rows)
+            await asyncio.to_thread(seed_subscribers, runtime.store, rows)
             application = build_application(settings, runtime=runtime)
             async with started(application, poll=True):
                 # One /latest first: a running bot has its templates compiled and pools open.

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.common import REFERENCE_ARTICLE, Options, Row, median
 from bot.articles import find_article_files, parse_article, slug_for
-from bot.db import open_database
+from bot.db.engine import open_database
 from bot.store import Store
 from bot.sync import sync_articles
 

@@ -28,6 +28,7 @@ _AREAS = (
     ("bot/telegram/aiohttp_request", "bot: aiohttp transport"),
     ("bot/delivery", "bot: push engine"),
     ("bot/ledger", "bot: ledger (SQLAlchemy calls)"),
+    ("bot/db/", "bot: database queries (SQLAlchemy calls)"),
     ("bot/", "bot: other"),
     ("telegram/", "PTB (objects, JSON, request wrapper)"),
     ("aiohttp/", "aiohttp client"),

@@ -25,13 +25,14 @@ from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.ext import ExtBot
 
-from bench.common import push_message, sample_article
-from bot.db import open_database
+from bench.common import push_message, sample_article, seed_subscribers
+from bot.db.engine import open_database
 from bot.delivery import PushOptions, run_push
 from bot.digest import Button
+from bot.model import ArticleUpsert
 from bot.rendering import Renderer
 from bot.scheduling import PushDefaults
-from bot.store import ArticleUpsert, Store
+from bot.store import Store
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.keyboards import markup
 from bot.telegram.pacer import Pacer, RateLimitArgs
@@ -129,8 +130,12 @@ def seed_database(url: str, count: int) -> None:
             restamps=[],
             hide=[],
         )
-        store.add_subscribers(
-            [{"chat_id": i, "chat_type": "private", "language": "zh"} for i in range(1, count + 1)]
+        seed_subscribers(
+            store,
+            [
+                {"chat_id": i, "chat_type": "private", "language": "zh"}
+                for i in range(1, count + 1)
+            ],
         )
     finally:
         store.close()

@@ -7,9 +7,9 @@ from dataclasses import dataclass, fields
 from typing import Generic, Literal, TypeVar, get_args
 
 from bot.i18n import Lang
+from bot.model import StoredArticle
 from bot.rendering import Renderer, is_http_url
 from bot.splitting import split_html
-from bot.store import StoredArticle
 
 Part = Literal["digest", "risks", "full"]
 PARTS: tuple[Part, ...] = get_args(Part)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.db import open_database
+from bot.db.engine import open_database
 from bot.errors import ConfigError
 from bot.rendering import Renderer
 from bot.store import Store

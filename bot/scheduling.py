@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.store import Subscriber
+from bot.model import Subscriber
 
 Policy = Literal["newest", "backlog"]
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from bot.articles import decode_article, find_article_files, parse_article, slug_for
 from bot.errors import ArticleError, NotFoundError
-from bot.store import ArticleUpsert, FileStamp, Store
+from bot.model import ArticleUpsert, FileStamp
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 

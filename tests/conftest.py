@@ -7,21 +7,32 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
 
-from bot.db import open_database
+from bot.db.engine import open_database
+from bot.db.tables import SUBSCRIBERS
 from bot.fakeapi.server import LoopbackBotApi
+from bot.model import Article, ArticleUpsert
 from bot.rendering import Renderer
-from bot.store import Store
+from bot.scheduling import PushDefaults
+from bot.store import Store, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 REFERENCE = SEEDS / "000_d1b123459f6495d4.txt"
 PG_URL = os.environ.get("DIGESTBOT_TEST_PG")
+# 08:00 in Shanghai on 2026-06-01 is 00:00 UTC: the push slot most data tests plan at.
+SLOT = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
+NOW = SLOT + timedelta(minutes=1)
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+DEFAULTS = PushDefaults(push_time=time(8, 0), timezone="Asia/Shanghai")
+LEASE = timedelta(minutes=2)
 # PTB 22 warns on every RetryAfter unless retry_after is a timedelta; we opt in, as PTB asks.
 os.environ["PTB_TIMEDELTA"] = "1"
 
@@ -41,6 +52,93 @@ def run_digestbot(
         timeout=timeout,
         check=False,
     )
+
+
+# -- seeding data -------------------------------------------------------------------------
+
+
+def seed_subscribers(store: Store, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert subscriber rows straight into the table (active, subscribed now, unless given)."""
+    defaults = {"title": "", "language_locked": False, "active": True, "subscribed_at": utcnow()}
+    # An executemany INSERT takes its columns from the first row: give every row every key.
+    unset = dict.fromkeys(set().union(*rows) - defaults.keys())
+    full = [{**unset, **defaults, **r} for r in rows]
+    with store.write_engine.begin() as c:
+        for start in range(0, len(full), 5000):
+            c.execute(insert(SUBSCRIBERS), full[start : start + 5000])
+
+
+def add_subscribers(store: Store, count: int, **values: Any) -> None:
+    """Add `count` active private subscribers with chat ids 1..count (odd zh, even en)."""
+    seed_subscribers(
+        store,
+        [
+            {
+                "chat_id": i,
+                "chat_type": "private",
+                "language": "zh" if i % 2 else "en",
+                "subscribed_at": LONG_AGO,
+                **values,
+            }
+            for i in range(1, count + 1)
+        ],
+    )
+
+
+def add_subscriber_rows(store: Store, rows: list[dict[str, Any]]) -> None:
+    """Add private English subscribers that subscribed long before NOW, with `rows`' values."""
+    base = {"chat_type": "private", "language": "en", "subscribed_at": LONG_AGO}
+    seed_subscribers(store, [{**base, **row} for row in rows])
+
+
+def add_subscribers_from(store: Store, first: int, count: int) -> None:
+    """Add `count` active private English subscribers with chat ids from `first`."""
+    add_subscriber_rows(store, [{"chat_id": i} for i in range(first, first + count)])
+
+
+def add_articles(store: Store, count: int) -> list[int]:
+    """Add `count` dated articles (a1 oldest); return their ids, oldest first."""
+    articles = [
+        Article(
+            slug=f"a{i}",
+            title=f"Article {i}",
+            date=date(2026, 1, 1) + timedelta(days=i),
+            author="",
+            source="",
+            url=f"https://example.com/{i}",
+            one_line=f"Summary {i}",
+            points=(),
+            risks=(),
+            body="",
+            tags=(),
+        )
+        for i in range(1, count + 1)
+    ]
+    store.apply_sync(
+        inserts=[ArticleUpsert(a, f"/seeds/{a.slug}.md", 1, 1, a.slug) for a in articles],
+        updates=[],
+        restamps=[],
+        hide=[],
+    )
+    by_slug = {s.article.slug: s.id for s in store.list_articles()}
+    return [by_slug[a.slug] for a in articles]
+
+
+def add_article_named(store: Store, slug: str, day: date | None = date(2027, 1, 1)) -> int:
+    """Add one article called `slug` dated `day` (newer than add_articles'); return its id."""
+    article = Article(slug, slug, day, "", "", "", "x", (), (), "", ())
+    store.apply_sync(
+        inserts=[ArticleUpsert(article, f"/{slug}.md", 1, 1, slug)],
+        updates=[],
+        restamps=[],
+        hide=[],
+    )
+    found = store.get_article_by_slug(slug)
+    assert found is not None
+    return found.id
+
+
+# -- databases ----------------------------------------------------------------------------
 
 
 @pytest.fixture

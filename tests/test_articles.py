@@ -12,14 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.articles import (
-    Article,
-    Point,
     find_article_files,
     parse_article,
     read_article,
     slug_for,
 )
 from bot.errors import ArticleError
+from bot.model import Article, Point
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

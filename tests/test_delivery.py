@@ -13,9 +13,11 @@ from datetime import datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.db import create_db_engine
+from bot.db.engine import create_db_engine
+from bot.db.tables import DeliveryRow
 from bot.delivery import (
     Outcome,
     OutgoingMessage,
@@ -28,17 +30,18 @@ from bot.delivery import (
 from bot.errors import ConfigError
 from bot.i18n import Lang
 from bot.ledger import Ledger
-from bot.models import DeliveryRow
+from bot.push.planner import Planner
 from bot.rendering import Renderer
 from bot.scheduling import PushDefaults
 from bot.store import Store, utcnow
-from tests.test_ledger import (
+from tests.conftest import (
     DEFAULTS,
     LEASE,
     LONG_AGO,
     NOW,
     add_articles,
     add_subscribers,
+    seed_subscribers,
 )
 
 
@@ -210,8 +213,9 @@ async def test_blocked_chat_deactivates_the_subscriber(store: Store, renderer: R
 
 async def test_migrated_group_moves_the_chat_and_resends(store: Store, renderer: Renderer) -> None:
     add_articles(store, 1)
-    store.add_subscribers(
-        [{"chat_id": -42, "chat_type": "group", "language": "en", "subscribed_at": LONG_AGO}]
+    seed_subscribers(
+        store,
+        [{"chat_id": -42, "chat_type": "group", "language": "en", "subscribed_at": LONG_AGO}],
     )
     moved = [SendResult(Outcome.MIGRATED, new_chat_id=-100042, error="migrated")]
     sender = FakeSender({-42: moved})
@@ -317,7 +321,7 @@ async def test_abandoned_claims_are_resent_after_the_lease_and_nothing_is_lost(
     sender = FakeSender()
     ledger = Ledger(store)
     run = ledger.start_run(run_key(NOW, DEFAULTS, force=False), utcnow())
-    ledger.plan(run.id, NOW, DEFAULTS)
+    Planner(store).plan(run.id, NOW, DEFAULTS)
     long_ago = utcnow() - timedelta(minutes=10)
     abandoned = ledger.claim("dead", 8, long_ago, lease=LEASE)
     # The dead worker had delivered half of its in-flight messages before dying.
@@ -432,7 +436,7 @@ async def test_failed_ledger_writes_are_retried_and_the_push_completes(
     assert sender.per_chat() == Counter(range(1, 121))
     assert report.sent == 120
     assert calls() > 3
-    with store.session() as s:
+    with Session(store.engine) as s:
         states = Counter(s.scalars(select(DeliveryRow.state)))
     assert states == Counter({"sent": 120})
     logged = [r for r in caplog.records if "ledger failed" in r.getMessage()]
@@ -499,7 +503,7 @@ async def test_a_fatal_sender_error_stops_the_push_and_hands_its_rows_back(
     sender = RefusedSender(allowed=10)
     with pytest.raises(ConfigError, match="refused"):
         await run_push(store, renderer, sender, options(concurrency=4, batch=10), now=NOW)
-    with store.session() as s:
+    with Session(store.engine) as s:
         rows = s.execute(select(DeliveryRow.state, DeliveryRow.claimed_by)).all()
     states = Counter(state for state, _ in rows)
     assert states == Counter({"sent": 10, "pending": 50})

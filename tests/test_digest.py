@@ -7,7 +7,6 @@ from datetime import date
 
 import pytest
 
-from bot.articles import Article, Point
 from bot.digest import (
     PARTS,
     DigestCache,
@@ -18,8 +17,8 @@ from bot.digest import (
 )
 from bot.i18n import LANGS, Lang
 from bot.markup import parse_html, utf16_len
+from bot.model import Article, Point, StoredArticle
 from bot.rendering import Renderer
-from bot.store import StoredArticle
 
 HOSTILE = StoredArticle(
     id=3,

@@ -9,9 +9,9 @@ from datetime import date
 
 import pytest
 
-from bot.articles import Point
 from bot.i18n import LANGS, Lang
 from bot.markup import parse_html
+from bot.model import Point
 from bot.rendering import BUNDLED_TEMPLATES, Renderer
 from bot.telegram.commands import COMMANDS, help_lines, menu_commands
 

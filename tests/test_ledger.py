@@ -1,212 +1,38 @@
-"""The delivery ledger on SQLite and PostgreSQL: planning, claims, leases, outcomes, runs."""
+"""The delivery ledger on SQLite and PostgreSQL: runs, claims, leases, outcomes."""
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bot.articles import Article
-from bot.db import create_db_engine, open_database
-from bot.ledger import Claim, Ledger, Outcomes
-from bot.ledger.planning import _visible_ids
-from bot.models import DeliveryRow
-from bot.scheduling import PushDefaults
-from bot.store import ArticleUpsert, Store
-
-# 08:00 in Shanghai on 2026-06-01 is 00:00 UTC.
-SLOT = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
-NOW = SLOT + timedelta(minutes=1)
-LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
-DEFAULTS = PushDefaults(push_time=time(8, 0), timezone="Asia/Shanghai")
-LEASE = timedelta(minutes=2)
-
-
-def add_articles(store: Store, count: int) -> list[int]:
-    """Add `count` dated articles (a1 oldest); return their ids, oldest first."""
-    articles = [
-        Article(
-            slug=f"a{i}",
-            title=f"Article {i}",
-            date=date(2026, 1, 1) + timedelta(days=i),
-            author="",
-            source="",
-            url=f"https://example.com/{i}",
-            one_line=f"Summary {i}",
-            points=(),
-            risks=(),
-            body="",
-            tags=(),
-        )
-        for i in range(1, count + 1)
-    ]
-    store.apply_sync(
-        inserts=[ArticleUpsert(a, f"/seeds/{a.slug}.md", 1, 1, a.slug) for a in articles],
-        updates=[],
-        restamps=[],
-        hide=[],
-    )
-    by_slug = {s.article.slug: s.id for s in store.list_articles()}
-    return [by_slug[a.slug] for a in articles]
+from bot.db.engine import create_db_engine, open_database
+from bot.db.tables import DeliveryRow
+from bot.ledger import Ledger
+from bot.model import Claim, Outcomes
+from bot.push.planner import Planner
+from bot.store import Store
+from tests.conftest import (
+    DEFAULTS,
+    LEASE,
+    NOW,
+    add_articles,
+    add_subscribers,
+    add_subscribers_from,
+)
 
 
-def add_subscribers(store: Store, count: int, **values: Any) -> None:
-    """Add `count` active private subscribers with chat ids 1..count."""
-    store.add_subscribers(
-        [
-            {
-                "chat_id": i,
-                "chat_type": "private",
-                "language": "zh" if i % 2 else "en",
-                "subscribed_at": LONG_AGO,
-                **values,
-            }
-            for i in range(1, count + 1)
-        ]
-    )
-
-
-def add_subscriber_rows(store: Store, rows: list[dict[str, Any]]) -> None:
-    """Add private English subscribers that subscribed long before NOW, with `rows`' values."""
-    base = {"chat_type": "private", "language": "en", "subscribed_at": LONG_AGO}
-    store.add_subscribers([{**base, **row} for row in rows])
-
-
-def delivery_count(store: Store) -> int:
-    with store.session() as s:
-        return int(s.scalar(select(func.count()).select_from(DeliveryRow)) or 0)
+def plan(store: Store, run_id: int | None = None) -> None:
+    """Plan the push at NOW: one pending row per subscriber."""
+    Planner(store).plan(run_id, NOW, DEFAULTS)
 
 
 @pytest.fixture
 def ledger(store: Store) -> Ledger:
     return Ledger(store)
-
-
-def test_plan_creates_one_row_per_due_subscriber_and_is_idempotent(
-    store: Store, ledger: Ledger
-) -> None:
-    ids = add_articles(store, 3)
-    add_subscribers(store, 5)
-    run = ledger.start_run("r1", NOW)
-    result = ledger.plan(run.id, NOW, DEFAULTS)
-    assert (result.planned, result.due, result.skipped) == (5, 5, 0)
-    assert ledger.plan(run.id, NOW, DEFAULTS).planned == 0
-    assert ledger.plan(run.id, NOW, DEFAULTS, force=True).planned == 0
-    assert delivery_count(store) == 5
-    sub = store.get_subscriber(3)
-    assert sub is not None
-    assert sub.last_push_date == date(2026, 6, 1)
-    assert ledger.deliveries(sub.id) == [(ids[-1], "pending", None)]  # the newest
-
-
-def test_plan_waits_for_the_push_time_and_respects_the_grace(store: Store, ledger: Ledger) -> None:
-    add_articles(store, 1)
-    add_subscribers(store, 2)
-    assert ledger.plan(None, SLOT - timedelta(minutes=1), DEFAULTS).planned == 0
-    assert ledger.plan(None, SLOT + timedelta(hours=7), DEFAULTS).planned == 0
-    assert ledger.plan(None, SLOT + timedelta(hours=5), DEFAULTS).planned == 2
-
-
-def test_plan_never_pushes_hidden_articles(store: Store, ledger: Ledger) -> None:
-    ids = add_articles(store, 2)
-    store.apply_sync(inserts=[], updates=[], restamps=[], hide=["a2"])
-    add_subscribers(store, 1)
-    ledger.plan(None, NOW, DEFAULTS)
-    sub = store.get_subscriber(1)
-    assert sub is not None
-    assert [a for a, _, _ in ledger.deliveries(sub.id)] == [ids[0]]
-
-
-def test_plan_with_nothing_new_sends_nothing_and_keeps_the_day_open(
-    store: Store, ledger: Ledger
-) -> None:
-    """No articles → nothing planned; an article imported within the grace still goes out."""
-    add_subscribers(store, 2)
-    result = ledger.plan(None, NOW, DEFAULTS)
-    assert (result.planned, result.skipped) == (0, 2)
-    sub = store.get_subscriber(1)
-    assert sub is not None
-    assert sub.last_push_date is None
-    add_articles(store, 1)
-    assert ledger.plan(None, NOW + timedelta(hours=1), DEFAULTS).planned == 2
-
-
-def test_newest_policy_sends_nothing_when_the_newest_was_received(
-    store: Store, ledger: Ledger
-) -> None:
-    add_articles(store, 3)
-    add_subscribers(store, 1)
-    assert ledger.plan(None, NOW, DEFAULTS).planned == 1
-    next_day = NOW + timedelta(days=1)
-    result = ledger.plan(None, next_day, DEFAULTS)
-    assert (result.planned, result.skipped) == (0, 1)
-    new = add_articles_named(store, "b1")
-    assert ledger.plan(None, next_day + timedelta(minutes=1), DEFAULTS).planned == 1
-    sub = store.get_subscriber(1)
-    assert sub is not None
-    assert ledger.deliveries(sub.id)[-1][0] == new
-
-
-def add_articles_named(store: Store, slug: str) -> int:
-    article = Article(slug, slug, date(2027, 1, 1), "", "", "", "x", (), (), "", ())
-    store.apply_sync(
-        inserts=[ArticleUpsert(article, f"/{slug}.md", 1, 1, slug)],
-        updates=[],
-        restamps=[],
-        hide=[],
-    )
-    found = store.get_article_by_slug(slug)
-    assert found is not None
-    return found.id
-
-
-def test_backlog_policy_walks_oldest_first_with_max_per_day(store: Store, ledger: Ledger) -> None:
-    ids = add_articles(store, 5)
-    add_subscribers(store, 1)
-    backlog = PushDefaults(push_time=time(8), timezone="Asia/Shanghai", policy="backlog",
-                           max_per_day=2)  # fmt: skip
-    ledger.plan(None, NOW, backlog)
-    ledger.plan(None, NOW + timedelta(days=1), backlog)
-    sub = store.get_subscriber(1)
-    assert sub is not None
-    assert [a for a, _, _ in ledger.deliveries(sub.id)] == ids[:4]
-
-
-def test_plan_follows_each_subscribers_timezone(store: Store, ledger: Ledger) -> None:
-    add_articles(store, 1)
-    add_subscriber_rows(
-        store,
-        [
-            {"chat_id": 1},  # Shanghai, 08:00
-            {"chat_id": 2, "timezone": "Europe/London"},
-            {
-                "chat_id": 3,
-                "timezone": "America/New_York",
-                "push_time": time(20, 0),  # 20:00 EDT on May 31 = 00:00 UTC June 1
-            },
-        ],
-    )
-    result = ledger.plan(None, NOW, DEFAULTS)
-    assert result.planned == 2  # London is still asleep (01:01 BST)
-    london = store.get_subscriber(2)
-    assert london is not None
-    assert london.last_push_date is None
-    assert ledger.plan(None, datetime(2026, 6, 1, 7, 5, tzinfo=UTC), DEFAULTS).planned == 1
-
-
-def test_dry_run_plans_in_memory_only(store: Store, ledger: Ledger) -> None:
-    ids = add_articles(store, 2)
-    add_subscribers(store, 3)
-    result = ledger.plan(None, NOW, DEFAULTS, dry_run=True)
-    assert sorted(result.pairs) == [(1, ids[1]), (2, ids[1]), (3, ids[1])]
-    assert delivery_count(store) == 0
-    sub = store.get_subscriber(1)
-    assert sub is not None
-    assert sub.last_push_date is None
 
 
 def test_run_key_is_unique_and_a_second_caller_joins(store: Store, ledger: Ledger) -> None:
@@ -222,7 +48,7 @@ def test_run_key_is_unique_and_a_second_caller_joins(store: Store, ledger: Ledge
 def test_claims_are_batched_and_disjoint(store: Store, ledger: Ledger) -> None:
     add_articles(store, 1)
     add_subscribers(store, 30)
-    ledger.plan(None, NOW, DEFAULTS)
+    plan(store)
     a = ledger.claim("a", 10, NOW, lease=LEASE)
     b = ledger.claim("b", 100, NOW, lease=LEASE)
     assert len(a) == 10
@@ -238,8 +64,7 @@ def test_concurrent_claimers_in_threads_never_share_a_row(database_url: str) -> 
     try:
         add_articles(store, 1)
         add_subscribers(store, 400)
-        led = Ledger(store)
-        led.plan(None, NOW, DEFAULTS)
+        plan(store)
         got: dict[str, list[int]] = {}
         errors: list[BaseException] = []
 
@@ -273,7 +98,7 @@ def test_concurrent_claimers_in_threads_never_share_a_row(database_url: str) -> 
 def test_stale_sending_rows_are_reclaimed_after_the_lease(store: Store, ledger: Ledger) -> None:
     add_articles(store, 1)
     add_subscribers(store, 3)
-    ledger.plan(None, NOW, DEFAULTS)
+    plan(store)
     dead = ledger.claim("dead", 10, NOW, lease=LEASE)
     assert len(dead) == 3
     assert ledger.claim("alive", 10, NOW + timedelta(minutes=1), lease=LEASE) == []
@@ -284,7 +109,7 @@ def test_stale_sending_rows_are_reclaimed_after_the_lease(store: Store, ledger: 
 def test_heartbeat_keeps_a_live_workers_claims(store: Store, ledger: Ledger) -> None:
     add_articles(store, 1)
     add_subscribers(store, 2)
-    ledger.plan(None, NOW, DEFAULTS)
+    plan(store)
     ledger.claim("slow", 10, NOW, lease=LEASE)
     assert ledger.heartbeat("slow", NOW + timedelta(minutes=2)) == 2
     assert ledger.claim("other", 10, NOW + timedelta(minutes=3), lease=LEASE) == []
@@ -297,12 +122,15 @@ def test_outcomes_move_rows_to_sent_failed_or_back_to_pending(
 ) -> None:
     add_articles(store, 1)
     add_subscribers(store, 4)
-    ledger.plan(None, NOW, DEFAULTS)
+    plan(store)
     c1, c2, c3, c4 = ledger.claim("w", 10, NOW, lease=LEASE)
-    ledger.mark_sent([(c1.delivery_id, 111)], NOW, worker="w")
-    ledger.mark_failed([(c2.delivery_id, "Bad Request: message is too long")], NOW, worker="w")
+    ledger.record(Outcomes(sent=[(c1.delivery_id, 111)]), NOW, worker="w")
+    too_long = "Bad Request: message is too long"
+    ledger.record(Outcomes(failed=[(c2.delivery_id, too_long)]), NOW, worker="w")
     later = NOW + timedelta(seconds=30)
-    ledger.retry_later(c3.delivery_id, later, "timed out", worker="w")
+    ledger.record(
+        Outcomes(retries=[(c3.delivery_id, later, "timed out", True)]), later, worker="w"
+    )
     ledger.record(
         Outcomes(failed=[(c4.delivery_id, "blocked: Forbidden")], deactivate=[(c4.subscriber_id,
                  "blocked: Forbidden")]),
@@ -320,7 +148,7 @@ def test_outcomes_move_rows_to_sent_failed_or_back_to_pending(
     blocked = store.get_subscriber(c4.chat_id)
     assert blocked is not None
     assert not blocked.active
-    with store.session() as s:
+    with Session(store.engine) as s:
         row = s.get(DeliveryRow, c1.delivery_id)
         assert row is not None
         assert (row.message_id, row.sent_at) == (111, NOW)
@@ -331,7 +159,7 @@ def test_claim_fails_rows_of_unsubscribed_chats_and_hidden_articles(
 ) -> None:
     add_articles(store, 1)
     add_subscribers(store, 3)
-    ledger.plan(None, NOW, DEFAULTS)
+    plan(store)
     store.unsubscribe(1)
     claims = ledger.claim("w", 10, NOW, lease=LEASE)
     assert sorted(c.chat_id for c in claims) == [2, 3]
@@ -345,7 +173,7 @@ def test_run_stats_count_the_runs_rows(store: Store, ledger: Ledger) -> None:
     add_subscribers(store, 5)
     assert ledger.last_run_stats() is None
     run = ledger.start_run("r", NOW)
-    ledger.plan(run.id, NOW, DEFAULTS)
+    plan(store, run.id)
     claims: list[Claim] = ledger.claim("w", 3, NOW, lease=LEASE)
     ledger.record(
         Outcomes(
@@ -365,7 +193,7 @@ def test_run_stats_count_the_runs_rows(store: Store, ledger: Ledger) -> None:
     assert unfinished is not None
     assert unfinished.finished_at is None  # two rows are still pending
     rest = ledger.claim("w", 10, NOW, lease=LEASE)
-    ledger.mark_sent([(c.delivery_id, 2) for c in rest], NOW, worker="w")
+    ledger.record(Outcomes(sent=[(c.delivery_id, 2) for c in rest]), NOW, worker="w")
     done = ledger.finish_run(run.id, NOW + timedelta(seconds=9), skipped=4)
     assert done is not None
     assert done.duration == timedelta(seconds=9)
@@ -381,7 +209,7 @@ def test_an_empty_run_can_be_discarded_but_a_used_one_cannot(store: Store, ledge
     empty = ledger.start_run("empty", NOW)
     assert ledger.discard_run(empty.id)
     used = ledger.start_run("used", NOW)
-    ledger.plan(used.id, NOW, DEFAULTS)
+    plan(store, used.id)
     assert not ledger.discard_run(used.id)
     assert ledger.start_run("empty", NOW).created  # the key is free again
 
@@ -394,9 +222,9 @@ def test_finishing_a_run_again_keeps_its_finish_time_and_latest_skipped(
     add_articles(store, 1)
     add_subscribers(store, 2)
     run = ledger.start_run("now:2026-06-01", NOW)
-    ledger.plan(run.id, NOW, DEFAULTS)
+    plan(store, run.id)
     claims = ledger.claim("w", 10, NOW, lease=LEASE)
-    ledger.mark_sent([(c.delivery_id, 1) for c in claims], NOW, worker="w")
+    ledger.record(Outcomes(sent=[(c.delivery_id, 1) for c in claims]), NOW, worker="w")
     first = ledger.finish_run(run.id, NOW + timedelta(seconds=3), skipped=1)
     assert first is not None
     assert (first.finished_at, first.skipped) == (NOW + timedelta(seconds=3), 1)
@@ -405,23 +233,13 @@ def test_finishing_a_run_again_keeps_its_finish_time_and_latest_skipped(
     assert (again.finished_at, again.skipped) == (NOW + timedelta(seconds=3), 2)
     add_subscribers_from(store, 3, 1)
     later = NOW + timedelta(hours=2)
-    assert ledger.plan(run.id, later, DEFAULTS, force=True).planned == 1
+    assert Planner(store).plan(run.id, later, DEFAULTS, force=True).planned == 1
     (claim,) = ledger.claim("w", 10, later, lease=LEASE)
-    ledger.mark_sent([(claim.delivery_id, 3)], later, worker="w")
+    ledger.record(Outcomes(sent=[(claim.delivery_id, 3)]), later, worker="w")
     extended = ledger.finish_run(run.id, later + timedelta(seconds=1), skipped=2)
     assert extended is not None
     assert extended.finished_at == later + timedelta(seconds=1)
     assert (extended.due, extended.sent, extended.skipped) == (3, 3, 2)
-
-
-def add_subscribers_from(store: Store, first: int, count: int) -> None:
-    """Add `count` active private subscribers with chat ids from `first`."""
-    store.add_subscribers(
-        [
-            {"chat_id": i, "chat_type": "private", "language": "en", "subscribed_at": LONG_AGO}
-            for i in range(first, first + count)
-        ]
-    )
 
 
 def test_a_worker_never_reclaims_its_own_stale_rows(store: Store, ledger: Ledger) -> None:
@@ -429,7 +247,7 @@ def test_a_worker_never_reclaims_its_own_stale_rows(store: Store, ledger: Ledger
     in-flight rows; another worker still takes them over."""
     add_articles(store, 1)
     add_subscribers(store, 3)
-    ledger.plan(None, NOW, DEFAULTS)
+    plan(store)
     assert len(ledger.claim("lagging", 10, NOW, lease=LEASE)) == 3
     assert ledger.claim("lagging", 10, NOW + timedelta(minutes=3), lease=LEASE) == []
     assert len(ledger.claim("other", 10, NOW + timedelta(minutes=3), lease=LEASE)) == 3
@@ -442,12 +260,12 @@ def test_late_outcomes_of_a_worker_that_lost_its_claim_change_nothing(
     worker's late outcome (a retry, a failure, a send) does not overwrite it."""
     add_articles(store, 1)
     add_subscribers(store, 3)
-    ledger.plan(None, NOW, DEFAULTS)
+    plan(store)
     slow = ledger.claim("slow", 10, NOW, lease=LEASE)
     fast = ledger.claim("fast", 10, NOW + timedelta(minutes=3), lease=LEASE)
     assert [c.delivery_id for c in fast] == [c.delivery_id for c in slow]
     a, b, c = (claim.delivery_id for claim in fast)
-    ledger.mark_sent([(a, 100), (b, 101)], NOW, worker="fast")
+    ledger.record(Outcomes(sent=[(a, 100), (b, 101)]), NOW, worker="fast")
     ledger.record(
         Outcomes(
             sent=[(a, 900)],
@@ -457,7 +275,7 @@ def test_late_outcomes_of_a_worker_that_lost_its_claim_change_nothing(
         NOW + timedelta(minutes=4),
         worker="slow",
     )
-    with store.session() as s:
+    with Session(store.engine) as s:
         rows = {r.id: r for r in s.scalars(select(DeliveryRow))}
     assert (rows[a].state, rows[a].message_id) == ("sent", 100)
     assert (rows[b].state, rows[b].message_id, rows[b].error) == ("sent", 101, None)
@@ -465,63 +283,18 @@ def test_late_outcomes_of_a_worker_that_lost_its_claim_change_nothing(
     assert ledger.pending_count() == 0
 
 
-def test_plan_reads_articles_in_the_stores_push_order(store: Store, ledger: Ledger) -> None:
-    """The planner's own article query (inside its transaction) orders like the store's."""
-    add_articles(store, 3)
-    undated = Article("undated", "Undated", None, "", "", "", "x", (), (), "", ())
-    store.apply_sync(
-        inserts=[ArticleUpsert(undated, "/undated.md", 1, 1, "undated")],
-        updates=[],
-        restamps=[],
-        hide=[],
-    )
-    add_articles_named(store, "dated-later")
-    with store.write_engine.begin() as c:
-        for newest_first in (True, False):
-            expected = store.visible_article_ids(newest_first=newest_first)
-            assert _visible_ids(c, newest_first=newest_first) == expected
-
-
-@pytest.mark.postgres
-def test_two_planners_racing_an_import_give_each_subscriber_one_article(pg_url: str) -> None:
-    """Planner A reads its page and pauses; an article is imported; planner B plans the same
-    day; then A finishes. Each subscriber ends with rows for one article only."""
-    store = Store(open_database(pg_url))
-    other = Store(create_db_engine(pg_url))
-    try:
-        add_articles(store, 1)
-        add_subscribers(store, 20)
-        paused, resume = threading.Event(), threading.Event()
-        errors: list[BaseException] = []
-
-        class PausingLedger(Ledger):
-            def _delivered(self, *args: Any, **kwargs: Any) -> dict[int, set[int]]:
-                paused.set()
-                resume.wait(timeout=60)
-                return super()._delivered(*args, **kwargs)
-
-        def plan_a() -> None:
-            try:
-                PausingLedger(store).plan(None, NOW, DEFAULTS)
-            except BaseException as exc:
-                errors.append(exc)
-
-        a = threading.Thread(target=plan_a)
-        a.start()
-        try:
-            assert paused.wait(timeout=60)
-            add_articles_named(other, "imported-meanwhile")
-            b = Ledger(other).plan(None, NOW + timedelta(seconds=1), DEFAULTS)
-        finally:
-            resume.set()
-            a.join()
-        assert errors == []
-        assert b.planned == 0  # A holds the page: B skips those subscribers
-        with store.session() as s:
-            pairs = s.execute(select(DeliveryRow.subscriber_id, DeliveryRow.article_id)).all()
-        per_subscriber = Counter(sub for sub, _ in pairs)
-        assert len(per_subscriber) == 20
-        assert set(per_subscriber.values()) == {1}
-    finally:
-        other.close()
-        store.close()
+def test_run_stats_count_retried_and_fresh_pending_rows_together(
+    store: Store, ledger: Ledger
+) -> None:
+    """A retried row (pending, with an error) and never-tried rows (pending, no error) are
+    all counted as pending."""
+    add_articles(store, 1)
+    add_subscribers(store, 3)
+    run = ledger.start_run("r", NOW)
+    plan(store, run.id)
+    (first, *_) = ledger.claim("w", 1, NOW, lease=LEASE)
+    retry = (first.delivery_id, NOW + timedelta(minutes=1), "timed out", True)
+    ledger.record(Outcomes(retries=[retry]), NOW, worker="w")
+    stats = ledger.run_stats(run.id)
+    assert stats is not None
+    assert (stats.due, stats.pending) == (3, 3)

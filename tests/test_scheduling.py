@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.model import Subscriber
 from bot.scheduling import (
     PushDefaults,
     is_due,
@@ -16,7 +17,6 @@ from bot.scheduling import (
     next_slot,
     pick_articles,
 )
-from bot.store import Subscriber
 
 DEFAULTS = PushDefaults(
     push_time=time(8, 0), timezone="Asia/Shanghai", grace=timedelta(hours=6), policy="newest"

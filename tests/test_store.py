@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, time
-from pathlib import Path
 
 import pytest
 
-from bot.articles import Article, Point
-from bot.db import open_database
 from bot.errors import NotFoundError
-from bot.store import ArticleUpsert, Store
+from bot.model import Article, ArticleUpsert, Point
+from bot.store import Store
 
 
 def article(slug: str, title: str, day: date | None, body: str = "") -> Article:
@@ -125,25 +123,3 @@ def test_group_migration_moves_the_subscriber(store: Store) -> None:
     moved = store.get_subscriber(-1005)
     assert moved is not None
     assert moved.chat_type == "supergroup"
-
-
-def test_active_subscribers_page_by_id(store: Store) -> None:
-    store.add_subscribers(
-        [{"chat_id": i, "chat_type": "private", "language": "en"} for i in range(1, 26)]
-    )
-    store.unsubscribe(3)
-    first = store.active_subscribers(limit=10)
-    rest = store.active_subscribers(after_id=first[-1].id, limit=100)
-    chats = [s.chat_id for s in first + rest]
-    assert chats == [i for i in range(1, 26) if i != 3]
-
-
-def test_sqlite_file_is_created_with_its_folder(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'deep' / 'er' / 'db.sqlite3'}")
-    try:
-        assert (tmp_path / "deep" / "er" / "db.sqlite3").exists()
-        with engine.connect() as conn:
-            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
-        assert mode == "wal"
-    finally:
-        engine.dispose()

@@ -30,7 +30,7 @@ The modules, in the order a file goes through them: `files` (finding, naming and
 files), `parsing` (one text → one `Article`), `front_matter` (the YAML header and its fields),
 `sections` (the Markdown after it, sorted into sections and summary parts), `contents` (each
 part → one-line summary, points, body, topics), `cleaning` (control characters, one-line
-values), `model` (the dataclasses).
+values). `Article` and `Point` live in `bot.model`.
 """
 
 from __future__ import annotations
@@ -42,13 +42,10 @@ from bot.articles.files import (
     read_article,
     slug_for,
 )
-from bot.articles.model import Article, Point
 from bot.articles.parsing import parse_article
 
 __all__ = [
     "ARTICLE_SUFFIXES",
-    "Article",
-    "Point",
     "decode_article",
     "find_article_files",
     "parse_article",

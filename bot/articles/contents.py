@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from bot.articles.model import Point
+from bot.model import Point
 
 # A list item: "*", "-", "+", "•", "1.", "1)" followed by a space (or nothing), or "1、".
 _ITEM_RE = re.compile(r"[ \t]*(?:(?:[*+•-]|\d{1,3}[.)）])(?=[ \t]|$)|\d{1,3}、)[ \t]*(.*)$")

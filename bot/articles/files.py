@@ -6,9 +6,9 @@ import os
 import unicodedata
 from pathlib import Path
 
-from bot.articles.model import Article
 from bot.articles.parsing import parse_article
 from bot.errors import ArticleError
+from bot.model import Article
 
 ARTICLE_SUFFIXES = frozenset({".md", ".txt"})
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from bot.articles.cleaning import normalize_text, one_line_text
 from bot.articles.contents import one_line, paragraphs, points, topics
 from bot.articles.front_matter import date_field, split_front_matter, tags_field, text_field
-from bot.articles.model import Article
 from bot.articles.sections import BODY, ONE_LINE, POINTS, RELATED, RISKS, SUMMARY, route
 from bot.errors import ArticleError
+from bot.model import Article
 
 
 def parse_article(text: str, *, name: str, slug: str) -> Article:

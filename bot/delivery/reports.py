@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.ledger import RunStats
+from bot.model import RunStats
 
 
 @dataclass(frozen=True, slots=True)

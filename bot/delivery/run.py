@@ -12,7 +12,9 @@ from bot.delivery.engine import Push
 from bot.delivery.messages import Sender
 from bot.delivery.options import PushOptions, run_key
 from bot.delivery.reports import PushProgress, PushReport
-from bot.ledger import Ledger, RunStats
+from bot.ledger import Ledger
+from bot.model import RunStats
+from bot.push.planner import Planner
 from bot.rendering import Renderer
 from bot.store import Store
 
@@ -44,7 +46,7 @@ async def run_push(
     ledger = Ledger(store)
     if dry_run:
         plan = await asyncio.to_thread(
-            ledger.plan, None, now, options.defaults, force=force, dry_run=True
+            Planner(store).plan, None, now, options.defaults, force=force, dry_run=True
         )
         return PushReport(
             run_key=key,
@@ -59,7 +61,7 @@ async def run_push(
             planned=plan.pairs,
         )
     run = await asyncio.to_thread(ledger.start_run, key, options.clock())
-    plan = await asyncio.to_thread(ledger.plan, run.id, now, options.defaults, force=force)
+    plan = await asyncio.to_thread(Planner(store).plan, run.id, now, options.defaults, force=force)
     total = await asyncio.to_thread(ledger.pending_count)
     push = Push(store, renderer, sender, options, ledger, total, progress)
     await push.run()

@@ -12,7 +12,7 @@ from bot.delivery.state import PushState
 from bot.digest import article_buttons, render_part
 from bot.errors import DigestError
 from bot.i18n import DEFAULT_LANG, Lang, is_lang
-from bot.ledger import Claim
+from bot.model import Claim
 
 # The package's logger, as before the split into modules (log lines name "bot.delivery").
 log = logging.getLogger(__package__)

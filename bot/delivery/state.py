@@ -10,9 +10,10 @@ from bot.delivery.options import PushOptions
 from bot.delivery.reports import PushProgress
 from bot.digest import Button
 from bot.i18n import Lang
-from bot.ledger import Claim, Ledger, Outcomes
+from bot.ledger import Ledger
+from bot.model import Claim, Outcomes, StoredArticle
 from bot.rendering import Renderer
-from bot.store import Store, StoredArticle
+from bot.store import Store
 
 _Prepared = tuple[str, tuple[Button, ...]]
 

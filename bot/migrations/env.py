@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from bot.db import create_db_engine
-from bot.models import Base
+from bot.db.engine import create_db_engine
+from bot.db.tables import Base
 
 config = context.config
 

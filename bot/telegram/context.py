@@ -14,9 +14,10 @@ from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 from bot.config import Settings
 from bot.digest import DigestCache
 from bot.i18n import Lang, is_lang, language_for
+from bot.model import StoredArticle, Subscriber
 from bot.rendering import Renderer
 from bot.runtime import Runtime
-from bot.store import Store, StoredArticle, Subscriber
+from bot.store import Store
 from bot.telegram.replies import Replier
 
 P = ParamSpec("P")

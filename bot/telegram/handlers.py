@@ -19,7 +19,8 @@ from telegram.error import BadRequest, Forbidden
 from bot.digest import Part, parse_callback
 from bot.errors import NotFoundError, UsageError
 from bot.i18n import language_for
-from bot.store import Store, StoredArticle
+from bot.model import StoredArticle
+from bot.store import Store
 from bot.telegram import settings_flow
 from bot.telegram.commands import help_lines
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of, quick_read

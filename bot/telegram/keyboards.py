@@ -15,8 +15,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.digest import Button, callback
 from bot.i18n import LANGS, Lang
+from bot.model import StoredArticle
 from bot.rendering import Renderer
-from bot.store import StoredArticle
 from bot.telegram.views import PICKER_HOURS, TIMEZONES, Page
 
 LABEL_LIMIT = 40  # characters of a title shown on an article button

@@ -16,9 +16,10 @@ from telegram import Update
 
 from bot.delivery import push_defaults
 from bot.i18n import is_lang
-from bot.ledger import Ledger, RunStats
+from bot.ledger import Ledger
+from bot.model import RunStats, StoredArticle, Subscriber
 from bot.scheduling import pick_articles
-from bot.store import Store, StoredArticle, Subscriber
+from bot.store import Store
 from bot.telegram import jobs
 from bot.telegram.context import DigestApplication, DigestContext
 from bot.telegram.handlers import _admin_chat, send_article

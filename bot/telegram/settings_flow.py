@@ -17,7 +17,7 @@ from telegram.error import BadRequest
 from bot.config import Settings
 from bot.errors import UsageError
 from bot.i18n import LANGS, Lang
-from bot.store import Subscriber
+from bot.model import Subscriber
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
 from bot.telegram.keyboards import SettingsView, markup, settings_rows
 from bot.telegram.replies import UNAVAILABLE, Answer

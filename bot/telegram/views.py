@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import Settings
 from bot.errors import UsageError
+from bot.model import Subscriber
 from bot.scheduling import next_slot
-from bot.store import Subscriber
 
 PAGE_SIZE = 10
 

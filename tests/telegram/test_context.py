@@ -9,8 +9,8 @@ from typing import cast
 
 import pytest
 
-from bot.articles import Article
-from bot.store import Store, StoredArticle
+from bot.model import Article, StoredArticle
+from bot.store import Store
 from bot.telegram.context import NewestArticle, quick_read
 
 ARTICLE = StoredArticle(

@@ -19,6 +19,7 @@ from bot.fakeapi.server import LoopbackBotApi
 from bot.ledger import Ledger
 from bot.store import Store
 from bot.telegram import jobs
+from tests.conftest import seed_subscribers
 from tests.telegram.conftest import article_file, bot_settings, running_bot
 
 
@@ -33,11 +34,12 @@ def due_now(api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path, **overrides: o
 def subscribe(store: Store, chat_ids: list[int]) -> None:
     """Subscribe private chats two days ago (a chat subscribed after a slot skips it)."""
     since = datetime.now(UTC) - timedelta(days=2)
-    store.add_subscribers(
+    seed_subscribers(
+        store,
         [
             {"chat_id": c, "chat_type": "private", "language": "en", "subscribed_at": since}
             for c in chat_ids
-        ]
+        ],
     )
 
 

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import open_database
+from bot.db.engine import open_database
 from bot.fakeapi.models import Limits
 from bot.fakeapi.server import LoopbackBotApi
 from bot.store import Store
 from bot.sync import sync_articles
+from tests.conftest import seed_subscribers
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = "sent {}, failed {}, blocked {}, skipped {}"
@@ -41,7 +42,8 @@ def subscribe(store: Store, chat_ids: list[int]) -> None:
     from before yesterday makes the chats due whenever a slot is within the grace window.
     """
     since = datetime.now(UTC) - timedelta(days=2)
-    store.add_subscribers(
+    seed_subscribers(
+        store,
         [
             {
                 "chat_id": c,
@@ -50,7 +52,7 @@ def subscribe(store: Store, chat_ids: list[int]) -> None:
                 "subscribed_at": since,
             }
             for c in chat_ids
-        ]
+        ],
     )
 
 

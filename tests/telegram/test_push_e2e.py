@@ -31,7 +31,7 @@ from sqlalchemy import text
 from telegram.ext import ExtBot
 
 from bot.config import Settings
-from bot.db import open_database
+from bot.db.engine import open_database
 from bot.delivery import PushOptions, PushReport, push_defaults, run_push
 from bot.fakeapi.models import Fault, Limits
 from bot.fakeapi.server import LoopbackBotApi
@@ -45,7 +45,7 @@ from bot.telegram.app import build_application
 from bot.telegram.pacer import Pacer
 from bot.telegram.push_run import build_push_bot
 from bot.telegram.sender import TelegramSender
-from tests.conftest import run_digestbot
+from tests.conftest import run_digestbot, seed_subscribers
 from tests.telegram.conftest import ADMIN_ID, BotHarness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def add_private(store: Store, count: int, first: int = 10_000) -> list[int]:
     rows = [
         {"chat_id": c, "chat_type": "private", "language": "en" if c % 2 else "zh"} for c in ids
     ]
-    store.add_subscribers(rows)
+    seed_subscribers(store, rows)
     return ids
 
 
@@ -132,7 +132,9 @@ def add_groups(store: Store, api: LoopbackBotApi, count: int, first: int = 5000)
     groups = [-(first + i) for i in range(count)]
     for g in groups:
         api.group(g, f"Group {g}")
-    store.add_subscribers([{"chat_id": g, "chat_type": "group", "language": "zh"} for g in groups])
+    seed_subscribers(
+        store, [{"chat_id": g, "chat_type": "group", "language": "zh"} for g in groups]
+    )
     return groups
 
 
@@ -247,7 +249,7 @@ async def test_blocked_gone_migrated_and_flaky_chats(
     api = loopback_api
     chats = add_private(push_store, 20)
     api.group(-700, "Readers")
-    push_store.add_subscribers([{"chat_id": -700, "chat_type": "group", "language": "en"}])
+    seed_subscribers(push_store, [{"chat_id": -700, "chat_type": "group", "language": "en"}])
     new_group = api.migrate_group(-700, notify=False)
     api.block(chats[0])
     api.forget_chat(chats[1])

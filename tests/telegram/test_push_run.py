@@ -6,18 +6,19 @@ from collections import Counter
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from telegram.ext import ExtBot
 
+from bot.db.tables import DeliveryRow
 from bot.delivery import PushOptions, run_push
 from bot.errors import ConfigError
 from bot.fakeapi.server import LoopbackBotApi
-from bot.models import DeliveryRow
 from bot.rendering import Renderer
 from bot.store import Store
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.sender import TelegramSender
+from tests.conftest import DEFAULTS, NOW, add_articles, add_subscribers
 from tests.telegram.test_push_e2e import start_push_process
-from tests.test_ledger import DEFAULTS, NOW, add_articles, add_subscribers
 
 WRONG_TOKEN = "555000111:WRONG-token-the-loopback-does-not-know"  # noqa: S105 - a fake token
 
@@ -66,7 +67,7 @@ async def test_a_token_revoked_after_start_up_stops_the_push_and_keeps_the_rows(
                 await run_push(sqlite_store, renderer, TelegramSender(bot), options, now=NOW)
         finally:
             loopback_api.token = token
-        with sqlite_store.session() as s:
+        with Session(sqlite_store.engine) as s:
             rows = s.execute(select(DeliveryRow.state, DeliveryRow.claimed_by)).all()
         assert Counter(state for state, _ in rows) == Counter({"pending": 40})
         assert {by for _, by in rows} == {None}

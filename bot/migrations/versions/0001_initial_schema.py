@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models
+import bot.db.tables
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -39,8 +39,8 @@ def upgrade() -> None:
         sa.Column("source_path", sa.Text(), nullable=False),
         sa.Column("file_mtime_ns", sa.BigInteger(), nullable=False),
         sa.Column("file_size", sa.BigInteger(), nullable=False),
-        sa.Column("first_imported_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("last_imported_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("first_imported_at", bot.db.tables.UTCDateTime(), nullable=False),
+        sa.Column("last_imported_at", bot.db.tables.UTCDateTime(), nullable=False),
         sa.Column("hidden", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_articles")),
         sa.UniqueConstraint("slug", name=op.f("uq_articles_slug")),
@@ -52,8 +52,8 @@ def upgrade() -> None:
         "push_runs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("key", sa.String(length=64), nullable=False),
-        sa.Column("started_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("finished_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("started_at", bot.db.tables.UTCDateTime(), nullable=False),
+        sa.Column("finished_at", bot.db.tables.UTCDateTime(), nullable=True),
         sa.Column("due", sa.Integer(), nullable=False),
         sa.Column("sent", sa.Integer(), nullable=False),
         sa.Column("failed", sa.Integer(), nullable=False),
@@ -73,8 +73,8 @@ def upgrade() -> None:
         sa.Column("push_time", sa.Time(), nullable=True),
         sa.Column("timezone", sa.String(length=64), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("subscribed_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("unsubscribed_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("subscribed_at", bot.db.tables.UTCDateTime(), nullable=False),
+        sa.Column("unsubscribed_at", bot.db.tables.UTCDateTime(), nullable=True),
         sa.Column("inactive_reason", sa.Text(), nullable=True),
         sa.Column("last_push_date", sa.Date(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscribers")),
@@ -95,10 +95,10 @@ def upgrade() -> None:
         sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("claimed_by", sa.String(length=64), nullable=True),
-        sa.Column("claimed_at", bot.models.UTCDateTime(), nullable=True),
-        sa.Column("not_before", bot.models.UTCDateTime(), nullable=True),
-        sa.Column("created_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("sent_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("claimed_at", bot.db.tables.UTCDateTime(), nullable=True),
+        sa.Column("not_before", bot.db.tables.UTCDateTime(), nullable=True),
+        sa.Column("created_at", bot.db.tables.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", bot.db.tables.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["article_id"],
             ["articles.id"],

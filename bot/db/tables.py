@@ -1,9 +1,13 @@
-"""SQLAlchemy table models; only bot.store and the migrations use them."""
+"""The tables, as typed SQLAlchemy models; the query modules of bot.db and the migrations use them.
+
+Queries are SQLAlchemy Core on the `Table` handles at the bottom (`ARTICLES`, ...): the
+models describe the schema (and let Alembic compare it), they are never loaded as objects.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -17,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     Time,
     UniqueConstraint,
@@ -154,3 +159,9 @@ class PushRunRow(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     blocked: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
+
+
+ARTICLES = cast(Table, ArticleRow.__table__)
+SUBSCRIBERS = cast(Table, SubscriberRow.__table__)
+DELIVERIES = cast(Table, DeliveryRow.__table__)
+PUSH_RUNS = cast(Table, PushRunRow.__table__)

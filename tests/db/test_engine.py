@@ -1,15 +1,16 @@
-"""Database: the migrations build exactly the schema the models describe, on both databases."""
+"""The engine: migrations build exactly the schema the tables describe; SQLite files and WAL."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bot.db import open_database
-from bot.models import Base
+from bot.db.engine import open_database
+from bot.db.tables import Base
 
 # PostgreSQL-only index for newest-first reads (migration 0002); SQLite needs none.
 MIGRATION_ONLY_INDEXES = {"ix_articles_newest"}
@@ -49,3 +50,14 @@ def test_opening_twice_migrates_once_and_keeps_data(sqlite_url: str) -> None:
         assert version == "0002"
     finally:
         second.dispose()
+
+
+def test_sqlite_file_is_created_with_its_folder(tmp_path: Path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'deep' / 'er' / 'db.sqlite3'}")
+    try:
+        assert (tmp_path / "deep" / "er" / "db.sqlite3").exists()
+        with engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        assert mode == "wal"
+    finally:
+        engine.dispose()

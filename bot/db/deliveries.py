@@ -1,0 +1,316 @@
+"""Queries on `deliveries`, the ledger's rows: plan, claim, lease, settle; the table's one writer.
+
+One row per (subscriber, article), pending → sending → sent | failed. Claims lock the rows
+they take (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: the caller's `BEGIN IMMEDIATE`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Select, bindparam, func, or_, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.db.tables import ARTICLES, DELIVERIES, SUBSCRIBERS, UTCDateTime
+from bot.model import BLOCKED_PREFIX, FAILED, PENDING, SENDING, SENT, Claim, Outcomes
+
+_CLAIM_COLUMNS = (
+    DELIVERIES.c.id.label("delivery_id"),
+    DELIVERIES.c.subscriber_id,
+    SUBSCRIBERS.c.chat_id,
+    SUBSCRIBERS.c.chat_type,
+    SUBSCRIBERS.c.language,
+    DELIVERIES.c.article_id,
+    DELIVERIES.c.attempts,
+)
+
+# The PostgreSQL planner's insert: one statement over arrays, where psycopg would otherwise
+# parse a query of thousands of parameters. RETURNING counts only the rows this call added.
+_INSERT_PENDING_PG = text(
+    "INSERT INTO deliveries"
+    " (subscriber_id, article_id, run_id, push_date, state, attempts, created_at)"
+    " SELECT s, a, :run, d, :state, 0, :now FROM unnest("
+    "CAST(:subs AS integer[]), CAST(:arts AS integer[]), CAST(:days AS date[])"
+    ") AS t(s, a, d)"
+    " ON CONFLICT (subscriber_id, article_id) DO NOTHING RETURNING id"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _skip_locked(query: Select[Any]) -> Select[Any]:
+    # PostgreSQL: concurrent claimers skip each other's rows; SQLite renders no lock clause.
+    return query.with_for_update(skip_locked=True)
+
+
+# -- planning ---------------------------------------------------------------------------
+
+
+def delivered(
+    c: Connection, subscriber_ids: Sequence[int], articles: Sequence[int] | None = None
+) -> dict[int, set[int]]:
+    """Return the articles each subscriber has a row for (only among `articles` if given)."""
+    query = select(DELIVERIES.c.subscriber_id, DELIVERIES.c.article_id).where(
+        DELIVERIES.c.subscriber_id.in_(list(subscriber_ids))
+    )
+    if articles is not None:
+        query = query.where(DELIVERIES.c.article_id.in_(list(articles)))
+    found: dict[int, set[int]] = defaultdict(set)
+    for subscriber_id, article_id in c.execute(query):
+        found[subscriber_id].add(article_id)
+    return found
+
+
+def insert_pending(
+    c: Connection,
+    rows: Sequence[tuple[int, int, date]],
+    *,
+    run_id: int | None,
+    now: datetime,
+) -> int:
+    """Insert pending (subscriber_id, article_id, push_date) rows; return how many were new.
+
+    A pair that already has a row is skipped (ON CONFLICT DO NOTHING), so planning twice, or
+    two planners at once, never doubles a delivery.
+    """
+    if not rows:
+        return 0
+    if c.dialect.name == "postgresql":
+        values = {
+            "run": run_id,
+            "state": PENDING,
+            "now": now,
+            "subs": [sub for sub, _, _ in rows],
+            "arts": [art for _, art, _ in rows],
+            "days": [day for _, _, day in rows],
+        }
+        return len(c.execute(_INSERT_PENDING_PG, values).all())
+    many = (
+        sqlite_insert(DELIVERIES)
+        .on_conflict_do_nothing(index_elements=["subscriber_id", "article_id"])
+        .returning(DELIVERIES.c.id)
+    )
+    params = [
+        {
+            "subscriber_id": sub,
+            "article_id": art,
+            "run_id": run_id,
+            "push_date": day,
+            "state": PENDING,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for sub, art, day in rows
+    ]
+    return len(c.execute(many, params).all())
+
+
+# -- claims -----------------------------------------------------------------------------
+
+
+def claim(
+    c: Connection,
+    worker: str,
+    limit: int,
+    now: datetime,
+    *,
+    lease: timedelta,
+    run_id: int | None = None,
+) -> list[Claim]:
+    """Claim up to `limit` rows for `worker`: due pending rows and other workers' stale ones.
+
+    Rows whose subscriber has gone inactive or whose article was hidden since planning
+    are failed here instead of being handed out.
+    """
+    # Never our own rows: a worker whose heartbeat lagged would resend what it has in
+    # flight. Its rows go to others once it is gone (or back with release()).
+    stale = select(DELIVERIES.c.id).where(
+        DELIVERIES.c.state == SENDING,
+        DELIVERIES.c.claimed_at < now - lease,
+        or_(DELIVERIES.c.claimed_by.is_(None), DELIVERIES.c.claimed_by != worker),
+    )
+    pending = select(DELIVERIES.c.id).where(
+        DELIVERIES.c.state == PENDING,
+        or_(DELIVERIES.c.not_before.is_(None), DELIVERIES.c.not_before <= now),
+    )
+    if run_id is not None:
+        stale = stale.where(DELIVERIES.c.run_id == run_id)
+        pending = pending.where(DELIVERIES.c.run_id == run_id)
+    ids = list(c.scalars(_skip_locked(stale.order_by(DELIVERIES.c.id).limit(limit))))
+    if len(ids) < limit:
+        more = pending.order_by(DELIVERIES.c.id).limit(limit - len(ids))
+        ids.extend(c.scalars(_skip_locked(more)))
+    if not ids:
+        return []
+    rows = c.execute(
+        select(*_CLAIM_COLUMNS, SUBSCRIBERS.c.active, ARTICLES.c.hidden)
+        .join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
+        .join(ARTICLES, ARTICLES.c.id == DELIVERIES.c.article_id)
+        .where(DELIVERIES.c.id.in_(ids))
+        .order_by(DELIVERIES.c.id)
+    ).mappings()
+    claims: list[Claim] = []
+    dropped: list[dict[str, Any]] = []
+    for row in rows:
+        values = dict(row)
+        active, hidden = values.pop("active"), values.pop("hidden")
+        if not active or hidden:
+            reason = "subscriber inactive" if not active else "article hidden"
+            dropped.append({"b_id": values["delivery_id"], "b_error": reason})
+            continue
+        claims.append(Claim(**values))
+    if claims:
+        c.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id.in_([cl.delivery_id for cl in claims]))
+            .values(state=SENDING, claimed_by=worker, claimed_at=now)
+        )
+    if dropped:
+        c.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == bindparam("b_id"))
+            .values(state=FAILED, error=bindparam("b_error"), claimed_by=None),
+            dropped,
+        )
+    return claims
+
+
+def heartbeat(c: Connection, worker: str, now: datetime) -> int:
+    """Renew the lease on every row `worker` holds; return how many."""
+    result = c.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.state == SENDING, DELIVERIES.c.claimed_by == worker)
+        .values(claimed_at=now)
+    )
+    return int(result.rowcount)
+
+
+def release(c: Connection, worker: str) -> int:
+    """Hand `worker`'s unsent rows back as pending; return how many."""
+    result = c.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.state == SENDING, DELIVERIES.c.claimed_by == worker)
+        .values(state=PENDING, claimed_by=None, claimed_at=None)
+    )
+    return int(result.rowcount)
+
+
+def record(c: Connection, outcomes: Outcomes, now: datetime, *, worker: str) -> None:
+    """Write `worker`'s sent, failed and retried rows (executemany per kind).
+
+    A row is only written while `worker` still holds it (`sending`, claimed by it): once
+    its lease expired and another worker claimed it, a late outcome of the first (a retry
+    putting a sent row back to pending) would otherwise undo the second's. The batch's
+    `deactivate` part is the subscribers' (bot.db.subscribers.deactivate).
+    """
+    held = (
+        DELIVERIES.c.id == bindparam("b_id"),
+        DELIVERIES.c.state == SENDING,
+        DELIVERIES.c.claimed_by == worker,
+    )
+    if outcomes.sent:
+        c.execute(
+            update(DELIVERIES)
+            .where(*held)
+            .values(
+                state=SENT,
+                message_id=bindparam("b_message"),
+                sent_at=bindparam("b_now"),
+                error=None,
+            ),
+            [{"b_id": i, "b_message": m, "b_now": now} for i, m in outcomes.sent],
+        )
+    if outcomes.failed:
+        c.execute(
+            update(DELIVERIES)
+            .where(*held)
+            .values(state=FAILED, error=bindparam("b_error"), attempts=DELIVERIES.c.attempts + 1),
+            [{"b_id": i, "b_error": reason[:1000]} for i, reason in outcomes.failed],
+        )
+    if outcomes.retries:
+        c.execute(
+            update(DELIVERIES)
+            .where(*held)
+            .values(
+                state=PENDING,
+                not_before=bindparam("b_not_before"),
+                error=bindparam("b_error"),
+                attempts=DELIVERIES.c.attempts + bindparam("b_inc"),
+                claimed_by=None,
+                claimed_at=None,
+            ),
+            [
+                {"b_id": i, "b_not_before": nb, "b_error": reason[:1000], "b_inc": int(inc)}
+                for i, nb, reason, inc in outcomes.retries
+            ],
+        )
+
+
+# -- reads ------------------------------------------------------------------------------
+
+
+def pending_count(c: Connection, run_id: int | None = None) -> int:
+    """Return how many rows wait to be sent (pending, including delayed retries)."""
+    query = select(func.count()).select_from(DELIVERIES).where(DELIVERIES.c.state == PENDING)
+    if run_id is not None:
+        query = query.where(DELIVERIES.c.run_id == run_id)
+    return int(c.scalar(query) or 0)
+
+
+def outstanding(c: Connection, worker: str) -> tuple[int, datetime | None]:
+    """Return rows not yet settled that are not `worker`'s own, and the next retry time."""
+    pending, next_retry = c.execute(
+        select(func.count(), func.min(DELIVERIES.c.not_before)).where(
+            DELIVERIES.c.state == PENDING
+        )
+    ).one()
+    others = c.scalar(
+        select(func.count()).where(
+            DELIVERIES.c.state == SENDING,
+            or_(DELIVERIES.c.claimed_by.is_(None), DELIVERIES.c.claimed_by != worker),
+        )
+    )
+    if next_retry is not None and not isinstance(next_retry, datetime):
+        next_retry = None  # pragma: no cover - aggregate lost the column type
+    return int(pending or 0) + int(others or 0), next_retry
+
+
+def history(c: Connection, subscriber_id: int) -> list[tuple[int, str, str | None]]:
+    """Return a subscriber's (article_id, state, error) rows, oldest first."""
+    query = (
+        select(DELIVERIES.c.article_id, DELIVERIES.c.state, DELIVERIES.c.error)
+        .where(DELIVERIES.c.subscriber_id == subscriber_id)
+        .order_by(DELIVERIES.c.id)
+    )
+    return [(r.article_id, r.state, r.error) for r in c.execute(query)]
+
+
+def run_used(c: Connection, run_id: int) -> bool:
+    """Tell whether the run has any row."""
+    query = select(DELIVERIES.c.id).where(DELIVERIES.c.run_id == run_id).limit(1)
+    return c.execute(query).first() is not None
+
+
+def added_since(c: Connection, run_id: int, when: datetime) -> bool:
+    """Tell whether rows were added to the run after `when`."""
+    query = (
+        select(DELIVERIES.c.id)
+        .where(DELIVERIES.c.run_id == run_id, DELIVERIES.c.created_at > when)
+        .limit(1)
+    )
+    return c.execute(query).first() is not None
+
+
+def run_counts(c: Connection, run_id: int) -> dict[tuple[str, bool], int]:
+    """Return the run's row counts by (state, whether the failure is a blocked chat)."""
+    blocked = DELIVERIES.c.error.like(f"{BLOCKED_PREFIX}%")
+    query = (
+        select(DELIVERIES.c.state, blocked, func.count())
+        .where(DELIVERIES.c.run_id == run_id)
+        .group_by(DELIVERIES.c.state, blocked)
+    )
+    counts: dict[tuple[str, bool], int] = defaultdict(int)
+    for state, is_blocked, n in c.execute(query):
+        counts[state, bool(is_blocked)] += n
+    return counts

@@ -1,0 +1,1 @@
+"""The daily push: plan who gets which articles, then send them through the ledger."""

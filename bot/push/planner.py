@@ -1,0 +1,119 @@
+"""Planning: insert a pending ledger row for every subscriber due at `now`, idempotently.
+
+The planner decides (bot.scheduling: who is due, which articles); its SQL lives in bot.db.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import Connection
+
+from bot.db import articles, deliveries, subscribers
+from bot.model import PlanResult, Subscriber
+from bot.scheduling import PushDefaults, is_due, is_due_forced, newest_window, pick_articles
+from bot.store import Store
+
+PAGE = 1000  # subscribers per page and per transaction
+
+
+class Planner:
+    """Plans pushes into the ledger on a store's database, a page of subscribers at a time."""
+
+    def __init__(self, store: Store, *, page: int = PAGE) -> None:
+        self._read = store.engine
+        # On SQLite the store's write engine begins with BEGIN IMMEDIATE (see bot.db.engine).
+        self._write = store.write_engine
+        self._page = page
+
+    def plan(
+        self,
+        run_id: int | None,
+        now: datetime,
+        defaults: PushDefaults,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> PlanResult:
+        """Insert pending rows for every subscriber due at `now`; idempotent.
+
+        Pages through active subscribers by id (memory stays flat), one transaction per
+        page; `force` plans today's push for everyone who has not had it. A due subscriber
+        with nothing new gets nothing and keeps its date open, so an article imported later
+        within the grace window still goes out that day. `dry_run` writes nothing and
+        returns the (chat_id, article_id) pairs instead.
+        """
+        decide = is_due_forced if force else is_due
+        planned = due_count = skipped = 0
+        pairs: list[tuple[int, int]] = []
+        after = 0
+        engine = self._read if dry_run else self._write
+        while True:
+            # The page, the articles and the writes share one transaction (SQLite: BEGIN
+            # IMMEDIATE). On PostgreSQL the page is locked: a concurrent planner skips these
+            # subscribers, and sees their last_push_date once this commits, so two planners
+            # never give one subscriber two different articles on one day.
+            with engine.begin() as c:
+                page = subscribers.active_page(
+                    c, after_id=after, limit=self._page, lock=not dry_run
+                )
+                if not page:
+                    break
+                after = page[-1].id
+                due: list[tuple[Subscriber, date]] = []
+                for sub in page:
+                    day = decide(sub, now, defaults)
+                    if day is not None:
+                        due.append((sub, day))
+                    elif force:
+                        skipped += 1  # already had today's push
+                picks = self._pick(c, due, defaults)
+                pushed = {sub.id for sub, _, _ in picks}
+                skipped += len(due) - len(pushed)
+                due_count += len(due)
+                if dry_run:
+                    planned += len(picks)
+                    pairs.extend((sub.chat_id, article_id) for sub, article_id, _ in picks)
+                elif picks:
+                    rows = [(sub.id, article_id, day) for sub, article_id, day in picks]
+                    planned += deliveries.insert_pending(c, rows, run_id=run_id, now=now)
+                    by_day: dict[date, list[int]] = defaultdict(list)
+                    for sub, day in due:
+                        if sub.id in pushed:
+                            by_day[day].append(sub.id)
+                    for day, sub_ids in by_day.items():  # one UPDATE per local date, not per row
+                        subscribers.set_last_push_date(c, sub_ids, day)
+        return PlanResult(planned=planned, due=due_count, skipped=skipped, pairs=tuple(pairs))
+
+    def _pick(
+        self, c: Connection, due: Sequence[tuple[Subscriber, date]], defaults: PushDefaults
+    ) -> list[tuple[Subscriber, int, date]]:
+        """Pick each due subscriber's articles: (subscriber, article_id, local date) rows."""
+        if not due:
+            return []
+        ordered = articles.visible_ids(c, newest_first=defaults.policy == "newest")
+        if not ordered:
+            return []
+        window = newest_window(defaults.policy, ordered, defaults.max_per_day)
+        delivered = self._delivered(c, [sub.id for sub, _ in due], window, defaults)
+        picks: list[tuple[Subscriber, int, date]] = []
+        for sub, day in due:
+            chosen = pick_articles(
+                defaults.policy, ordered, delivered.get(sub.id, set()), defaults.max_per_day
+            )
+            picks.extend((sub, article_id, day) for article_id in chosen)
+        return picks
+
+    def _delivered(
+        self,
+        c: Connection,
+        subscriber_ids: Sequence[int],
+        window: Sequence[int],
+        defaults: PushDefaults,
+    ) -> dict[int, set[int]]:
+        """Return the articles each due subscriber already has a row for, as far as it matters."""
+        # "newest" only looks at the window; "backlog" needs each subscriber's whole history.
+        among = window if defaults.policy == "newest" else None
+        return deliveries.delivered(c, subscriber_ids, among)

@@ -1,0 +1,211 @@
+"""The push planner on SQLite and PostgreSQL: who is due, which articles, idempotently."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.db.engine import create_db_engine, open_database
+from bot.db.tables import DeliveryRow
+from bot.ledger import Ledger
+from bot.push.planner import Planner
+from bot.scheduling import PushDefaults
+from bot.store import Store
+from tests.conftest import (
+    DEFAULTS,
+    NOW,
+    SLOT,
+    add_article_named,
+    add_articles,
+    add_subscriber_rows,
+    add_subscribers,
+)
+
+
+def delivery_count(store: Store) -> int:
+    with Session(store.engine) as s:
+        return int(s.scalar(select(func.count()).select_from(DeliveryRow)) or 0)
+
+
+@pytest.fixture
+def planner(store: Store) -> Planner:
+    return Planner(store)
+
+
+@pytest.fixture
+def ledger(store: Store) -> Ledger:
+    return Ledger(store)
+
+
+def test_plan_creates_one_row_per_due_subscriber_and_is_idempotent(
+    store: Store, planner: Planner, ledger: Ledger
+) -> None:
+    ids = add_articles(store, 3)
+    add_subscribers(store, 5)
+    run = ledger.start_run("r1", NOW)
+    result = planner.plan(run.id, NOW, DEFAULTS)
+    assert (result.planned, result.due, result.skipped) == (5, 5, 0)
+    assert planner.plan(run.id, NOW, DEFAULTS).planned == 0
+    assert planner.plan(run.id, NOW, DEFAULTS, force=True).planned == 0
+    assert delivery_count(store) == 5
+    sub = store.get_subscriber(3)
+    assert sub is not None
+    assert sub.last_push_date == date(2026, 6, 1)
+    assert ledger.deliveries(sub.id) == [(ids[-1], "pending", None)]  # the newest
+
+
+def test_plan_waits_for_the_push_time_and_respects_the_grace(
+    store: Store, planner: Planner
+) -> None:
+    add_articles(store, 1)
+    add_subscribers(store, 2)
+    assert planner.plan(None, SLOT - timedelta(minutes=1), DEFAULTS).planned == 0
+    assert planner.plan(None, SLOT + timedelta(hours=7), DEFAULTS).planned == 0
+    assert planner.plan(None, SLOT + timedelta(hours=5), DEFAULTS).planned == 2
+
+
+def test_plan_never_pushes_hidden_articles(store: Store, planner: Planner, ledger: Ledger) -> None:
+    ids = add_articles(store, 2)
+    store.apply_sync(inserts=[], updates=[], restamps=[], hide=["a2"])
+    add_subscribers(store, 1)
+    planner.plan(None, NOW, DEFAULTS)
+    sub = store.get_subscriber(1)
+    assert sub is not None
+    assert [a for a, _, _ in ledger.deliveries(sub.id)] == [ids[0]]
+
+
+def test_plan_with_nothing_new_sends_nothing_and_keeps_the_day_open(
+    store: Store, planner: Planner
+) -> None:
+    """No articles → nothing planned; an article imported within the grace still goes out."""
+    add_subscribers(store, 2)
+    result = planner.plan(None, NOW, DEFAULTS)
+    assert (result.planned, result.skipped) == (0, 2)
+    sub = store.get_subscriber(1)
+    assert sub is not None
+    assert sub.last_push_date is None
+    add_articles(store, 1)
+    assert planner.plan(None, NOW + timedelta(hours=1), DEFAULTS).planned == 2
+
+
+def test_newest_policy_sends_nothing_when_the_newest_was_received(
+    store: Store, planner: Planner, ledger: Ledger
+) -> None:
+    add_articles(store, 3)
+    add_subscribers(store, 1)
+    assert planner.plan(None, NOW, DEFAULTS).planned == 1
+    next_day = NOW + timedelta(days=1)
+    result = planner.plan(None, next_day, DEFAULTS)
+    assert (result.planned, result.skipped) == (0, 1)
+    new = add_article_named(store, "b1")
+    assert planner.plan(None, next_day + timedelta(minutes=1), DEFAULTS).planned == 1
+    sub = store.get_subscriber(1)
+    assert sub is not None
+    assert ledger.deliveries(sub.id)[-1][0] == new
+
+
+def test_backlog_policy_walks_oldest_first_with_max_per_day(
+    store: Store, planner: Planner, ledger: Ledger
+) -> None:
+    ids = add_articles(store, 5)
+    add_subscribers(store, 1)
+    backlog = PushDefaults(push_time=time(8), timezone="Asia/Shanghai", policy="backlog",
+                           max_per_day=2)  # fmt: skip
+    planner.plan(None, NOW, backlog)
+    planner.plan(None, NOW + timedelta(days=1), backlog)
+    sub = store.get_subscriber(1)
+    assert sub is not None
+    assert [a for a, _, _ in ledger.deliveries(sub.id)] == ids[:4]
+
+
+def test_plan_follows_each_subscribers_timezone(store: Store, planner: Planner) -> None:
+    add_articles(store, 1)
+    add_subscriber_rows(
+        store,
+        [
+            {"chat_id": 1},  # Shanghai, 08:00
+            {"chat_id": 2, "timezone": "Europe/London"},
+            {
+                "chat_id": 3,
+                "timezone": "America/New_York",
+                "push_time": time(20, 0),  # 20:00 EDT on May 31 = 00:00 UTC June 1
+            },
+        ],
+    )
+    result = planner.plan(None, NOW, DEFAULTS)
+    assert result.planned == 2  # London is still asleep (01:01 BST)
+    london = store.get_subscriber(2)
+    assert london is not None
+    assert london.last_push_date is None
+    assert planner.plan(None, datetime(2026, 6, 1, 7, 5, tzinfo=UTC), DEFAULTS).planned == 1
+
+
+def test_dry_run_plans_in_memory_only(store: Store, planner: Planner) -> None:
+    ids = add_articles(store, 2)
+    add_subscribers(store, 3)
+    result = planner.plan(None, NOW, DEFAULTS, dry_run=True)
+    assert sorted(result.pairs) == [(1, ids[1]), (2, ids[1]), (3, ids[1])]
+    assert delivery_count(store) == 0
+    sub = store.get_subscriber(1)
+    assert sub is not None
+    assert sub.last_push_date is None
+
+
+def test_plan_pages_through_subscribers(store: Store) -> None:
+    """A page smaller than the subscribers still plans everyone, one row each."""
+    add_articles(store, 1)
+    add_subscribers(store, 7)
+    result = Planner(store, page=3).plan(None, NOW, DEFAULTS)
+    assert (result.planned, result.due) == (7, 7)
+    assert delivery_count(store) == 7
+
+
+@pytest.mark.postgres
+def test_two_planners_racing_an_import_give_each_subscriber_one_article(pg_url: str) -> None:
+    """Planner A reads its page and pauses; an article is imported; planner B plans the same
+    day; then A finishes. Each subscriber ends with rows for one article only."""
+    store = Store(open_database(pg_url))
+    other = Store(create_db_engine(pg_url))
+    try:
+        add_articles(store, 1)
+        add_subscribers(store, 20)
+        paused, resume = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        class PausingPlanner(Planner):
+            def _delivered(self, *args: Any, **kwargs: Any) -> dict[int, set[int]]:
+                paused.set()
+                resume.wait(timeout=60)
+                return super()._delivered(*args, **kwargs)
+
+        def plan_a() -> None:
+            try:
+                PausingPlanner(store).plan(None, NOW, DEFAULTS)
+            except BaseException as exc:
+                errors.append(exc)
+
+        a = threading.Thread(target=plan_a)
+        a.start()
+        try:
+            assert paused.wait(timeout=60)
+            add_article_named(other, "imported-meanwhile")
+            b = Planner(other).plan(None, NOW + timedelta(seconds=1), DEFAULTS)
+        finally:
+            resume.set()
+            a.join()
+        assert errors == []
+        assert b.planned == 0  # A holds the page: B skips those subscribers
+        with Session(store.engine) as s:
+            pairs = s.execute(select(DeliveryRow.subscriber_id, DeliveryRow.article_id)).all()
+        per_subscriber = Counter(sub for sub, _ in pairs)
+        assert len(per_subscriber) == 20
+        assert set(per_subscriber.values()) == {1}
+    finally:
+        other.close()
+        store.close()
