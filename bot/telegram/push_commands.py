@@ -14,9 +14,9 @@ from typing import cast
 
 from telegram import Update
 
-from bot.delivery import push_defaults
 from bot.i18n import is_lang
 from bot.ledger import Ledger, RunStats
+from bot.push.options import push_defaults
 from bot.scheduling import pick_articles
 from bot.store import Store, StoredArticle, Subscriber
 from bot.telegram import jobs

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import select
 from telegram.ext import ExtBot
 
-from bot.delivery import PushOptions, run_push
 from bot.errors import ConfigError
 from bot.models import DeliveryRow
+from bot.push.options import PushOptions
+from bot.push.run import run_push
 from bot.rendering import Renderer
 from bot.store import Store
 from bot.telegram.aiohttp_request import build_request
