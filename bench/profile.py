@@ -26,7 +26,7 @@ TOP = 15
 # Where a frame's own time is charged, by the first matching fragment of its file path.
 _AREAS = (
     ("bot/telegram/aiohttp_request", "bot: aiohttp transport"),
-    ("bot/delivery", "bot: push engine"),
+    ("bot/push", "bot: push engine"),
     ("bot/ledger", "bot: ledger (SQLAlchemy calls)"),
     ("bot/db/", "bot: database queries (SQLAlchemy calls)"),
     ("bot/", "bot: other"),

@@ -4,7 +4,7 @@
   the machine and the server allow (the baseline every push figure is divided by).
 - ``ptb-aiohttp`` / ``ptb-httpx``: python-telegram-bot's ``Bot.send_message`` on our aiohttp
   transport or PTB's default httpx one, from a fixed pool of worker coroutines.
-- ``push``: the real push (``bot.delivery.run_push`` with ``bot.telegram.sender.TelegramSender``
+- ``push``: the real push (``bot.push.run.run_push`` with ``bot.telegram.sender.TelegramSender``
   on the aiohttp transport, ledger on SQLite).
 """
 
@@ -27,9 +27,10 @@ from telegram.ext import ExtBot
 
 from bench.common import push_message, sample_article, seed_subscribers
 from bot.db.engine import open_database
-from bot.delivery import PushOptions, run_push
 from bot.digest import Button
 from bot.model import ArticleUpsert
+from bot.push.options import PushOptions
+from bot.push.run import run_push
 from bot.rendering import Renderer
 from bot.scheduling import PushDefaults
 from bot.store import Store
@@ -150,7 +151,7 @@ async def real_push(
     rate: float | None = None,
     paid: bool = False,
 ) -> int:
-    """Run bot.delivery.run_push (force) on a seeded database; return sent.
+    """Run bot.push.run.run_push (force) on a seeded database; return sent.
 
     ``rate=None`` turns the pacer off (no rate limiter at all, so the ceiling is the bot's own
     cost); otherwise the bot gets ``Pacer(rate)`` as its rate limiter, as in production, and

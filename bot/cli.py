@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bot.config import Settings, load_settings
-from bot.delivery import PushProgress
 from bot.digest import PARTS, Part, render_part
 from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
 from bot.i18n import is_lang
+from bot.push.reports import PushProgress
 from bot.runtime import Runtime
 from bot.sync import SyncReport, sync_articles
 

@@ -1,6 +1,6 @@
 """Periodic jobs of the bot's JobQueue: the seed re-sync and the push tick.
 
-The push tick (every PUSH_TICK s) starts ``bot.delivery.run_push`` in the background unless
+The push tick (every PUSH_TICK s) starts ``bot.push.run.run_push`` in the background unless
 this application's push is still running, so a push longer than a tick is never doubled and
 the JobQueue is never held up. A push stops when the application stops; the ledger resumes
 it on the next start (or in another instance)."""
@@ -13,8 +13,10 @@ import logging
 import weakref
 from typing import Final, cast
 
-from bot.delivery import PushOptions, PushReport, run_push
 from bot.errors import DigestError
+from bot.push.options import PushOptions
+from bot.push.reports import PushReport
+from bot.push.run import run_push
 from bot.telegram.context import DigestApplication, DigestContext
 from bot.telegram.sender import TelegramSender
 

@@ -13,13 +13,14 @@ ahead of time instead of reacting to 429s:
 - **Per group/channel** (negative chat ids): at most ``group_per_minute`` in any 61-s window
   (Telegram's 60 s plus a second of slack for network jitter).
 
-Lanes. A call passing ``rate_limit_args={"lane": "push"}`` is a push send; everything else is a
-command reply. Command replies *reserve* the next global slot the moment they arrive, ahead of
-every waiting push send. Push sends queue FIFO behind one gate and take a slot only when it is
-free *now*, re-checking after every sleep, so a command reply waits for at most the one slot
-in use, never behind the push queue. The pacer starts no task: waiting callers are the
-coroutines of the bounded sender pool (the push) or of handlers; each sleeps on
-``asyncio.sleep`` until its slot, on a monotonic clock.
+Lanes. A call passing ``rate_limit_args={"lane": "push"}``, or made through
+``Pacer.send(..., lane="push")`` (the push's sender, which posts outside PTB's request path), is
+a push send; everything else is a command reply. Command replies *reserve* the next global
+slot the moment they arrive, ahead of every waiting push send. Push sends queue FIFO behind one
+gate and take a slot only when it is free *now*, re-checking after every sleep, so a command
+reply waits for at most the one slot in use, never behind the push queue. The pacer starts no
+task: waiting callers are the coroutines of the bounded sender pool (the push) or of handlers;
+each sleeps on ``asyncio.sleep`` until its slot, on a monotonic clock.
 
 429. ``RetryAfter`` pauses *every* lane until ``retry_after`` has passed (a deadline that only
 moves later: a request finishing early cannot lift it), then the same call is made again. It is
@@ -39,7 +40,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
@@ -51,8 +52,8 @@ Lane = Literal["command", "push"]
 RateLimitArgs = dict[str, Any]
 JSONDict = dict[str, Any]
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
-PUSH_ARGS: Final[RateLimitArgs] = {"lane": "push"}
 DEFAULT_RATE: Final = 25.0
 # Telegram allows 1000/s with paid broadcast; 10 % headroom keeps rate + burst + network
 # jitter (requests sent evenly can arrive bunched) under it.
@@ -266,6 +267,42 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
                     # Re-check after the sleep: a command reply may have reserved this slot.
                     await self._sleep(wait)
 
+    # ----------------------------------------------------------------- sending
+
+    async def send(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        chat_id: object,
+        lane: Lane = "command",
+        paid: bool = False,
+        endpoint: str = "sendMessage",
+    ) -> T:
+        """Make one message-sending Bot API call under every limit; re-make it after each 429.
+
+        The one entry to the pacer's policy. PTB reaches it through ``process_request`` (from
+        ``ExtBot._do_post``); a caller that posts outside that path calls it directly, so it
+        cannot skip the limits or the 429 pause: the push's ``TelegramSender`` posts a body
+        encoded once per digest through ``bot.request``, which PTB's path would re-encode per
+        chat. ``call`` makes the request afresh each time it is called.
+        """
+        while True:
+            if self.enabled:
+                await self.acquire(chat_id, lane=lane, paid=paid)
+            else:
+                wait = self._paused_until - self._clock()
+                if wait > 0:
+                    await self._sleep(wait)
+            try:
+                return await call()
+            except RetryAfter as exc:
+                seconds = retry_after_seconds(exc)
+                self.stats.retry_after += 1
+                log.warning(
+                    "%s got 429: pausing every send for %.1f s, then retrying", endpoint, seconds
+                )
+                self.pause(seconds)
+
     # ----------------------------------------------------------------- PTB hook
 
     async def process_request(  # noqa: PLR0917 - the signature PTB calls
@@ -285,23 +322,13 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         lane: Lane = "command"
         if rate_limit_args and rate_limit_args.get("lane") == "push":
             lane = "push"
-        paid = bool(data.get("allow_paid_broadcast"))
-        while True:
-            if self.enabled:
-                await self.acquire(data.get("chat_id"), lane=lane, paid=paid)
-            else:
-                wait = self._paused_until - self._clock()
-                if wait > 0:
-                    await self._sleep(wait)
-            try:
-                return await callback(*args, **kwargs)
-            except RetryAfter as exc:
-                seconds = retry_after_seconds(exc)
-                self.stats.retry_after += 1
-                log.warning(
-                    "%s got 429: pausing every send for %.1f s, then retrying", endpoint, seconds
-                )
-                self.pause(seconds)
+        return await self.send(
+            lambda: callback(*args, **kwargs),
+            chat_id=data.get("chat_id"),
+            lane=lane,
+            paid=bool(data.get("allow_paid_broadcast")),
+            endpoint=endpoint,
+        )
 
 
 def pacer_for(rate_limit: float, *, paid_broadcast: bool = False, enabled: bool = True) -> Pacer:

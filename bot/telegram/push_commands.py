@@ -14,10 +14,10 @@ from typing import cast
 
 from telegram import Update
 
-from bot.delivery import push_defaults
 from bot.i18n import is_lang
 from bot.ledger import Ledger
 from bot.model import RunStats, StoredArticle, Subscriber
+from bot.push.options import push_defaults
 from bot.scheduling import pick_articles
 from bot.store import Store
 from bot.telegram import jobs

@@ -14,15 +14,11 @@ from telegram.error import InvalidToken
 from telegram.ext import Defaults, ExtBot
 
 from bot.config import Settings
-from bot.delivery import (
-    OutgoingMessage,
-    PushOptions,
-    PushProgress,
-    PushReport,
-    SendResult,
-    run_push,
-)
 from bot.errors import ConfigError, DeliveryError
+from bot.push.options import PushOptions
+from bot.push.reports import PushProgress, PushReport
+from bot.push.run import run_push
+from bot.push.sender import OutgoingMessage, SendResult
 from bot.runtime import Runtime
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.pacer import RateLimitArgs, pacer_for

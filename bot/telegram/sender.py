@@ -1,9 +1,11 @@
-"""The push's Sender over a PTB Bot: one message out, one plain Outcome back.
+"""The push's Sender over a PTB Bot: a digest's messages out, one plain Outcome back.
 
-``TelegramSender`` implements :class:`bot.delivery.Sender`. Pacing is the :class:`Pacer`'s job:
-the bot is built with it as ``rate_limiter``, and push sends pass ``rate_limit_args={"lane":
-"push"}`` so command replies go first. A 429 therefore never reaches this module (the pacer waits
-and re-sends the same call); without a pacer it comes back as RETRY with ``retry_after``.
+``TelegramSender`` implements :class:`bot.push.sender.Sender`: it sends a digest's parts in
+order, the keyboard under the last, and stops at the first failure, reporting how many parts
+went out. Pacing is the :class:`Pacer`'s job: the bot is built with it as ``rate_limiter``, and
+each part goes through :meth:`Pacer.send` in the push lane, so command replies go first. A 429
+therefore never reaches this module (the pacer waits and re-sends the same part); without a
+pacer it comes back as RETRY with ``retry_after``.
 
 Bot API errors map to outcomes as Telegram means them:
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
+from functools import partial
 from typing import Any, Final
 
 from telegram.error import (
@@ -33,10 +37,10 @@ from telegram.error import (
 from telegram.ext import ExtBot
 from telegram.request import RequestData
 
-from bot.delivery import Outcome, OutgoingMessage, SendResult
 from bot.errors import ConfigError
+from bot.push.sender import Outcome, OutgoingMessage, SendResult
 from bot.telegram.keyboards import markup
-from bot.telegram.pacer import PUSH_ARGS, Pacer, retry_after_seconds
+from bot.telegram.pacer import Pacer, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -62,65 +66,77 @@ def outcome_for(exc: TelegramError) -> SendResult:
     return SendResult(Outcome.FAILED, error=str(exc) or type(exc).__name__)
 
 
-class _Prepared:
-    """The parts of a push message shared by every chat that gets it, encoded once."""
+class _Body:
+    """One part of a push digest, shared by every chat that gets it, encoded once."""
 
     __slots__ = ("json_parameters", "parameters", "tail")
 
-    def __init__(self, message: OutgoingMessage) -> None:
-        keyboard = markup([message.buttons])
-        self.parameters: dict[str, Any] = {"text": message.html, "parse_mode": "HTML"}
+    def __init__(self, text: str, keyboard: dict[str, Any] | None, *, paid: bool) -> None:
+        self.parameters: dict[str, Any] = {"text": text, "parse_mode": "HTML"}
         if keyboard is not None:
-            self.parameters["reply_markup"] = keyboard.to_dict()
-        if message.paid:
+            self.parameters["reply_markup"] = keyboard
+        if paid:
             self.parameters["allow_paid_broadcast"] = True
-        # What PTB's RequestData would produce, minus chat_id, computed once per article.
+        # What PTB's RequestData would produce, minus chat_id, computed once per part.
         self.json_parameters = {
             k: v if isinstance(v, str) else json.dumps(v) for k, v in self.parameters.items()
         }
         self.tail = json.dumps(self.parameters, ensure_ascii=False)[1:].encode()
 
 
+def _bodies(message: OutgoingMessage) -> tuple[_Body, ...]:
+    """Encode the digest's parts, the keyboard under the last one (as /latest sends them)."""
+    keyboard = markup([message.buttons])
+    buttons = keyboard.to_dict() if keyboard is not None else None
+    last = len(message.parts) - 1
+    return tuple(
+        _Body(text, buttons if index == last else None, paid=message.paid)
+        for index, text in enumerate(message.parts)
+    )
+
+
 # PTB marks RequestData final, and offers no public way to build one from pre-encoded parts;
 # transports read only the three properties overridden here (tested on both backends).
 class _SendMessageData(RequestData):  # type: ignore[misc]
-    """sendMessage's parameters for one chat: the shared part is encoded once per article."""
+    """sendMessage's parameters for one chat: the shared part is encoded once per digest."""
 
-    __slots__ = ("_chat_id", "_prepared")
+    __slots__ = ("_body", "_chat_id")
 
-    def __init__(self, chat_id: int, prepared: _Prepared) -> None:
+    def __init__(self, chat_id: int, body: _Body) -> None:
         super().__init__()
         self._chat_id = chat_id
-        self._prepared = prepared
+        self._body = body
 
     @property
     def parameters(self) -> dict[str, Any]:
         """Return the parameters as values (the chat first)."""
-        return {"chat_id": self._chat_id, **self._prepared.parameters}
+        return {"chat_id": self._chat_id, **self._body.parameters}
 
     @property
     def json_parameters(self) -> dict[str, str]:
         """Return the parameters as a form sends them (the httpx transport)."""
-        return {"chat_id": str(self._chat_id), **self._prepared.json_parameters}
+        return {"chat_id": str(self._chat_id), **self._body.json_parameters}
 
     @property
     def json_payload(self) -> bytes:
         """Return the JSON body (the aiohttp transport): the chat id spliced in front."""
-        return b'{"chat_id": %d, ' % self._chat_id + self._prepared.tail
+        return b'{"chat_id": %d, ' % self._chat_id + self._body.tail
 
 
-# A push sends one message per (article, language): a handful of distinct bodies per run.
+# A push sends one digest per (article, language): a handful of distinct ones per run.
 _PREPARED_LIMIT: Final = 64
 
 
 class TelegramSender:
-    """Send push messages through a PTB bot, paced by its Pacer.
+    """Send push digests through a PTB bot, part by part, paced by its Pacer.
 
-    The push sends the same text to thousands of chats, so it skips what PTB's send_message
+    The push sends the same digest to thousands of chats, so it skips what PTB's send_message
     repeats per call (building the request from objects, and a Message object from the
-    answer): the shared part of the body is encoded once per article, and the answer is read
-    for its message_id only. It still goes through the bot's own transport, with PTB's status
-    handling (``BaseRequest.post``), so every error is the exception PTB would raise.
+    answer): each part's shared body is encoded once per digest, and the answer is read for
+    its message_id only. It still goes through the bot's own transport, with PTB's status
+    handling (``BaseRequest.post``), so every error is the exception PTB would raise. As it
+    posts outside ``ExtBot._do_post``, where PTB would call the rate limiter, it asks the
+    pacer itself through :meth:`Pacer.send` in the push lane.
     """
 
     def __init__(self, bot: ExtBot[Any], *, paced: bool = True) -> None:
@@ -128,45 +144,55 @@ class TelegramSender:
         limiter = bot.rate_limiter
         self._pacer = limiter if paced and isinstance(limiter, Pacer) else None
         self._url = f"{bot.base_url}/sendMessage"
-        self._prepared: dict[tuple[str, tuple[Any, ...], bool], _Prepared] = {}
+        self._prepared: dict[tuple[tuple[str, ...], tuple[Any, ...], bool], tuple[_Body, ...]] = {}
 
-    def _prepare(self, message: OutgoingMessage) -> _Prepared:
-        key = (message.html, message.buttons, message.paid)
-        prepared = self._prepared.get(key)
-        if prepared is None:
+    def _prepare(self, message: OutgoingMessage) -> tuple[_Body, ...]:
+        key = (message.parts, message.buttons, message.paid)
+        bodies = self._prepared.get(key)
+        if bodies is None:
             if len(self._prepared) >= _PREPARED_LIMIT:
                 self._prepared.clear()
-            prepared = self._prepared[key] = _Prepared(message)
-        return prepared
+            bodies = self._prepared[key] = _bodies(message)
+        return bodies
 
     async def _post(self, data: _SendMessageData) -> Any:
         return await self.bot.request.post(self._url, request_data=data)
 
     async def send(self, message: OutgoingMessage) -> SendResult:
-        """Send one push message; return what happened as a plain SendResult.
+        """Send the digest's parts in order; stop at the first failure and report it.
 
         Raise ConfigError when the Bot API refuses the token (no message can go out).
         """
-        data = _SendMessageData(message.chat_id, self._prepare(message))
-        try:
-            if self._pacer is None:
-                sent = await self._post(data)
-            else:
-                sent = await self._pacer.process_request(
-                    self._post,
-                    (data,),
-                    {},
-                    "sendMessage",
-                    {"chat_id": message.chat_id, "allow_paid_broadcast": message.paid},
-                    PUSH_ARGS,
+        ids: list[int] = []
+        bodies = self._prepare(message)
+        for delivered, body in enumerate(bodies):
+            data = _SendMessageData(message.chat_id, body)
+            try:
+                if self._pacer is None:
+                    answer = await self._post(data)
+                else:
+                    answer = await self._pacer.send(
+                        partial(self._post, data),
+                        chat_id=message.chat_id,
+                        lane="push",
+                        paid=message.paid,
+                    )
+            except InvalidToken:
+                # A configuration error, not this row's: stop the push instead of failing every
+                # row. `from None`: PTB's message may carry the token, which must not be logged.
+                raise ConfigError(REFUSED_MESSAGE) from None
+            except TelegramError as exc:
+                result = replace(outcome_for(exc), delivered=delivered, message_ids=tuple(ids))
+                log.debug(
+                    "push to %s: %s after %d of %d parts (%s)",
+                    message.chat_id,
+                    result.outcome.name,
+                    delivered,
+                    len(bodies),
+                    result.error,
                 )
-        except InvalidToken:
-            # A configuration error, not this row's: stop the push instead of failing every
-            # row. `from None`: PTB's message may carry the token, which must not be logged.
-            raise ConfigError(REFUSED_MESSAGE) from None
-        except TelegramError as exc:
-            result = outcome_for(exc)
-            log.debug("push to %s: %s (%s)", message.chat_id, result.outcome.name, result.error)
-            return result
-        message_id = sent.get("message_id") if isinstance(sent, dict) else None
-        return SendResult(Outcome.SENT, message_id=message_id)
+                return result
+            message_id = answer.get("message_id") if isinstance(answer, dict) else None
+            if isinstance(message_id, int):
+                ids.append(message_id)
+        return SendResult(Outcome.SENT, delivered=len(bodies), message_ids=tuple(ids))

@@ -32,10 +32,12 @@ from telegram.ext import ExtBot
 
 from bot.config import Settings
 from bot.db.engine import open_database
-from bot.delivery import PushOptions, PushReport, push_defaults, run_push
 from bot.fakeapi.models import Fault, Limits
 from bot.fakeapi.server import LoopbackBotApi
 from bot.ledger import Ledger
+from bot.push.options import PushOptions, push_defaults
+from bot.push.reports import PushReport
+from bot.push.run import run_push
 from bot.rendering import Renderer
 from bot.store import Store
 from bot.sync import sync_articles

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 from telegram.ext import ExtBot
 
 from bot.db.tables import DeliveryRow
-from bot.delivery import PushOptions, run_push
 from bot.errors import ConfigError
 from bot.fakeapi.server import LoopbackBotApi
+from bot.push.options import PushOptions
+from bot.push.run import run_push
 from bot.rendering import Renderer
 from bot.store import Store
 from bot.telegram.aiohttp_request import build_request

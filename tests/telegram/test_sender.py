@@ -7,14 +7,20 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram.ext import ExtBot
 
-from bot.delivery import Outcome, OutgoingMessage
-from bot.digest import Button
+from bot.digest import Button, article_buttons, render_part
 from bot.errors import ConfigError
 from bot.fakeapi.models import Fault
 from bot.fakeapi.server import LoopbackBotApi
+from bot.markup import parse_html
+from bot.push.run import run_push
+from bot.push.sender import Outcome, OutgoingMessage
+from bot.rendering import Renderer
+from bot.store import Store
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.pacer import Pacer
 from bot.telegram.sender import TelegramSender
+from tests.conftest import NOW, add_subscribers
+from tests.push.conftest import add_long_article, options
 
 BUTTONS = (Button("📖", callback_data="full:1"), Button("🔗", url="https://example.org/a"))
 
@@ -46,7 +52,7 @@ async def sender(
 
 
 def message(chat_id: int, html: str = "<b>Digest</b> of the day") -> OutgoingMessage:
-    return OutgoingMessage(chat_id, "private" if chat_id > 0 else "group", html, BUTTONS)
+    return OutgoingMessage(chat_id, "private" if chat_id > 0 else "group", (html,), BUTTONS)
 
 
 async def test_sent_message_carries_html_and_buttons(
@@ -56,7 +62,7 @@ async def test_sent_message_carries_html_and_buttons(
     result = await sender.send(message(42))
     assert result.outcome is Outcome.SENT
     [sent] = loopback_api.messages(42)
-    assert result.message_id == sent.message_id
+    assert (result.delivered, result.message_ids) == (1, (sent.message_id,))
     assert sent.text == "Digest of the day"
     assert sent.parse_mode == "HTML"
     assert sent.reply_markup_json is not None
@@ -72,7 +78,7 @@ async def test_one_prepared_message_reaches_many_chats_intact(
     and paid-broadcast flag, and its own chat's message id comes back."""
     html = '<b>标题 &amp; 😀</b>\n<a href="https://example.org/?a=1&amp;b=2">原文</a> "引号"'
     outgoing = [
-        OutgoingMessage(chat, "private", html, BUTTONS, paid=True) for chat in (61, 62, 63)
+        OutgoingMessage(chat, "private", (html,), BUTTONS, paid=True) for chat in (61, 62, 63)
     ]
     results = [await sender.send(m) for m in outgoing]
     assert [r.outcome for r in results] == [Outcome.SENT] * 3
@@ -88,6 +94,62 @@ async def test_one_prepared_message_reaches_many_chats_intact(
                 {"text": "🔗", "url": "https://example.org/a"},
             ]
         ]
+
+
+async def test_a_digest_in_parts_arrives_in_order_with_the_buttons_under_the_last(
+    sender: TelegramSender, loopback_api: LoopbackBotApi, pacer: Pacer
+) -> None:
+    """Every part goes out, in order, each through the pacer's push lane; only the last
+    carries the keyboard; the result names every part's message id."""
+    parts = ("<b>Part one</b>", "Part <i>two</i>", "Part three")
+    result = await sender.send(OutgoingMessage(52, "private", parts, BUTTONS))
+    assert result.outcome is Outcome.SENT
+    sent = loopback_api.messages(52)
+    assert [m.text for m in sent] == ["Part one", "Part two", "Part three"]
+    assert [m.reply_markup_json is None for m in sent] == [True, True, False]
+    assert result.delivered == 3
+    assert result.message_ids == tuple(m.message_id for m in sent)
+    assert result.message_id == sent[0].message_id
+    assert pacer.stats.push == 3
+
+
+async def test_a_part_refused_midway_reports_the_parts_delivered(
+    sender: TelegramSender, loopback_api: LoopbackBotApi
+) -> None:
+    """A failure after the first part stops the digest there and says one part got through."""
+    parts = ("First part", "x" * 5000, "Never sent")  # Telegram refuses over 4096 characters
+    result = await sender.send(OutgoingMessage(53, "private", parts, BUTTONS))
+    assert result.outcome is Outcome.FAILED
+    assert result.error == "Message is too long"
+    [first] = loopback_api.messages(53)
+    assert first.text == "First part"
+    assert (result.delivered, result.message_ids) == (1, (first.message_id,))
+
+
+async def test_a_three_part_digest_reaches_a_subscriber_whole(
+    loopback_api: LoopbackBotApi, sqlite_store: Store, renderer: Renderer
+) -> None:
+    """run_push over a real PTB bot and the loopback Bot API: a digest too long for one
+    message reaches the chat as /latest shows it: three messages, in order, the article's
+    buttons under the last one."""
+    stored = add_long_article(sqlite_store)
+    add_subscribers(sqlite_store, 1, language="en")
+    bot: ExtBot[object] = ExtBot(
+        loopback_api.token,
+        base_url=loopback_api.base_url,
+        request=build_request("aiohttp", pool_size=8),
+        rate_limiter=Pacer(100.0),
+    )
+    async with bot:
+        report = await run_push(sqlite_store, renderer, TelegramSender(bot), options(), now=NOW)
+    assert report.sent == 1
+    sent = loopback_api.messages(1)
+    expected = [parse_html(part).text for part in render_part(renderer, stored, "digest", "en")]
+    assert len(expected) == 3
+    assert [m.text for m in sent] == expected
+    assert [m.buttons() for m in sent[:2]] == [[], []]
+    buttons = article_buttons(renderer, stored, "en")
+    assert [b["text"] for row in sent[2].buttons() for b in row] == [b.label for b in buttons]
 
 
 async def test_blocked_user_is_blocked(
@@ -170,7 +232,7 @@ async def test_paid_broadcast_flag_reaches_telegram(
     sender: TelegramSender, loopback_api: LoopbackBotApi
 ) -> None:
     """A message marked paid is sent with allow_paid_broadcast; others without it."""
-    paid = OutgoingMessage(49, "private", "paid", (), paid=True)
+    paid = OutgoingMessage(49, "private", ("paid",), (), paid=True)
     assert (await sender.send(paid)).outcome is Outcome.SENT
     assert (await sender.send(message(50))).outcome is Outcome.SENT
     assert loopback_api.messages(49)[0].allow_paid_broadcast

@@ -6,33 +6,23 @@ import asyncio
 import contextlib
 import random
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from bot.config import Settings
 from bot.db.engine import create_db_engine
 from bot.db.tables import DeliveryRow
-from bot.delivery import (
-    Outcome,
-    OutgoingMessage,
-    PushOptions,
-    PushProgress,
-    SendResult,
-    run_key,
-    run_push,
-)
+from bot.digest import article_buttons, render_part
 from bot.errors import ConfigError
-from bot.i18n import Lang
 from bot.ledger import Ledger
+from bot.push.options import run_key
 from bot.push.planner import Planner
+from bot.push.reports import PushProgress
+from bot.push.run import run_push
+from bot.push.sender import Outcome, OutgoingMessage, SendResult
 from bot.rendering import Renderer
-from bot.scheduling import PushDefaults
 from bot.store import Store, utcnow
 from tests.conftest import (
     DEFAULTS,
@@ -43,67 +33,7 @@ from tests.conftest import (
     add_subscribers,
     seed_subscribers,
 )
-
-
-class FakeSender:
-    """Our own Sender protocol in memory: scripted results per chat, then success."""
-
-    def __init__(
-        self,
-        script: dict[int, list[SendResult]] | None = None,
-        *,
-        on_send: Callable[[OutgoingMessage], None] | None = None,
-    ) -> None:
-        self.script = {chat: list(results) for chat, results in (script or {}).items()}
-        self.on_send = on_send
-        self.delivered: list[OutgoingMessage] = []
-        self.calls = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        self.calls += 1
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            await asyncio.sleep(0.001)  # let the other workers overlap
-            queued = self.script.get(message.chat_id)
-            if queued:
-                return queued.pop(0)
-            self.delivered.append(message)
-            if self.on_send is not None:
-                self.on_send(message)
-            return SendResult(Outcome.SENT, message_id=len(self.delivered))
-        finally:
-            self.in_flight -= 1
-
-    def per_chat(self) -> Counter[int]:
-        return Counter(m.chat_id for m in self.delivered)
-
-
-class CountingRenderer(Renderer):
-    """The bundled templates, counting renders per (template, language)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.renders: Counter[tuple[str, str]] = Counter()
-
-    def render(self, name: str, lang: Lang, /, **context: object) -> str:
-        self.renders[name, lang] += 1
-        return super().render(name, lang, **context)
-
-
-def options(**overrides: object) -> PushOptions:
-    base = PushOptions(
-        defaults=DEFAULTS,
-        max_attempts=3,
-        concurrency=8,
-        batch=20,
-        backoff=timedelta(milliseconds=5),
-        flush_interval=0.02,
-        poll_interval=0.02,
-    )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+from tests.push.conftest import FakeSender, add_long_article, failing_first, finished, options
 
 
 async def test_every_due_subscriber_gets_exactly_one_message(
@@ -118,7 +48,7 @@ async def test_every_due_subscriber_gets_exactly_one_message(
     assert report.stats is not None
     assert (report.stats.sent, report.stats.pending, report.stats.sending) == (150, 0, 0)
     message = sender.delivered[0]
-    assert f"Article {len(ids)}" in message.html
+    assert f"Article {len(ids)}" in message.parts[0]
     assert [b.callback_data for b in message.buttons][:2] == [
         f"full:{ids[-1]}",
         f"risks:{ids[-1]}",
@@ -126,6 +56,57 @@ async def test_every_due_subscriber_gets_exactly_one_message(
     again = await run_push(store, renderer, sender, options(), now=NOW + timedelta(minutes=1))
     assert again.sent == 0
     assert len(sender.delivered) == 150
+
+
+async def test_every_part_of_a_long_digest_goes_out_as_latest_shows_it(
+    store: Store, renderer: Renderer
+) -> None:
+    """A digest too long for one message is pushed whole: every part, in order, with the
+    article's buttons (the sender puts them under the last part)."""
+    stored = add_long_article(store)
+    add_subscribers(store, 2)  # chat 1 zh, chat 2 en
+    sender = FakeSender()
+    report = await run_push(store, renderer, sender, options(), now=NOW)
+    assert report.sent == 2
+    by_chat = {m.chat_id: m for m in sender.delivered}
+    for chat, lang in ((1, "zh"), (2, "en")):
+        expected = tuple(render_part(renderer, stored, "digest", lang))
+        assert len(expected) == 3
+        assert by_chat[chat].parts == expected
+        assert by_chat[chat].buttons == article_buttons(renderer, stored, lang)
+
+
+async def test_a_digest_cut_short_counts_as_sent_and_is_never_resent(
+    store: Store, renderer: Renderer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A send that fails after some parts reached the chat is recorded as sent (with a
+    warning) rather than retried: a retry would repeat the parts already delivered."""
+    add_long_article(store)
+    add_subscribers(store, 2)
+    cut = SendResult(Outcome.RETRY, delivered=1, message_ids=(7,), error="Timed out")
+    sender = FakeSender({1: [cut]})
+    report = await run_push(store, renderer, sender, options(), now=NOW)
+    assert (report.sent, report.retried, report.failed) == (2, 0, 0)
+    assert sender.calls == 2  # chat 1 once (cut short), chat 2 once
+    sub = store.get_subscriber(1)
+    assert sub is not None
+    [(_, state, _)] = Ledger(store).deliveries(sub.id)
+    assert state == "sent"
+    [warning] = [r for r in caplog.records if "in part" in r.getMessage()]
+    assert "(1 of 3 messages)" in warning.getMessage()
+
+
+async def test_a_chat_blocking_the_bot_mid_digest_goes_inactive(
+    store: Store, renderer: Renderer
+) -> None:
+    add_long_article(store)
+    add_subscribers(store, 1)
+    gone = SendResult(Outcome.BLOCKED, delivered=2, message_ids=(1, 2), error="Forbidden")
+    report = await run_push(store, renderer, FakeSender({1: [gone]}), options(), now=NOW)
+    assert (report.sent, report.blocked) == (0, 1)
+    sub = store.get_subscriber(1)
+    assert sub is not None
+    assert not sub.active
 
 
 async def test_messages_use_each_subscribers_language(store: Store, renderer: Renderer) -> None:
@@ -136,19 +117,6 @@ async def test_messages_use_each_subscribers_language(store: Store, renderer: Re
     by_chat = {m.chat_id: m for m in sender.delivered}
     assert by_chat[1].buttons[0].label == renderer.text("button_full", "zh")
     assert by_chat[2].buttons[0].label == renderer.text("button_full", "en")
-
-
-async def test_nothing_due_sends_nothing_and_leaves_no_run(
-    store: Store, renderer: Renderer
-) -> None:
-    add_articles(store, 1)
-    add_subscribers(store, 3)
-    sender = FakeSender()
-    report = await run_push(store, renderer, sender, options(), now=NOW - timedelta(hours=1))
-    assert (report.due, report.sent) == (0, 0)
-    assert sender.calls == 0
-    ledger = Ledger(store)
-    assert ledger.last_run_stats() is None
 
 
 async def test_retry_then_success_sends_once(store: Store, renderer: Renderer) -> None:
@@ -228,33 +196,6 @@ async def test_migrated_group_moves_the_chat_and_resends(store: Store, renderer:
     assert sub.active
 
 
-async def test_dry_run_sends_nothing_and_reports_who_gets_what(
-    store: Store, renderer: Renderer
-) -> None:
-    ids = add_articles(store, 1)
-    add_subscribers(store, 3)
-    sender = FakeSender()
-    report = await run_push(store, renderer, sender, options(), now=NOW, dry_run=True)
-    assert report.dry_run
-    assert sorted(report.planned) == [(1, ids[0]), (2, ids[0]), (3, ids[0])]
-    assert sender.calls == 0
-    ledger = Ledger(store)
-    assert ledger.pending_count() == 0
-    assert ledger.last_run_stats() is None
-
-
-async def test_each_article_and_language_is_rendered_once_per_run(store: Store) -> None:
-    add_articles(store, 2)
-    add_subscribers(store, 60)  # both languages
-    counting = CountingRenderer()
-    sender = FakeSender()
-    two = replace(DEFAULTS, max_per_day=2)
-    report = await run_push(store, counting, sender, options(defaults=two), now=NOW)
-    assert len(sender.delivered) == 120
-    assert counting.renders == Counter({("digest", "zh"): 2, ("digest", "en"): 2})
-    assert report.renders == 4
-
-
 async def test_in_flight_sends_never_exceed_the_concurrency(
     store: Store, renderer: Renderer
 ) -> None:
@@ -273,24 +214,6 @@ async def test_progress_reports_reach_the_total(store: Store, renderer: Renderer
     await run_push(store, renderer, FakeSender(), options(), now=NOW, progress=seen.append)
     assert seen[-1].total == 30
     assert seen[-1].done == 30
-
-
-async def test_forced_push_sends_now_and_skips_who_already_had_today(
-    store: Store, renderer: Renderer
-) -> None:
-    """`push --now` at 03:00 local reaches everyone; a second one the same day sends nothing."""
-    add_articles(store, 1)
-    add_subscribers(store, 4)
-    early = NOW - timedelta(hours=5)  # 03:01 in Shanghai
-    sender = FakeSender()
-    first = await run_push(store, renderer, sender, options(), now=early, force=True)
-    assert first.run_key == "now:2026-06-01"
-    assert first.sent == 4
-    second = await run_push(store, renderer, sender, options(), now=NOW, force=True)
-    assert (second.sent, second.skipped) == (0, 4)
-    tick = await run_push(store, renderer, sender, options(), now=NOW)
-    assert tick.sent == 0
-    assert len(sender.delivered) == 4
 
 
 async def test_two_concurrent_pushes_on_one_database_never_duplicate(
@@ -326,7 +249,7 @@ async def test_abandoned_claims_are_resent_after_the_lease_and_nothing_is_lost(
     abandoned = ledger.claim("dead", 8, long_ago, lease=LEASE)
     # The dead worker had delivered half of its in-flight messages before dying.
     for claim in abandoned[:4]:
-        await sender.send(OutgoingMessage(claim.chat_id, claim.chat_type, "x"))
+        await sender.send(OutgoingMessage(claim.chat_id, claim.chat_type, ("x",)))
     report = await run_push(store, renderer, sender, options(), now=NOW)
     counts = sender.per_chat()
     assert set(counts) == set(range(1, 51))  # nobody missing
@@ -388,60 +311,6 @@ async def test_a_cancelled_push_always_stops_whenever_the_cancel_lands(
     later = options(clock=lambda: utcnow() + timedelta(minutes=5))
     await run_push(sqlite_store, renderer, sender, later, now=NOW)
     assert set(sender.per_chat()) == set(range(1, 121))
-
-
-def failing_first(monkeypatch: pytest.MonkeyPatch, name: str, times: int) -> Callable[[], int]:
-    """Make Ledger.`name` raise "database is locked" its first `times` calls; return a counter."""
-    original = getattr(Ledger, name)
-    calls = 0
-
-    def flaky(self: Ledger, *args: object, **kwargs: object) -> object:
-        nonlocal calls
-        calls += 1
-        if calls <= times:
-            raise OperationalError("UPDATE deliveries", {}, Exception("database is locked"))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Ledger, name, flaky)
-    return lambda: calls
-
-
-async def finished(push: asyncio.Task[object]) -> bool:
-    """Wait for `push`; False if it hangs (a guard against a deadlock, not a timing check)."""
-    done, _ = await asyncio.wait({push}, timeout=30)
-    if not done:
-        push.cancel()
-        with contextlib.suppress(BaseException):
-            await push
-    return bool(done)
-
-
-async def test_failed_ledger_writes_are_retried_and_the_push_completes(
-    store: Store,
-    renderer: Renderer,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """Ledger.record raising (SQLite "database is locked", a dropped PostgreSQL connection)
-    loses no batch and stalls nothing: the push ends, everyone has exactly one message, every
-    row is sent, and the failure is logged once with its traceback."""
-    add_articles(store, 1)
-    add_subscribers(store, 120)
-    calls = failing_first(monkeypatch, "record", 3)
-    sender = FakeSender()
-    opts = options(concurrency=4, batch=10, flush_every=5)
-    push = asyncio.create_task(run_push(store, renderer, sender, opts, now=NOW))
-    assert await finished(push), "run_push hung after a failed ledger write"
-    report = push.result()
-    assert sender.per_chat() == Counter(range(1, 121))
-    assert report.sent == 120
-    assert calls() > 3
-    with Session(store.engine) as s:
-        states = Counter(s.scalars(select(DeliveryRow.state)))
-    assert states == Counter({"sent": 120})
-    logged = [r for r in caplog.records if "ledger failed" in r.getMessage()]
-    assert len(logged) == 1
-    assert logged[0].exc_info is not None
 
 
 async def test_a_failed_heartbeat_does_not_stop_the_heartbeats(
@@ -513,35 +382,3 @@ async def test_a_fatal_sender_error_stops_the_push_and_hands_its_rows_back(
     assert report.sent == 50
     assert set(fixed.per_chat()) | set(sender.per_chat()) == set(range(1, 61))
     assert not set(fixed.per_chat()) & set(sender.per_chat())
-
-
-def test_options_follow_the_settings() -> None:
-    settings = Settings(
-        push_time=time(7, 30),
-        timezone="Europe/London",
-        push_policy="backlog",
-        push_max_per_day=2,
-        push_max_attempts=4,
-        paid_broadcast=True,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    opts = PushOptions.from_settings(settings, concurrency=3)
-    assert opts.defaults == PushDefaults(
-        push_time=time(7, 30),
-        timezone="Europe/London",
-        grace=settings.push_grace,
-        policy="backlog",
-        max_per_day=2,
-    )
-    assert (opts.max_attempts, opts.paid_broadcast, opts.concurrency) == (4, True, 3)
-
-
-def test_run_keys_name_the_tick_minute_or_the_forced_day() -> None:
-    at = datetime.fromisoformat("2026-06-01T17:45:10+00:00")
-    assert run_key(at, DEFAULTS, force=False) == "2026-06-01T17:45"
-    assert run_key(at, DEFAULTS, force=True) == "now:2026-06-02"  # already June 2 in Shanghai
-
-
-@pytest.fixture(autouse=True)
-def _quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("WARNING")

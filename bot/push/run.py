@@ -8,18 +8,19 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot.delivery.engine import Push
-from bot.delivery.messages import Sender
-from bot.delivery.options import PushOptions, run_key
-from bot.delivery.reports import PushProgress, PushReport
 from bot.ledger import Ledger
 from bot.model import RunStats
+from bot.push.engine import Push
+from bot.push.options import PushOptions, run_key
+from bot.push.outcomes import OutcomeWriter
 from bot.push.planner import Planner
+from bot.push.renders import DigestRenders
+from bot.push.reports import PushProgress, PushReport
+from bot.push.sender import Sender
 from bot.rendering import Renderer
 from bot.store import Store
 
-# The package's logger, as before the split into modules (log lines name "bot.delivery").
-log = logging.getLogger(__package__)
+log = logging.getLogger(__name__)
 
 
 async def run_push(
@@ -63,7 +64,17 @@ async def run_push(
     run = await asyncio.to_thread(ledger.start_run, key, options.clock())
     plan = await asyncio.to_thread(Planner(store).plan, run.id, now, options.defaults, force=force)
     total = await asyncio.to_thread(ledger.pending_count)
-    push = Push(store, renderer, sender, options, ledger, total, progress)
+    renders = DigestRenders(store, renderer)
+    push = Push(
+        options,
+        store=store,
+        ledger=ledger,
+        sender=sender,
+        renders=renders,
+        outcomes=OutcomeWriter(ledger, options),
+        total=total,
+        progress=progress,
+    )
     await push.run()
     stats: RunStats | None = None
     if plan.planned or not run.created or push.handled:
@@ -83,6 +94,6 @@ async def run_push(
         skipped=plan.skipped,
         retried=push.retried,
         duration=timedelta(seconds=time.monotonic() - started),
-        renders=push.renders,
+        renders=renders.count,
         stats=stats,
     )

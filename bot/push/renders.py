@@ -1,0 +1,64 @@
+"""The push's digests: load each claimed article and render each (article, language) once a run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.digest import Button, article_buttons, render_part
+from bot.i18n import DEFAULT_LANG, Lang, is_lang
+from bot.model import Claim, StoredArticle
+from bot.rendering import Renderer
+from bot.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One article's digest in one language, as /latest shows it: its parts and buttons."""
+
+    parts: tuple[str, ...]
+    buttons: tuple[Button, ...]
+
+
+class DigestRenders:
+    """Every digest one push sends, rendered once per (article, language) and kept for the run.
+
+    A run pushes a handful of articles to thousands of chats: the articles are loaded in one
+    query per claimed batch, and each digest is rendered the first time a claim needs it.
+    """
+
+    def __init__(self, store: Store, renderer: Renderer) -> None:
+        self.store = store
+        self.renderer = renderer
+        self.count = 0  # digests rendered this run
+        self._articles: dict[int, StoredArticle | None] = {}
+        self._digests: dict[tuple[int, Lang], Digest | None] = {}
+
+    async def prepare(self, claims: Iterable[Claim]) -> None:
+        """Load and render every (article, language) of `claims` not rendered yet this run."""
+        claims = list(claims)
+        missing = sorted({c.article_id for c in claims} - self._articles.keys())
+        if missing:
+            found = await asyncio.to_thread(self.store.get_articles, missing)
+            for article_id in missing:
+                self._articles[article_id] = found.get(article_id)
+        for claim in claims:
+            key = (claim.article_id, _lang(claim.language))
+            if key in self._digests:
+                continue
+            stored = self._articles.get(claim.article_id)
+            if stored is None or stored.hidden:
+                self._digests[key] = None
+                continue
+            parts = tuple(render_part(self.renderer, stored, "digest", key[1]))
+            self._digests[key] = Digest(parts, article_buttons(self.renderer, stored, key[1]))
+            self.count += 1
+
+    def digest(self, claim: Claim) -> Digest | None:
+        """Return the claim's digest; None when its article is hidden, deleted or unprepared."""
+        return self._digests.get((claim.article_id, _lang(claim.language)))
+
+
+def _lang(value: str) -> Lang:
+    return value if is_lang(value) else DEFAULT_LANG
