@@ -12,11 +12,11 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.articles import Article, Point
 from bot.ledger import Ledger
+from bot.model import Article, ArticleUpsert, Point, StoredArticle
 from bot.push.options import PushOptions
 from bot.push.sender import Outcome, OutgoingMessage, SendResult
-from bot.store import ArticleUpsert, Store, StoredArticle
+from bot.store import Store
 from tests.conftest import DEFAULTS
 
 
