@@ -16,6 +16,7 @@ from bot.ledger import Ledger
 from bot.model import Claim
 from bot.push.options import run_key
 from bot.push.outcomes import OutcomeWriter
+from bot.push.planner import Planner
 from bot.push.run import run_push
 from bot.rendering import Renderer
 from bot.store import Store, utcnow
@@ -63,7 +64,7 @@ def claimed(store: Store, count: int) -> tuple[Ledger, list[Claim]]:
     add_subscribers(store, count)
     ledger = Ledger(store)
     run = ledger.start_run(run_key(NOW, DEFAULTS, force=False), utcnow())
-    ledger.plan(run.id, NOW, DEFAULTS)
+    Planner(store).plan(run.id, NOW, DEFAULTS)
     return ledger, ledger.claim("w", count, utcnow(), lease=LEASE)
 
 
