@@ -252,7 +252,7 @@ def test_body_keeps_its_own_headings_and_fenced_code() -> None:
 
 
 def test_every_valid_fixture_parses_clean() -> None:
-    paths = [path for path in find_article_files(FIXTURES) if ERRORS not in path.parents]
+    paths = [path for path in find_article_files(FIXTURES).files if ERRORS not in path.parents]
     assert len(paths) >= 14
     for path in paths:
         assert_clean(read_article(path, FIXTURES))
@@ -472,7 +472,7 @@ def test_find_article_files_is_recursive_sorted_and_skips_hidden(tmp_path: Path)
         path = tmp_path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x", encoding="utf-8")
-    found = find_article_files(tmp_path)
+    found = find_article_files(tmp_path).files
     assert [path.relative_to(tmp_path).as_posix() for path in found] == [
         "a.txt",
         "b.md",
@@ -481,8 +481,11 @@ def test_find_article_files_is_recursive_sorted_and_skips_hidden(tmp_path: Path)
     ]
 
 
-def test_find_article_files_of_a_missing_folder_is_empty(tmp_path: Path) -> None:
-    assert find_article_files(tmp_path / "missing") == []
+def test_find_article_files_of_a_missing_folder_finds_nothing_and_says_so(tmp_path: Path) -> None:
+    """A folder gone between the caller's check and the walk is refused, not read as empty."""
+    listing = find_article_files(tmp_path / "missing")
+    assert listing.files == ()
+    assert listing.refused == ((tmp_path / "missing", "cannot list this folder (No such file or directory)"),)
 
 
 def test_slug_is_the_relative_path_without_extension() -> None:
