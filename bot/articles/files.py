@@ -188,20 +188,32 @@ def read_article_bytes(path: Path, name: str) -> tuple[bytes, os.stat_result]:
     except OSError as exc:
         raise ArticleError(f"{name}: cannot read ({_reason(exc)})") from None
     try:
-        with os.fdopen(fd, "rb") as file:
-            info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ArticleError(f"{name}: not a regular file")
-            # Read one byte past the limit: a file may grow after fstat.
-            data = file.read(MAX_ARTICLE_BYTES + 1) if info.st_size <= MAX_ARTICLE_BYTES else b""
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ArticleError(f"{name}: not a regular file")
+        data = (
+            _read_at_most(fd, MAX_ARTICLE_BYTES + 1) if info.st_size <= MAX_ARTICLE_BYTES else b""
+        )
     except OSError as exc:
         raise ArticleError(f"{name}: cannot read ({_reason(exc)})") from None
+    finally:
+        os.close(fd)
     if info.st_size > MAX_ARTICLE_BYTES or len(data) > MAX_ARTICLE_BYTES:
         raise ArticleError(
             f"{name}: too large ({max(info.st_size, len(data))} bytes; "
             f"at most {MAX_ARTICLE_BYTES // (1024 * 1024)} MB)"
         )
     return data, info
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    """Read up to `limit` bytes; one past the article limit tells a file that grew after fstat."""
+    chunks: list[bytes] = []
+    left = limit
+    while left > 0 and (chunk := os.read(fd, left)):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def read_article(path: Path, root: Path) -> Article:
