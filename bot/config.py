@@ -53,7 +53,8 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 # Redacted from every echoed value: something shaped like a bot token, a URL's password.
 _TOKEN_IN_TEXT_RE = re.compile(r"[0-9]{3,}:[A-Za-z0-9_-]{10,}")
-_PASSWORD_IN_URL_RE = re.compile(r"(://[^/:@]*):.*@")
+# user:password@ (up to the last "@": an unescaped "@" in a password is a common mistake).
+_PASSWORD_IN_URL_RE = re.compile(r"([^\s/:@]*):(?!//)\S*@")
 _ECHO_LIMIT = 80
 
 # Field → a good value, quoted in the error line.
@@ -219,11 +220,11 @@ class Settings(BaseSettings):
             raise ValueError("not a time of day")  # noqa: TRY004 -- pydantic wraps only ValueError
         match = _TIME_RE.fullmatch(value.strip())
         if match is None:
-            raise ValueError("not a 24-hour time of day (HH:MM)")
+            raise ValueError("not a 24-hour time of day")
         try:
             return time(int(match[1]), int(match[2]), int(match[3] or 0))
         except ValueError:
-            raise ValueError("not a 24-hour time of day (HH:MM, 00:00 to 23:59)") from None
+            raise ValueError("not a 24-hour time of day (00:00 to 23:59)") from None
 
     @field_validator("timezone", mode="before")
     @classmethod
