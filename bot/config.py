@@ -207,7 +207,15 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         value = value.strip()
-        return value.upper() if info.field_name == "log_level" else value.lower()
+        if info.field_name == "log_level":
+            # The spellings Python's logging accepts too.
+            return {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(value.upper(), value.upper())
+        return value.lower()
+
+    @field_validator("paid_broadcast", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("push_time", mode="before")
     @classmethod

@@ -13,7 +13,6 @@ from bot.articles import (
     Listing,
     decode_article,
     find_article_files,
-    name_problem,
     parse_article,
     read_article_bytes,
     shown_path,
@@ -158,11 +157,10 @@ def sync_articles(
     kept: list[Path] = []
     files: list[tuple[Path, Path, Path]] = []
     for root, root_abs in zip(roots, resolved, strict=True):
-        problem = name_problem(str(root_abs))
         listing = (
-            Listing((), ((root_abs, problem),))
-            if problem is not None
-            else _article_files(root_abs)
+            _article_files(root_abs)
+            if _encodable(str(root_abs))
+            else Listing((), ((root_abs, "the path is not valid UTF-8"),))
         )
         files.extend((root, root_abs, path) for path in listing.files)
         for path, reason in listing.refused:
@@ -204,6 +202,15 @@ def sync_articles(
     )
     log.info("sync: %s", report.summary())
     return report
+
+
+def _encodable(text: str) -> bool:
+    """Tell whether a path can be stored: a name that is not UTF-8 holds surrogate escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _real(path: Path) -> Path:

@@ -219,6 +219,7 @@ def test_choices_and_times_are_forgiving_about_case_and_spaces() -> None:
     loaded = load_settings(
         log_level="debug", push_policy="Backlog", http_backend=" HTTPX ", push_time=" 7:05 "
     )
+    assert load_settings(log_level="warn", paid_broadcast=" True ").log_level == "WARNING"
     assert (loaded.log_level, loaded.push_policy, loaded.http_backend) == (
         "DEBUG",
         "backlog",

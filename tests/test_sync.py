@@ -419,3 +419,13 @@ def test_a_fifo_named_on_the_command_line_is_refused(store: Store, tmp_path: Pat
     reports: list[SyncReport] = []
     in_thread(lambda: reports.append(sync_articles(store, [pipe])))
     assert reports[0].failures == (f"{pipe}: not a regular file",)
+
+
+def test_a_root_whose_path_is_not_utf8_is_one_failure(store: Store, tmp_path: Path) -> None:
+    folder = os.fsencode(tmp_path) + b"/\xff"
+    os.mkdir(folder)  # noqa: PTH102 -- a bytes path: the name is not UTF-8
+    root = Path(os.fsdecode(folder))
+    write(root, "a.md", "A")
+    report = sync_articles(store, [root])
+    assert report.failures == (f"{tmp_path}/\\xff: the path is not valid UTF-8",)
+    assert slugs(store) == set()

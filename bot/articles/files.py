@@ -135,13 +135,12 @@ def _kind(entry: os.DirEntry[str]) -> tuple[str, str | None]:
     if entry.is_symlink():
         # stat() follows the link: it raises for a broken link and a loop (ELOOP) alike.
         mode = Path(entry.path).stat().st_mode
-        real: str | None = os.path.realpath(entry.path)
-    else:
-        mode = entry.stat(follow_symlinks=False).st_mode
-        real = None
-    if stat.S_ISDIR(mode):
-        return "folder", real
-    return ("file" if stat.S_ISREG(mode) else "other"), real
+        kind = "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+        return kind, os.path.realpath(entry.path)
+    # The directory entry's type, without a stat call per file where the OS provides it.
+    if entry.is_dir(follow_symlinks=False):
+        return "folder", None
+    return ("file" if entry.is_file(follow_symlinks=False) else "other"), None
 
 
 def _inside(real: str, real_root: str) -> bool:
