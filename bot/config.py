@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(default=5, ge=1, le=100)
     push_tick: float = 30.0  # seconds between scheduler ticks
     # messages per second, all chats together
-    rate_limit: float = Field(default=25.0, ge=0.01, le=10_000, allow_inf_nan=False)
+    rate_limit: float = Field(default=25.0, ge=0.01, allow_inf_nan=False)
     paid_broadcast: bool = False
     http_backend: Literal["aiohttp", "httpx"] = "aiohttp"
     proxy_url: str | None = None  # http(s) proxy for every Bot API call
