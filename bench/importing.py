@@ -59,7 +59,7 @@ def generate(folder: Path, count: int, seed: int = 5) -> int:
 
 def _parse_all(root: Path) -> float:
     start = time.perf_counter()
-    for path in find_article_files(root):
+    for path in find_article_files(root).files:
         parse_article(path.read_text(encoding="utf-8"), name=str(path), slug=slug_for(path, root))
     return time.perf_counter() - start
 

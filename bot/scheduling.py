@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.model import Subscriber
 
@@ -31,12 +31,25 @@ class PushDefaults:
     max_per_day: int = 1
 
 
+@cache
+def _known_zones() -> frozenset[str]:
+    """Return every IANA zone name the tz database here knows (read once)."""
+    try:
+        return frozenset(available_timezones()) | {"UTC"}
+    except OSError:  # an unreadable tz folder: only what zoneinfo can always build
+        return frozenset({"UTC"})
+
+
 @lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo | None:
-    """Return the IANA zone called `name`, or None when it is unknown."""
+    """Return the IANA zone called `name`, or None when it is unknown; never raises."""
+    # Checking the name first keeps ZoneInfo from touching the file system with it: "Asia"
+    # is a folder (IsADirectoryError), 300 characters are too long a file name (OSError).
+    if not isinstance(name, str) or name not in _known_zones():
+        return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 

@@ -9,7 +9,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.articles import decode_article, find_article_files, parse_article, slug_for
+from bot.articles import (
+    Listing,
+    decode_article,
+    find_article_files,
+    parse_article,
+    read_article_bytes,
+    shown_path,
+    slug_for,
+)
 from bot.errors import ArticleError, NotFoundError
 from bot.model import ArticleUpsert, FileStamp
 from bot.store import Store
@@ -40,19 +48,20 @@ class SyncReport:
         )
 
 
-def _article_files(root: Path) -> list[Path]:
-    """Return the article files a root names: the root itself if it is a file, else its files."""
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise NotFoundError(f"{root}: no such file or folder")
-    return find_article_files(root)
+def _article_files(root: Path) -> Listing:
+    """Return the article files a root names: the root itself if not a folder, else its files."""
+    if root.is_dir():
+        return find_article_files(root)
+    if not os.path.lexists(root):
+        raise NotFoundError(f"{shown_path(root)}: no such file or folder")
+    # A file, or a FIFO or a broken link named on the command line: the reader says which.
+    return Listing((root,))
 
 
 def _within(source_path: str, root: Path) -> bool:
     """Tell whether a stored (absolute) source path lies in `root` (a folder or one file)."""
     top = str(root)
-    return source_path == top or source_path.startswith(top + os.sep)
+    return source_path == top or source_path.startswith(top.rstrip(os.sep) + os.sep)
 
 
 @dataclass(slots=True)
@@ -79,7 +88,7 @@ class _Changes:
             ):
                 self.unchanged += 1
                 return
-            raw = path.read_bytes()
+            raw, stat = read_article_bytes(path, name)
             digest = hashlib.sha256(raw).hexdigest()
             if old is not None and old.content_hash == digest:
                 # Same bytes (touched, moved, or back after vanishing): refresh the stamp only.
@@ -93,7 +102,12 @@ class _Changes:
             self.failures.append(str(exc))
             return
         except OSError as exc:
-            self.failures.append(f"{name}: cannot read ({exc.strerror or exc})")
+            self.failures.append(f"{name}: cannot read ({exc.strerror or type(exc).__name__})")
+            return
+        except Exception:
+            # A parser bug must cost one file, not the sync (and with it the bot's start).
+            log.exception("sync: unexpected error reading %s", name)
+            self.failures.append(f"{name}: unexpected error while reading (see the log)")
             return
         upsert = ArticleUpsert(
             article, source, stat.st_mtime_ns, len(raw), digest, None if old is None else old.id
@@ -103,13 +117,18 @@ class _Changes:
 
 def _identity(path: Path, root: Path, root_abs: Path, base: Path | None) -> tuple[str, str]:
     """Return a file's name for messages (as the person spelled its folder) and its slug."""
-    if path == root_abs:  # the root named one file
-        name, folder = str(root), path.parent
-    else:
-        name, folder = str(root / path.relative_to(root_abs)), root_abs
+    name = _spelled(path, root, root_abs)
+    folder = path.parent if path == root_abs else root_abs  # the root named one file
     if base is not None and path.is_relative_to(base):
         folder = base
     return name, slug_for(path, folder)
+
+
+def _spelled(path: Path, root: Path, root_abs: Path) -> str:
+    """Return a path under `root_abs` as the person spelled `root`, printable on one line."""
+    if path == root_abs:
+        return shown_path(root)
+    return shown_path(root / path.relative_to(root_abs))
 
 
 def sync_articles(
@@ -131,19 +150,33 @@ def sync_articles(
     skipped; it never stops the others, and the article it had stays as it was.
     """
     stamps = store.file_stamps()
-    base_abs = base.resolve() if base is not None else None
-    resolved = [root.resolve() for root in roots]
-    files = [
-        (root, root_abs, path)
-        for root, root_abs in zip(roots, resolved, strict=True)
-        for path in _article_files(root_abs)
-    ]
+    base_abs = _real(base) if base is not None else None
+    resolved = [_real(root) for root in roots]
     changes = _Changes()
+    # Paths that could not be read as a whole (a folder, a refused file): what the store has
+    # from under them stays as it was, never hidden.
+    kept: list[Path] = []
+    files: list[tuple[Path, Path, Path]] = []
+    for root, root_abs in zip(roots, resolved, strict=True):
+        listing = (
+            _article_files(root_abs)
+            if _encodable(str(root_abs))
+            else Listing((), ((root_abs, "the path is not valid UTF-8"),))
+        )
+        files.extend((root, root_abs, path) for path in listing.files)
+        for path, reason in listing.refused:
+            kept.append(path)
+            changes.failures.append(f"{_spelled(path, root, root_abs)}: {reason}")
     seen: set[str] = set()
     for done, (root, root_abs, path) in enumerate(files, start=1):
         if progress is not None:
             progress(done, len(files))
-        name, slug = _identity(path, root, root_abs, base_abs)
+        try:
+            name, slug = _identity(path, root, root_abs, base_abs)
+        except ArticleError as exc:
+            kept.append(path)
+            changes.failures.append(str(exc))
+            continue
         if slug in seen:
             changes.failures.append(f"{name}: another file already has the slug {slug!r}")
             continue
@@ -156,6 +189,7 @@ def sync_articles(
         if not stamp.hidden
         and slug not in seen
         and any(_within(stamp.source_path, root_abs) for root_abs in resolved)
+        and not any(_within(stamp.source_path, path) for path in kept)
     ]
     store.apply_sync(
         inserts=changes.inserts, updates=changes.updates, restamps=changes.restamps, hide=hide
@@ -169,3 +203,18 @@ def sync_articles(
     )
     log.info("sync: %s", report.summary())
     return report
+
+
+def _encodable(text: str) -> bool:
+    """Tell whether a path can be stored: a name that is not UTF-8 holds surrogate escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _real(path: Path) -> Path:
+    """Return the absolute path with links resolved; never raises, even on a link loop."""
+    # Path.resolve() raises RuntimeError on a loop (Python 3.11); os.path.realpath does not.
+    return Path(os.path.realpath(path))

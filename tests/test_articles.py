@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 from pathlib import Path
 
@@ -12,9 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.articles import (
+    MAX_ARTICLE_BYTES,
+    MAX_SLUG_LENGTH,
     find_article_files,
+    name_problem,
     parse_article,
     read_article,
+    shown_path,
     slug_for,
 )
 from bot.errors import ArticleError
@@ -251,7 +256,7 @@ def test_body_keeps_its_own_headings_and_fenced_code() -> None:
 
 
 def test_every_valid_fixture_parses_clean() -> None:
-    paths = [path for path in find_article_files(FIXTURES) if ERRORS not in path.parents]
+    paths = [path for path in find_article_files(FIXTURES).files if ERRORS not in path.parents]
     assert len(paths) >= 14
     for path in paths:
         assert_clean(read_article(path, FIXTURES))
@@ -471,7 +476,7 @@ def test_find_article_files_is_recursive_sorted_and_skips_hidden(tmp_path: Path)
         path = tmp_path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x", encoding="utf-8")
-    found = find_article_files(tmp_path)
+    found = find_article_files(tmp_path).files
     assert [path.relative_to(tmp_path).as_posix() for path in found] == [
         "a.txt",
         "b.md",
@@ -480,8 +485,13 @@ def test_find_article_files_is_recursive_sorted_and_skips_hidden(tmp_path: Path)
     ]
 
 
-def test_find_article_files_of_a_missing_folder_is_empty(tmp_path: Path) -> None:
-    assert find_article_files(tmp_path / "missing") == []
+def test_find_article_files_of_a_missing_folder_finds_nothing_and_says_so(tmp_path: Path) -> None:
+    """A folder gone between the caller's check and the walk is refused, not read as empty."""
+    listing = find_article_files(tmp_path / "missing")
+    assert listing.files == ()
+    assert listing.refused == (
+        (tmp_path / "missing", "cannot list this folder (No such file or directory)"),
+    )
 
 
 def test_slug_is_the_relative_path_without_extension() -> None:
@@ -509,3 +519,76 @@ def test_slug_is_stable_when_the_contents_change(tmp_path: Path) -> None:
     after = read_article(path, tmp_path)
     assert before.slug == after.slug == "sub--post"
     assert before.title != after.title
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        (os.fsdecode(b"/seeds/\xff\xfe.md"), "/seeds/\\xff\\xfe.md"),
+        ("/seeds/a\nb.md", "/seeds/a\\nb.md"),
+        ("/seeds/\x1b[2J.md", "/seeds/\\x1b[2J.md"),
+        ("/seeds/\u202etxt.md", "/seeds/\\u202etxt.md"),
+        ("/seeds/\ud800.md", "/seeds/\\ud800.md"),  # a lone surrogate that no file name makes
+        ("/seeds/文章 1.md", "/seeds/文章 1.md"),
+    ],
+)
+def test_shown_path_is_one_printable_line(path: str, shown: str) -> None:
+    assert shown_path(Path(path)) == shown
+
+
+@settings(deadline=None)
+@given(name=st.text())
+def test_shown_path_never_raises_and_never_breaks_the_line(name: str) -> None:
+    text = shown_path(name)
+    assert "\n" not in text
+    assert "\r" not in text
+    text.encode("utf-8")
+
+
+def test_name_problem_refuses_undecodable_and_control_names_only() -> None:
+    assert name_problem(os.fsdecode(b"\xff.md")) == "the name is not valid UTF-8; rename the file"
+    assert name_problem("a\x07.md") == "the name holds a control character; rename the file"
+    assert name_problem("文章 (1).md") is None
+
+
+def test_a_huge_hexadecimal_number_in_the_front_matter_is_an_article_error() -> None:
+    digits = "0x" + "f" * 5000
+    body = "## Summary\n**One-line summary**\nx\n"
+    for header in (f"title: {digits}", f"? {digits}\n: x\ntitle: t", f"title: t\ndate: {digits}"):
+        with pytest.raises(ArticleError, match=r"^h\.md: front matter holds a number too long"):
+            parse_article(f"---\n{header}\n---\n{body}", name="h.md", slug="h")
+
+
+def test_read_article_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe.md"
+    os.mkfifo(pipe)
+    with pytest.raises(ArticleError, match=r"pipe\.md: not a regular file$"):
+        read_article(pipe, tmp_path)
+
+
+def test_read_article_refuses_a_folder_and_a_file_over_the_limit(tmp_path: Path) -> None:
+    (tmp_path / "dir.md").mkdir()
+    with pytest.raises(ArticleError, match=r"dir\.md: not a regular file$"):
+        read_article(tmp_path / "dir.md", tmp_path)
+    big = tmp_path / "big.md"
+    big.write_bytes(b"x" * (MAX_ARTICLE_BYTES + 1))
+    with pytest.raises(ArticleError, match=rf"big\.md: too large \({MAX_ARTICLE_BYTES + 1} bytes"):
+        read_article(big, tmp_path)
+
+
+def test_find_article_files_reports_what_it_refuses(tmp_path: Path) -> None:
+    (tmp_path / "ok.md").write_text("x", encoding="utf-8")
+    (tmp_path / "loop.md").symlink_to("loop.md")
+    (tmp_path / "out.md").symlink_to("/etc/hostname")
+    (tmp_path / "notes.pdf").symlink_to("/etc/passwd")  # not an article: not our business
+    os.mkfifo(tmp_path / "pipe.txt")
+    listing = find_article_files(tmp_path)
+    assert listing.files == (tmp_path / "ok.md",)
+    assert [path.name for path, _ in listing.refused] == ["loop.md", "out.md", "pipe.txt"]
+
+
+def test_a_slug_longer_than_the_column_is_an_article_error() -> None:
+    root = Path("/seeds")
+    assert slug_for(root / ("a" * MAX_SLUG_LENGTH + ".md"), root) == "a" * MAX_SLUG_LENGTH
+    with pytest.raises(ArticleError, match=r"is too long \(401 characters; at most 400\)$"):
+        slug_for(root / ("a" * (MAX_SLUG_LENGTH + 1) + ".md"), root)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.markup import parse_html
-from tests.conftest import run_digestbot
+from tests.conftest import REFERENCE, run_digestbot
 
 
 def run(tmp_path: Path, seeds: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -126,3 +126,75 @@ def test_an_unknown_log_level_is_a_configuration_error(tmp_path: Path, seeds_dir
     assert result.returncode == 2
     assert "LOG_LEVEL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_file_name_that_is_not_utf8_does_not_stop_import_or_list(
+    tmp_path: Path, seeds_dir: Path
+) -> None:
+    raw = os.fsencode(seeds_dir) + b"/\xff\xfe.md"
+    with open(raw, "wb") as file:  # noqa: PTH123 -- a bytes path: the name is not UTF-8
+        file.write(REFERENCE.read_bytes())
+    result = run(tmp_path, seeds_dir, "import")
+    assert result.returncode == 1
+    assert result.stdout.strip() == "imported 1 new, 0 updated, 0 unchanged, 0 hidden, 1 failed"
+    assert (
+        result.stderr
+        == f"{seeds_dir}/\\xff\\xfe.md: the name is not valid UTF-8; rename the file\n"
+    )
+    listing = run(tmp_path, seeds_dir, "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert [row["slug"] for row in json.loads(listing.stdout)] == ["000_d1b123459f6495d4"]
+    assert "\\xff\\xfe.md" in listing.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"TIMEZONE": "Asia"}, "TIMEZONE='Asia': not an IANA timezone name; e.g. TIMEZONE="),
+        ({"PORT": "99999"}, "PORT='99999': must be at most 65535; e.g. PORT=8443"),
+        ({"SYNC_INTERVAL": "inf"}, "SYNC_INTERVAL='inf': not a duration"),
+        ({"PUSH_TICK": "nan"}, "PUSH_TICK='nan': not a duration"),
+        ({"ADMIN_IDS": "@alice"}, "ADMIN_IDS='@alice': '@alice' is not a numeric Telegram"),
+        ({"PUSH_TIME": "8am"}, "PUSH_TIME='8am': not a 24-hour time of day; e.g. PUSH_TIME=08:00"),
+        ({"WEBHOOK_URL": "notaurl"}, "WEBHOOK_URL='notaurl': not a URL"),
+        ({"DATABASE_URL": "mysql://bob:hunter2@db/x"},
+         "DATABASE_URL='mysql://bob:***@db/x': mysql:// is not supported"),
+        ({"TELEGRAM_BOT_TOKEN": "123:abc def"}, "TELEGRAM_BOT_TOKEN (value hidden): not a bot"),
+    ],
+)  # fmt: skip
+def test_a_bad_variable_is_one_line_naming_it_and_exit_2(
+    tmp_path: Path, seeds_dir: Path, env: dict[str, str], expected: str
+) -> None:
+    result = run(tmp_path, seeds_dir, "list", **env)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("digestbot: invalid configuration: ")
+    assert expected in line
+    assert "hunter2" not in line
+    assert "abc def" not in line
+
+
+def test_durations_in_hours_and_postgres_style_urls_are_accepted(
+    tmp_path: Path, seeds_dir: Path
+) -> None:
+    result = run(
+        tmp_path, seeds_dir, "list", PUSH_GRACE="6h", SYNC_INTERVAL="10m", PUSH_TICK="PT30S"
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_sqlite_folder_that_cannot_be_created_is_one_line_with_the_resolved_path(
+    tmp_path: Path, seeds_dir: Path
+) -> None:
+    (tmp_path / "afile").write_text("not a folder", encoding="utf-8")
+    result = run(tmp_path, seeds_dir, "list", DATABASE_URL="sqlite:///afile/sub/db.sqlite3")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"digestbot: DATABASE_URL: cannot create the folder {tmp_path / 'afile' / 'sub'} for the "
+        "SQLite file (Not a directory); e.g. DATABASE_URL=sqlite:///data/digestbot.sqlite3\n"
+    )
+    not_a_database = run(tmp_path, seeds_dir, "list", DATABASE_URL="sqlite:///afile")
+    assert not_a_database.returncode == 2
+    assert not_a_database.stderr == (
+        f"digestbot: cannot open the database {tmp_path / 'afile'}: file is not a database\n"
+    )

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.model import Subscriber
 from bot.scheduling import (
@@ -16,6 +18,8 @@ from bot.scheduling import (
     local_slot,
     next_slot,
     pick_articles,
+    subscriber_zone,
+    zone,
 )
 
 DEFAULTS = PushDefaults(
@@ -181,3 +185,24 @@ def test_max_per_day_bounds_the_picks() -> None:
     assert pick_articles("backlog", [1, 2, 3, 4], set(), 3) == [1, 2, 3]
     assert pick_articles("newest", [4, 3, 2, 1], set(), 2) == [4, 3]
     assert pick_articles("newest", [], set(), 2) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Asia", "Asia/", "", "/", ".", "..", "../etc/passwd", "/etc/passwd", "x" * 300,
+     "Asia/Shanghai\x00", "a\x00b", "Asia//Shanghai", "asia/shanghai", "\udcff", "posixrules"],
+)  # fmt: skip
+def test_zone_of_a_name_that_is_no_iana_zone_is_none_never_an_error(name: str) -> None:
+    assert zone(name) is None
+
+
+@settings(deadline=None)
+@given(name=st.text())
+def test_zone_never_raises(name: str) -> None:
+    found = zone(name)
+    assert found is None or str(found) == name
+
+
+def test_a_subscriber_with_a_folder_for_a_zone_falls_back_to_the_default() -> None:
+    assert subscriber_zone(sub(tz="Asia"), DEFAULTS) == ZoneInfo("Asia/Shanghai")
+    assert subscriber_zone(sub(tz="Asia"), replace(DEFAULTS, timezone="..")) == ZoneInfo("UTC")

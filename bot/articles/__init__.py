@@ -37,18 +37,30 @@ from __future__ import annotations
 
 from bot.articles.files import (
     ARTICLE_SUFFIXES,
+    MAX_ARTICLE_BYTES,
+    MAX_SLUG_LENGTH,
+    Listing,
     decode_article,
     find_article_files,
+    name_problem,
     read_article,
+    read_article_bytes,
+    shown_path,
     slug_for,
 )
 from bot.articles.parsing import parse_article
 
 __all__ = [
     "ARTICLE_SUFFIXES",
+    "MAX_ARTICLE_BYTES",
+    "MAX_SLUG_LENGTH",
+    "Listing",
     "decode_article",
     "find_article_files",
+    "name_problem",
     "parse_article",
     "read_article",
+    "read_article_bytes",
+    "shown_path",
     "slug_for",
 ]

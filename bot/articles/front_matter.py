@@ -68,7 +68,7 @@ def split_front_matter(text: str, name: str) -> tuple[Meta, str]:
         raise ArticleError(f"{name}: front matter is not a 'key: value' mapping")
     meta: Meta = {}
     for key, value in data.items():
-        written = one_line_text(str(key))
+        written = one_line_text(_text(key, name))
         meta.setdefault(written.casefold(), (written, value))
     return meta, content
 
@@ -123,11 +123,19 @@ def _lookup(meta: Meta, field: str) -> tuple[str, object] | None:
     return None
 
 
+def _text(value: object, name: str) -> str:
+    try:
+        return str(value)
+    except ValueError:
+        # A hexadecimal YAML integer loads at any length, but str() refuses > 4300 digits.
+        raise ArticleError(f"{name}: front matter holds a number too long to read") from None
+
+
 def _scalar_text(key: str, value: object, name: str) -> str:
     if isinstance(value, str):
         return one_line_text(value)
     if isinstance(value, bool | int | float | datetime.date):
-        return str(value)
+        return _text(value, name)
     kind = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else ""
     kind = kind or type(value).__name__
     raise ArticleError(f"{name}: front matter field '{key}' must be a single value, not {kind}")

@@ -9,8 +9,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError
 
 from bot.errors import ConfigError
 
@@ -52,7 +52,15 @@ def create_db_engine(url: str, *, immediate: bool = False) -> Engine:
         raise ConfigError(f"DATABASE_URL is not a database URL: {url!r}") from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"DATABASE_URL: cannot create the folder {folder.resolve()} for the SQLite "
+                    f"file ({exc.strerror or type(exc).__name__}); "
+                    "e.g. DATABASE_URL=sqlite:///data/digestbot.sqlite3"
+                ) from exc
         engine = create_engine(parsed, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         if immediate:
@@ -70,8 +78,17 @@ def migrate(engine: Engine) -> None:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-    except OperationalError as exc:
-        raise ConfigError(f"cannot open the database: {exc.orig}") from exc
+    except DatabaseError as exc:  # OperationalError, and "file is not a database"
+        # One line: psycopg's messages run over several, and the password stays hidden.
+        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        raise ConfigError(f"cannot open the database {_shown(engine.url)}: {reason}") from exc
+
+
+def _shown(url: URL) -> str:
+    """Return a database URL for a message: a SQLite file as a resolved path, no password."""
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return str(Path(url.database).resolve())
+    return url.render_as_string(hide_password=True)
 
 
 def open_database(url: str) -> Engine:
