@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import sys
+from importlib import metadata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: typer's rich panels print `--json <bool>`, as if a flag took a value.
+    rich_markup_mode=None,
 )
 err = Console(stderr=True)
 
@@ -79,6 +82,25 @@ def synced(runtime: Runtime) -> SyncReport:
     for failure in report.failures:
         err.print(failure, markup=False, highlight=False, soft_wrap=True)
     return report
+
+
+def show_version(value: bool) -> None:
+    """Print the installed version and exit (the eager --version flag)."""
+    if value:
+        typer.echo(f"digestbot {metadata.version('digestbot')}")
+        raise typer.Exit
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """A Telegram bot that turns a folder of Markdown articles into a daily digest."""
 
 
 @app.command("import")
@@ -182,9 +204,20 @@ def run(
 def console(
     lang: Annotated[
         str | None,
-        typer.Option(help="Chat language: zh or en (default from $LANG, else zh).", envvar="LANG"),
+        typer.Option(
+            help="Chat language: zh or en (default: zh when $LANG is zh*, else en).",
+            envvar="LANG",
+            show_envvar=False,
+        ),
     ] = None,
     user_id: Annotated[int, typer.Option(help="Your user id in the offline chat.")] = 10001,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the chat in this database URL (default: a temporary file; "
+            "DATABASE_URL is never used)."
+        ),
+    ] = None,
 ) -> None:
     """Try the bot offline: chat in this terminal with the real bot on a fake Telegram."""
     settings = load_settings()
@@ -192,7 +225,9 @@ def console(
     configure_logging("DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING")
     from bot.fakeapi.console import console_lang, run_console  # noqa: PLC0415
 
-    asyncio.run(run_console(settings, lang=console_lang(lang), user_id=user_id))
+    asyncio.run(
+        run_console(settings, lang=console_lang(lang), user_id=user_id, database_url=database)
+    )
 
 
 @app.command("fake-api")

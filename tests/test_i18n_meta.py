@@ -12,10 +12,10 @@ import pytest
 from bot.articles import Point
 from bot.i18n import LANGS, Lang
 from bot.markup import parse_html
-from bot.rendering import BUNDLED_TEMPLATES, Renderer
+from bot.rendering import Renderer, default_templates
 from bot.telegram.commands import COMMANDS, help_lines, menu_commands
 
-CATALOGUE = tomllib.loads((BUNDLED_TEMPLATES / "strings.toml").read_text(encoding="utf-8"))
+CATALOGUE = tomllib.loads((default_templates() / "strings.toml").read_text(encoding="utf-8"))
 
 _ARTICLE: dict[str, object] = {
     "id": 7,
