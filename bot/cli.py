@@ -303,6 +303,33 @@ def push_progress() -> Iterator[Callable[[PushProgress], None] | None]:
         yield advance
 
 
+@app.command()
+def health(
+    port: Annotated[
+        int,
+        typer.Option(envvar="METRICS_PORT", help="Port of the bot's /healthz."),
+    ] = 9100,
+    host: Annotated[str, typer.Option(help="Address the bot serves /healthz on.")] = "127.0.0.1",
+) -> None:
+    """Ask a running bot whether it is healthy (GET /healthz): exit 0 if so, else 1."""
+    from bot.health import probe  # noqa: PLC0415
+
+    result = probe(f"http://{host}:{port}/healthz")
+    typer.echo(result.detail, err=not result.ok)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="The new file to write the copy to.")],
+) -> None:
+    """Copy the SQLite database to PATH while the bot runs (PostgreSQL: use pg_dump)."""
+    from bot.backup import backup_sqlite  # noqa: PLC0415
+
+    pages = backup_sqlite(load_settings().database_url, path)
+    typer.echo(f"backed up {pages} pages to {path}")
+
+
 EXIT_CODES: dict[type[DigestError], int] = {ConfigError: 2, UsageError: 2, NotFoundError: 1}
 
 
