@@ -11,7 +11,7 @@ from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigError, NotFoundError, UsageError
 
-PG_DUMP_HINT = "DATABASE_URL is PostgreSQL: back it up with pg_dump (digestbot backup is for SQLite)"
+PG_DUMP_HINT = "DATABASE_URL is PostgreSQL: back it up with pg_dump (backup is for SQLite)"
 
 
 def sqlite_path(database_url: str) -> Path:
@@ -40,9 +40,12 @@ def backup_sqlite(database_url: str, target: Path) -> int:
         raise UsageError(f"{target} exists; choose a new file name")
     target.parent.mkdir(parents=True, exist_ok=True)
     # mode=ro: a backup never creates or changes the source.
-    with contextlib.closing(
-        sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-    ) as src, contextlib.closing(sqlite3.connect(target)) as dst:
+    with (
+        contextlib.closing(
+            sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        ) as src,
+        contextlib.closing(sqlite3.connect(target)) as dst,
+    ):
         src.backup(dst)
         pages: int = dst.execute("PRAGMA page_count").fetchone()[0]
     return pages

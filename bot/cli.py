@@ -7,9 +7,9 @@ import contextlib
 import json
 import logging
 import sys
-from importlib import metadata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -237,15 +237,25 @@ def fake_api(
 ) -> None:
     """Serve a fake Telegram Bot API on 127.0.0.1 for `digestbot run` to poll.
 
-    It prints base_url (set TELEGRAM_BASE_URL to it), control_url and token.
-    Be a user by sending JSON to control_url; it answers {"ok", "result"}:
+    It prints base_url, control_url and token. Start the bot on it with
+    TELEGRAM_BASE_URL=<base_url> TELEGRAM_BOT_TOKEN=<token> digestbot run, then act as a
+    user by sending JSON to control_url (answers are {"ok": true, "result": ...}):
 
-    POST /message  {"user_id": 7, "text": "/start", "language_code": "en"}
-                   in a group: add "chat_id": -5, "chat_type": "group"
-    POST /press    {"user_id": 7, "message_id": 1, "data": "<callback_data>"}
-    GET  /messages?chat_id=7   what the bot sent there; /stats, /callbacks
-    POST /block {"user_id": 7}   /migrate {"chat_id": -5}   /settle {}
-    POST /fail {"method": "sendMessage", "fault": {"kind": "retry_after"}}
+    \b
+    POST /message   {"user_id": 7, "text": "/start", "language_code": "en"}
+                    (a group: add "chat_id": -5, "chat_type": "group")
+    GET  /messages?chat_id=7          what the bot sent to that chat
+    POST /press     {"user_id": 7, "message_id": 1, "data": "<callback_data>"}
+    POST /block     {"user_id": 7}    the user blocks the bot (403 on the next send)
+    POST /migrate   {"chat_id": -5}   the group becomes a supergroup
+    POST /fail      {"method": "sendMessage", "fault": {"kind": "retry_after"}}
+    POST /settle    {}                wait until the bot has gone quiet
+    GET  /stats, /callbacks, /commands
+
+    \b
+    For example:
+    curl -d '{"user_id": 7, "text": "/latest"}' <control_url>/message
+    curl '<control_url>/messages?chat_id=7'
     """
     from bot.fakeapi.models import Limits  # noqa: PLC0415
     from bot.fakeapi.server import LoopbackBotApi, serve  # noqa: PLC0415

@@ -33,6 +33,7 @@ from tests.conftest import REFERENCE, ROOT
 
 COMPOSE_SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
 TITLE = "聊聊如何缓解越来越严重的AI焦虑。"
+WHERE_TEMPLATES = "import bot.rendering as r; print(r.default_templates())"
 
 
 def hadolint() -> str:
@@ -92,9 +93,7 @@ def test_compose_starts_the_bot_after_a_healthy_postgres_16_with_read_only_seeds
 
 def test_the_lock_pins_every_dependency_exactly_and_nothing_unused() -> None:
     lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
-    pinned = {
-        m[1].lower().replace("_", "-") for m in re.finditer(r"^([\w.-]+)==\S+", lock, re.M)
-    }
+    pinned = {m[1].lower().replace("_", "-") for m in re.finditer(r"^([\w.-]+)==\S+", lock, re.M)}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     for requirement in project["dependencies"]:
         name = re.split(r"[\[<>=;, ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
@@ -136,8 +135,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     python = scripts_dir(venv) / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-         str(wheel)],  # fmt: skip
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", str(wheel)],
         check=True,
         capture_output=True,
         timeout=300,
@@ -219,7 +217,7 @@ def test_the_installed_wheel_works_outside_the_checkout(
     # The package was imported from the fresh venv, not from the checkout.
     assert not (cwd / "templates").exists()
     located = subprocess.run(
-        [str(installed / "python"), "-c", "import bot.rendering as r; print(r.default_templates())"],
+        [str(installed / "python"), "-c", WHERE_TEMPLATES],
         capture_output=True,
         text=True,
         check=True,
@@ -230,9 +228,7 @@ def test_the_installed_wheel_works_outside_the_checkout(
 
 
 @pytest.fixture
-def fake_api(
-    installed: Path, outside: tuple[Path, dict[str, str]]
-) -> Iterator[dict[str, str]]:
+def fake_api(installed: Path, outside: tuple[Path, dict[str, str]]) -> Iterator[dict[str, str]]:
     """Run the installed `digestbot fake-api`; yield what it printed (base_url, token, ...)."""
     cwd, env = outside
     with subprocess.Popen(

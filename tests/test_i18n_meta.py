@@ -131,7 +131,14 @@ def test_every_catalogue_key_exists_in_chinese_and_english(key: str) -> None:
 
 def test_chinese_strings_are_chinese() -> None:
     """A zh value copied from en by mistake shows up as pure ASCII letters."""
-    ascii_only = {"meta_separator", "label_colon", "button_prev", "button_next", "language_en", "arg_time"}
+    ascii_only = {
+        "meta_separator",
+        "label_colon",
+        "button_prev",
+        "button_next",
+        "language_en",
+        "arg_time",
+    }
     for key, entry in CATALOGUE.items():
         if key in ascii_only or key.startswith("language_"):
             continue

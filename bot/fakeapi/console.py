@@ -306,24 +306,10 @@ async def _chat(
         view = ChatView(api, api.private_chat(user), user, out, renderer, lang)
         application = build_application(_console_settings(settings, api, database_url))
         async with started(application, poll=True):
-            banner = renderer.text("console_banner", lang)
-            if kept:
-                shown = make_url(database_url).render_as_string(hide_password=True)
-                where = renderer.text("console_kept_database", lang, url=shown)
-            else:
-                where = renderer.text("console_temporary_database", lang)
-            out.print(Text(f"{banner}\n{where}", Style(dim=True)), soft_wrap=not interactive)
+            banner = _banner(renderer, lang, database_url if kept else None)
+            out.print(Text(banner, Style(dim=True)), soft_wrap=not interactive)
             out.print()
-            # The person is a subscriber from the first moment; a script that begins with
-            # /start (perhaps with a payload) sends its own instead of a second one.
-            line: str | None = "/start"
-            pending: list[str | None] = []
-            if not interactive:
-                first = await _next_line(reader, stop)
-                if first is not None and is_start(first):
-                    line = first
-                else:
-                    pending.append(first)
+            line, pending = await _opening(reader, stop, interactive=interactive)
             while line is not None and not stop.is_set():
                 line = line.strip()
                 if line in QUIT:
@@ -338,6 +324,31 @@ async def _chat(
                 await _answer(application, view, None)
             if line is None and interactive:
                 out.print()  # Ctrl-D or Ctrl-C left the cursor after the prompt
+
+
+def _banner(renderer: Renderer, lang: Lang, kept_url: str | None) -> str:
+    """Return the banner and which database the chat goes to (its password hidden)."""
+    banner = renderer.text("console_banner", lang)
+    if kept_url is None:
+        return banner + "\n" + renderer.text("console_temporary_database", lang)
+    shown = make_url(kept_url).render_as_string(hide_password=True)
+    return banner + "\n" + renderer.text("console_kept_database", lang, url=shown)
+
+
+async def _opening(
+    reader: LineReader, stop: asyncio.Event, *, interactive: bool
+) -> tuple[str | None, list[str | None]]:
+    """Return the first line to send and the input lines already read after it.
+
+    The person is a subscriber from the first moment, so the console sends /start; a script
+    that begins with /start (perhaps with a payload) sends its own instead of a second one.
+    """
+    if interactive:
+        return "/start", []
+    first = await _next_line(reader, stop)
+    if first is not None and is_start(first):
+        return first, []
+    return "/start", [first]
 
 
 async def _answer(application: DigestApplication, view: ChatView, query_id: str | None) -> None:
