@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +33,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: typer's rich panels print `--json <bool>`, as if a flag took a value.
+    rich_markup_mode=None,
 )
 err = Console(stderr=True)
 
@@ -79,6 +82,25 @@ def synced(runtime: Runtime) -> SyncReport:
     for failure in report.failures:
         err.print(failure, markup=False, highlight=False, soft_wrap=True)
     return report
+
+
+def show_version(value: bool) -> None:
+    """Print the installed version and exit (the eager --version flag)."""
+    if value:
+        typer.echo(f"digestbot {metadata.version('digestbot')}")
+        raise typer.Exit
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """A Telegram bot that turns a folder of Markdown articles into a daily digest."""
 
 
 @app.command("import")
@@ -182,9 +204,20 @@ def run(
 def console(
     lang: Annotated[
         str | None,
-        typer.Option(help="Chat language: zh or en (default from $LANG, else zh).", envvar="LANG"),
+        typer.Option(
+            help="Chat language: zh or en (default: zh when $LANG is zh*, else en).",
+            envvar="LANG",
+            show_envvar=False,
+        ),
     ] = None,
     user_id: Annotated[int, typer.Option(help="Your user id in the offline chat.")] = 10001,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the chat in this database URL (default: a temporary file; "
+            "DATABASE_URL is never used)."
+        ),
+    ] = None,
 ) -> None:
     """Try the bot offline: chat in this terminal with the real bot on a fake Telegram."""
     settings = load_settings()
@@ -192,7 +225,9 @@ def console(
     configure_logging("DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING")
     from bot.fakeapi.console import console_lang, run_console  # noqa: PLC0415
 
-    asyncio.run(run_console(settings, lang=console_lang(lang), user_id=user_id))
+    asyncio.run(
+        run_console(settings, lang=console_lang(lang), user_id=user_id, database_url=database)
+    )
 
 
 @app.command("fake-api")
@@ -202,15 +237,25 @@ def fake_api(
 ) -> None:
     """Serve a fake Telegram Bot API on 127.0.0.1 for `digestbot run` to poll.
 
-    It prints base_url (set TELEGRAM_BASE_URL to it), control_url and token.
-    Be a user by sending JSON to control_url; it answers {"ok", "result"}:
+    It prints base_url, control_url and token. Start the bot on it with
+    TELEGRAM_BASE_URL=<base_url> TELEGRAM_BOT_TOKEN=<token> digestbot run, then act as a
+    user by sending JSON to control_url (answers are {"ok": true, "result": ...}):
 
-    POST /message  {"user_id": 7, "text": "/start", "language_code": "en"}
-                   in a group: add "chat_id": -5, "chat_type": "group"
-    POST /press    {"user_id": 7, "message_id": 1, "data": "<callback_data>"}
-    GET  /messages?chat_id=7   what the bot sent there; /stats, /callbacks
-    POST /block {"user_id": 7}   /migrate {"chat_id": -5}   /settle {}
-    POST /fail {"method": "sendMessage", "fault": {"kind": "retry_after"}}
+    \b
+    POST /message   {"user_id": 7, "text": "/start", "language_code": "en"}
+                    (a group: add "chat_id": -5, "chat_type": "group")
+    GET  /messages?chat_id=7          what the bot sent to that chat
+    POST /press     {"user_id": 7, "message_id": 1, "data": "<callback_data>"}
+    POST /block     {"user_id": 7}    the user blocks the bot (403 on the next send)
+    POST /migrate   {"chat_id": -5}   the group becomes a supergroup
+    POST /fail      {"method": "sendMessage", "fault": {"kind": "retry_after"}}
+    POST /settle    {}                wait until the bot has gone quiet
+    GET  /stats, /callbacks, /commands
+
+    \b
+    For example:
+    curl -d '{"user_id": 7, "text": "/latest"}' <control_url>/message
+    curl '<control_url>/messages?chat_id=7'
     """
     from bot.fakeapi.models import Limits  # noqa: PLC0415
     from bot.fakeapi.server import LoopbackBotApi, serve  # noqa: PLC0415
@@ -266,6 +311,33 @@ def push_progress() -> Iterator[Callable[[PushProgress], None] | None]:
             bar.update(task, completed=state.done, total=state.total)
 
         yield advance
+
+
+@app.command()
+def health(
+    port: Annotated[
+        int,
+        typer.Option(envvar="METRICS_PORT", help="Port of the bot's /healthz."),
+    ] = 9100,
+    host: Annotated[str, typer.Option(help="Address the bot serves /healthz on.")] = "127.0.0.1",
+) -> None:
+    """Ask a running bot whether it is healthy (GET /healthz): exit 0 if so, else 1."""
+    from bot.health import probe  # noqa: PLC0415
+
+    result = probe(f"http://{host}:{port}/healthz")
+    typer.echo(result.detail, err=not result.ok)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="The new file to write the copy to.")],
+) -> None:
+    """Copy the SQLite database to PATH while the bot runs (PostgreSQL: use pg_dump)."""
+    from bot.backup import backup_sqlite  # noqa: PLC0415
+
+    pages = backup_sqlite(load_settings().database_url, path)
+    typer.echo(f"backed up {pages} pages to {path}")
 
 
 EXIT_CODES: dict[type[DigestError], int] = {ConfigError: 2, UsageError: 2, NotFoundError: 1}

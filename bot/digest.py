@@ -40,11 +40,13 @@ def parse_callback(data: str) -> tuple[str, tuple[int, ...]] | None:
 
 
 def article_buttons(renderer: Renderer, stored: StoredArticle, lang: Lang) -> tuple[Button, ...]:
-    """Return the 📖 full text, ⚠️ risks and (for http(s) links) 🔗 original buttons."""
+    """Return the 📖 full text, ⚠️ risks (when there are any) and 🔗 original (http) buttons."""
     buttons = [
-        Button(renderer.text("button_full", lang), callback_data=callback("full", stored.id)),
-        Button(renderer.text("button_risks", lang), callback_data=callback("risks", stored.id)),
+        Button(renderer.text("button_full", lang), callback_data=callback("full", stored.id))
     ]
+    if stored.article.risks:
+        risks = callback("risks", stored.id)
+        buttons.append(Button(renderer.text("button_risks", lang), callback_data=risks))
     if is_http_url(stored.article.url):
         buttons.append(Button(renderer.text("button_original", lang), url=stored.article.url))
     return tuple(buttons)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from importlib.resources import files
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
@@ -11,14 +12,17 @@ from jinja2.runtime import Context
 from bot.errors import ConfigError
 from bot.i18n import Catalogue, Lang
 
-# Next to the package in a checkout or an editable install; else the working directory's.
-BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SUFFIX = ".html.j2"
 
 
 def default_templates() -> Path:
-    """Return the bundled templates folder, or ./templates when the package was installed."""
-    return BUNDLED_TEMPLATES if BUNDLED_TEMPLATES.is_dir() else Path("templates")
+    """Return the templates shipped as the package ``bot.templates`` (the top-level templates/)."""
+    bundled = files("bot.templates")
+    # pip installs (wheel or editable) unpack packages into folders; a zipped install would need
+    # TEMPLATES_DIR, because Jinja and the catalogue read real files.
+    if not isinstance(bundled, Path):
+        raise ConfigError("the bundled templates are not a folder here; set TEMPLATES_DIR")
+    return bundled
 
 
 def is_http_url(url: str) -> bool:

@@ -76,6 +76,22 @@ def test_digest_shows_title_meta_summary_and_labelled_points(renderer: Renderer)
     assert "Key points" in parse_html(english).text
 
 
+@pytest.mark.parametrize(("lang", "colon"), [("zh", "："), ("en", ": ")])
+def test_a_point_label_is_followed_by_the_languages_colon(
+    renderer: Renderer, lang: Lang, colon: str
+) -> None:
+    (digest,) = render_part(renderer, HOSTILE, "digest", lang)
+    assert f"• <i>label</i>{colon}text & <tag>" in parse_html(digest).text
+    (risks,) = render_part(renderer, HOSTILE, "risks", lang)
+    assert f"⚠️ risk <b>{colon}r & r" in parse_html(risks).text
+
+
+def test_the_risks_button_only_shows_when_the_article_has_risks(renderer: Renderer) -> None:
+    riskless = replace(HOSTILE, article=replace(HOSTILE.article, risks=()))
+    assert [b.callback_data for b in article_buttons(renderer, riskless, "en")] == ["full:3"]
+    assert "risks:3" in [b.callback_data for b in article_buttons(renderer, HOSTILE, "en")]
+
+
 @pytest.mark.parametrize(("lang", "sentence"), [("zh", "没有风险"), ("en", "no risks section")])
 def test_risks_without_any_say_so_in_one_sentence(
     renderer: Renderer, lang: Lang, sentence: str

@@ -12,10 +12,10 @@ import pytest
 from bot.i18n import LANGS, Lang
 from bot.markup import parse_html
 from bot.model import Point
-from bot.rendering import BUNDLED_TEMPLATES, Renderer
+from bot.rendering import Renderer, default_templates
 from bot.telegram.commands import COMMANDS, help_lines, menu_commands
 
-CATALOGUE = tomllib.loads((BUNDLED_TEMPLATES / "strings.toml").read_text(encoding="utf-8"))
+CATALOGUE = tomllib.loads((default_templates() / "strings.toml").read_text(encoding="utf-8"))
 
 _ARTICLE: dict[str, object] = {
     "id": 7,
@@ -131,7 +131,14 @@ def test_every_catalogue_key_exists_in_chinese_and_english(key: str) -> None:
 
 def test_chinese_strings_are_chinese() -> None:
     """A zh value copied from en by mistake shows up as pure ASCII letters."""
-    ascii_only = {"meta_separator", "button_prev", "button_next", "language_en", "arg_time"}
+    ascii_only = {
+        "meta_separator",
+        "label_colon",
+        "button_prev",
+        "button_next",
+        "language_en",
+        "arg_time",
+    }
     for key, entry in CATALOGUE.items():
         if key in ascii_only or key.startswith("language_"):
             continue

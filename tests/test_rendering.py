@@ -7,19 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from bot import rendering
 from bot.errors import ConfigError
-from bot.rendering import BUNDLED_TEMPLATES, Renderer, is_http_url
+from bot.rendering import Renderer, default_templates, is_http_url
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_an_installed_package_falls_back_to_the_working_directorys_templates(
+def test_the_bundled_templates_are_the_top_level_templates_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rendering, "BUNDLED_TEMPLATES", tmp_path / "site-packages" / "templates")
-    shutil.copytree(BUNDLED_TEMPLATES, tmp_path / "templates")
+    """In a checkout (editable install) bot.templates is templates/, whatever the cwd."""
     monkeypatch.chdir(tmp_path)
-    assert rendering.default_templates() == Path("templates")
+    assert default_templates().resolve() == (ROOT / "templates").resolve()
     assert "核心要点" in Renderer().text("core_points", "zh")
+
+
+def test_templates_dir_overrides_the_bundled_templates(tmp_path: Path) -> None:
+    shutil.copytree(default_templates(), tmp_path / "mine")
+    (tmp_path / "mine" / "notice.html.j2").write_text("mine: {{ text }}", encoding="utf-8")
+    assert Renderer(tmp_path / "mine").render("notice", "en", text="x") == "mine: x"
 
 
 def test_a_missing_templates_folder_names_the_setting(tmp_path: Path) -> None:

@@ -5,6 +5,10 @@ Application from ``build_application`` polls it as it would poll Telegram, and t
 the terminal is one subscriber in a private chat. On a terminal the bot's messages are styled
 with rich; when stdin is a pipe the console is a script runner that prints plain text.
 
+The console never touches a configured deployment: it ignores ``DATABASE_URL`` (the chat goes
+into a temporary SQLite file, deleted on exit, or the database given with ``--database``) and
+the token, so a production ``.env`` in the working directory gains no fake subscriber.
+
 After each line the console waits until the bot has really finished the update (fetched it,
 processed it, sent every reply), not merely for a silence: the pacer spaces a long answer's
 messages a second apart, so a silence would cut it short and print its tail under the next
@@ -18,6 +22,7 @@ import contextlib
 import queue
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +31,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.style import Style
 from rich.text import Text
+from sqlalchemy.engine import make_url
 
 from bot.config import Settings
 from bot.fakeapi.models import FakeChat, FakeUser, SentMessage
@@ -58,10 +64,8 @@ POLL_INTERVAL = 0.02
 
 
 def console_lang(value: str | None) -> Lang:
-    """Return the chat language for --lang or a locale such as $LANG (zh when unknown)."""
-    if not value or value.split(".")[0] in {"C", "POSIX"}:
-        return "zh"
-    return "zh" if value.lower().startswith("zh") else "en"
+    """Return the chat language for --lang or a locale such as $LANG: zh for zh*, else en."""
+    return "zh" if value and value.lower().startswith("zh") else "en"
 
 
 class LineReader:
@@ -140,16 +144,22 @@ class ChatView:
         self.api.send_message(self.chat, self.user, line)
         return None
 
+    @property
+    def _soft_wrap(self) -> bool:
+        # On a terminal rich wraps at word boundaries; a pipe gets each line whole.
+        return not self.out.is_terminal
+
     def say(self, key: str, /, **values: object) -> None:
         """Print a console string (not a bot message) in the chat's language."""
-        self.out.print(self.renderer.text(key, self.lang, **values), soft_wrap=True)
+        self.out.print(self.renderer.text(key, self.lang, **values), soft_wrap=self._soft_wrap)
 
     def show_new(self, query_id: str | None = None) -> None:
         """Print the callback's notice and every message sent or edited since the last call."""
         if query_id is not None:
             answered = self.api.answered_callbacks.get(query_id)
             if answered is not None and answered.text:
-                self.out.print(Text(f"({answered.text})", Style(italic=True)), soft_wrap=True)
+                notice = Text(f"({answered.text})", Style(italic=True))
+                self.out.print(notice, soft_wrap=self._soft_wrap)
         fresh: list[tuple[SentMessage, bool]] = []
         for message in self.api.messages(self.chat.id):
             shown = self.seen.get(message.message_id)
@@ -174,19 +184,30 @@ class ChatView:
             spell_urls=not self.out.is_terminal,
             known_urls=button_urls(rows),
         )
-        self.out.print(styled, soft_wrap=True)
+        self.out.print(styled, soft_wrap=self._soft_wrap)
         shown, listing = button_lines(rows, message.message_id, len(numbered) + 1)
         numbered.update((b.number, b) for b in shown)
         if shown:
-            self.out.print(listing, soft_wrap=True)
+            self.out.print(listing, soft_wrap=self._soft_wrap)
         self.out.print()
 
 
-def _console_settings(settings: Settings, api: LoopbackBotApi) -> Settings:
-    # Offline by design: the loopback's fake token and URL, whatever the environment says.
+def _console_settings(settings: Settings, api: LoopbackBotApi, database_url: str) -> Settings:
+    # Offline by design: the loopback's fake token and URL and the console's own database,
+    # whatever the environment says, so a production .env is never written to.
     return settings.model_copy(
-        update={"telegram_bot_token": SecretStr(api.token), "telegram_base_url": api.base_url}
+        update={
+            "telegram_bot_token": SecretStr(api.token),
+            "telegram_base_url": api.base_url,
+            "database_url": database_url,
+        }
     )
+
+
+def is_start(line: str) -> bool:
+    """Tell whether an input line is a /start command (with or without a payload)."""
+    words = line.split(maxsplit=1)
+    return bool(words) and words[0].split("@")[0] == "/start"
 
 
 def _bot_idle(application: DigestApplication, api: LoopbackBotApi) -> bool:
@@ -232,10 +253,39 @@ async def run_console(
     *,
     lang: Lang,
     user_id: int = DEFAULT_USER_ID,
+    database_url: str | None = None,
     interactive: bool | None = None,
     out: Console | None = None,
 ) -> None:
-    """Chat with the real bot over a loopback Bot API until /quit, Ctrl-D or end of input."""
+    """Chat with the real bot over a loopback Bot API until /quit, Ctrl-D or end of input.
+
+    The chat's database is `database_url`, else a temporary SQLite file deleted on exit.
+    """
+    # ignore_cleanup_errors: on Windows a file SQLite still holds cannot be deleted.
+    with tempfile.TemporaryDirectory(
+        prefix="digestbot-console-", ignore_cleanup_errors=True
+    ) as scratch:
+        await _chat(
+            settings,
+            lang=lang,
+            user_id=user_id,
+            database_url=database_url or f"sqlite:///{scratch}/console.sqlite3",
+            kept=database_url is not None,
+            interactive=interactive,
+            out=out,
+        )
+
+
+async def _chat(
+    settings: Settings,
+    *,
+    lang: Lang,
+    user_id: int,
+    database_url: str,
+    kept: bool,
+    interactive: bool | None,
+    out: Console | None,
+) -> None:
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if out is None:
@@ -254,12 +304,12 @@ async def run_console(
         user = api.user(user_id, first_name="You", language_code=LANGUAGE_CODES[lang])
         renderer = Renderer(settings.templates_dir)
         view = ChatView(api, api.private_chat(user), user, out, renderer, lang)
-        application = build_application(_console_settings(settings, api))
+        application = build_application(_console_settings(settings, api, database_url))
         async with started(application, poll=True):
-            banner = renderer.text("console_banner", lang)
-            out.print(Text(banner, Style(dim=True)), soft_wrap=True)
+            banner = _banner(renderer, lang, database_url if kept else None)
+            out.print(Text(banner, Style(dim=True)), soft_wrap=not interactive)
             out.print()
-            line: str | None = "/start"  # the person is a subscriber from the first moment
+            line, pending = await _opening(reader, stop, interactive=interactive)
             while line is not None and not stop.is_set():
                 line = line.strip()
                 if line in QUIT:
@@ -268,12 +318,37 @@ async def run_console(
                     if not interactive:
                         out.print(f"> {line}", soft_wrap=True)
                     await _answer(application, view, view.act(line))
-                line = await _next_line(reader, stop)
+                line = pending.pop() if pending else await _next_line(reader, stop)
             if not stop.is_set():
                 # /quit or end of input: whatever is still on its way is printed before exit.
                 await _answer(application, view, None)
             if line is None and interactive:
                 out.print()  # Ctrl-D or Ctrl-C left the cursor after the prompt
+
+
+def _banner(renderer: Renderer, lang: Lang, kept_url: str | None) -> str:
+    """Return the banner and which database the chat goes to (its password hidden)."""
+    banner = renderer.text("console_banner", lang)
+    if kept_url is None:
+        return banner + "\n" + renderer.text("console_temporary_database", lang)
+    shown = make_url(kept_url).render_as_string(hide_password=True)
+    return banner + "\n" + renderer.text("console_kept_database", lang, url=shown)
+
+
+async def _opening(
+    reader: LineReader, stop: asyncio.Event, *, interactive: bool
+) -> tuple[str | None, list[str | None]]:
+    """Return the first line to send and the input lines already read after it.
+
+    The person is a subscriber from the first moment, so the console sends /start; a script
+    that begins with /start (perhaps with a payload) sends its own instead of a second one.
+    """
+    if interactive:
+        return "/start", []
+    first = await _next_line(reader, stop)
+    if first is not None and is_start(first):
+        return first, []
+    return "/start", [first]
 
 
 async def _answer(application: DigestApplication, view: ChatView, query_id: str | None) -> None:

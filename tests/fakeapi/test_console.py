@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from rich.console import Console
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.fakeapi.console import ChatView, console_lang
+from bot.fakeapi.console import ChatView, console_lang, is_start
 from bot.fakeapi.server import LoopbackBotApi
 from tests.conftest import run_digestbot
 from tests.telegram.conftest import article_file
@@ -106,21 +107,89 @@ def test_console_script_prints_a_long_answer_under_its_own_line_and_all_of_it_be
 @pytest.mark.parametrize(
     ("value", "lang"),
     [
-        (None, "zh"),
-        ("", "zh"),
-        ("C.UTF-8", "zh"),
-        ("POSIX", "zh"),
+        (None, "en"),
+        ("", "en"),
+        ("C", "en"),
+        ("C.UTF-8", "en"),
+        ("POSIX", "en"),
         ("zh", "zh"),
         ("zh_CN.UTF-8", "zh"),
+        ("zh_TW", "zh"),
         ("en", "en"),
         ("en_US.UTF-8", "en"),
         ("de_DE.UTF-8", "en"),
     ],
 )
-def test_console_language_comes_from_lang_or_defaults_to_chinese(
+def test_console_language_is_chinese_for_zh_locales_else_english(
     value: str | None, lang: str
 ) -> None:
     assert console_lang(value) == lang
+
+
+@pytest.mark.parametrize(
+    ("line", "start"),
+    [("/start", True), ("/start ref42", True), ("/start@digestbot", True), ("/started", False),
+     ("/latest", False), ("", False)],
+)  # fmt: skip
+def test_is_start_recognises_the_start_command(line: str, start: bool) -> None:
+    assert is_start(line) is start
+
+
+@pytest.mark.slow
+def test_console_leaves_the_configured_database_untouched(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """A production DATABASE_URL and token in the environment: the console uses neither."""
+    production = tmp_path / "production.sqlite3"
+    with sqlite3.connect(production) as db:
+        db.execute("CREATE TABLE precious (x INTEGER)")
+    before = production.read_bytes()
+    env = {
+        **cli_env,
+        "DATABASE_URL": f"sqlite:///{production}",
+        "TELEGRAM_BOT_TOKEN": "123456:production-token",
+        "LANG": "C",
+    }
+    result = console(tmp_path, env, "/start\n/latest\n")
+    assert result.returncode == 0, result.stderr
+    assert production.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if "sqlite3" in p.name) == [
+        "production.sqlite3"
+    ]
+    assert "Database: a temporary file" in result.stdout  # LANG=C speaks English
+    # The script's own /start is the only one: not doubled by the console's automatic one.
+    assert result.stdout.count("> /start") == 1
+    assert result.stdout.count("You are subscribed") == 1
+
+
+@pytest.mark.slow
+def test_console_keeps_its_chat_in_the_database_given(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    kept = tmp_path / "kept" / "console.sqlite3"
+    result = console(tmp_path, cli_env, "/help\n", "--database", f"sqlite:///{kept}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("> /start") == 1  # sent by the console, before the script
+    with sqlite3.connect(kept) as db:
+        assert db.execute("SELECT count(*) FROM subscribers").fetchone() == (1,)
+
+
+async def test_chat_view_on_a_terminal_wraps_at_word_boundaries(
+    loopback_api: LoopbackBotApi,
+) -> None:
+    user = loopback_api.user(10001)
+    chat = loopback_api.private_chat(user)
+    buffer = io.StringIO()
+    out = Console(file=buffer, force_terminal=True, color_system=None, width=30)
+    view = ChatView(loopback_api, chat, user, out)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda"
+    async with Bot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+        await bot.send_message(chat.id, words)
+    view.show_new()
+    lines = [line.rstrip() for line in buffer.getvalue().splitlines()[1:] if line.strip()]
+    assert len(lines) > 1
+    assert all(len(line) <= 30 for line in lines)
+    assert " ".join(lines) == words  # every break fell between words
 
 
 async def test_chat_view_shows_new_and_edited_messages_and_numbers_buttons(

@@ -49,9 +49,10 @@ async def test_every_due_subscriber_gets_exactly_one_message(
     assert (report.stats.sent, report.stats.pending, report.stats.sending) == (150, 0, 0)
     message = sender.delivered[0]
     assert f"Article {len(ids)}" in message.parts[0]
-    assert [b.callback_data for b in message.buttons][:2] == [
-        f"full:{ids[-1]}",
-        f"risks:{ids[-1]}",
+    # These articles have no risks, so no ⚠️ button: 📖 full text, then 🔗 the original.
+    assert [(b.callback_data, b.url) for b in message.buttons] == [
+        (f"full:{ids[-1]}", None),
+        (None, f"https://example.com/{len(ids)}"),
     ]
     again = await run_push(store, renderer, sender, options(), now=NOW + timedelta(minutes=1))
     assert again.sent == 0
