@@ -12,7 +12,8 @@ import pytest
 
 from bot.config import Settings
 from bot.runtime import Runtime
-from bot.telegram.app import DigestApplication, build_application
+from bot.telegram.app import build_application
+from bot.telegram.context import DigestApplication
 from bot.telegram.loopback_api import (
     AnsweredCallback,
     FakeChat,

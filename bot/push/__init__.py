@@ -1,0 +1,1 @@
+"""The daily push: who gets which articles, and sending them."""
