@@ -1,6 +1,8 @@
 """End-to-end: act as Telegram users against the real bot and read what it sent.
 
-Every test runs on both HTTP backends (aiohttp and httpx) through the `bot` fixture.
+The `bot` fixture runs the bot on the default HTTP backend without Telegram's per-chat
+spacing; tests/telegram/test_app.py runs a conversation on both backends, and the tests
+marked ``slow`` here keep the real pacing.
 """
 
 from __future__ import annotations
@@ -8,13 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import time
+from pathlib import Path
 
 import pytest
 
 from bot.digest import render_part
 from bot.telegram.commands import COMMANDS
-from bot.telegram.loopback_api import Fault
-from tests.telegram.conftest import ADMIN_ID, BotHarness, article_file
+from bot.telegram.loopback_api import Fault, Limits, LoopbackBotApi
+from tests.telegram.conftest import (
+    ADMIN_ID,
+    DEFAULT_BACKEND,
+    BotHarness,
+    article_file,
+    bot_settings,
+    running_bot,
+)
 
 
 def button_data(message: object) -> list[str]:
@@ -193,6 +203,32 @@ async def test_full_sends_every_chunk_in_order(bot: BotHarness) -> None:
     assert [m.html for m in sent] == expected
     await bot.api.settle()
     assert len(bot.api.messages(chat.id)) == len(expected)
+
+
+@pytest.mark.slow
+async def test_a_long_full_text_is_paced_within_telegrams_limits(
+    tmp_path: Path, seeds_dir: Path
+) -> None:
+    """With the real pacer against a loopback that refuses any flood (``Limits()``), a /full
+    of several messages arrives whole and in order, one chat's messages a second apart, and
+    the server never answers 429."""
+    body = "\n\n".join(f"Paragraph {i}: " + "words " * 120 for i in range(16))
+    (seeds_dir / "long.md").write_text(
+        article_file(99, title="A long read", body=body), encoding="utf-8"
+    )
+    async with LoopbackBotApi(limits=Limits()) as api:
+        settings = bot_settings(api, tmp_path, seeds_dir, DEFAULT_BACKEND)
+        async with running_bot(api, settings, paced=True) as bot:
+            stored = bot.runtime.store.get_article_by_slug("long")
+            assert stored is not None
+            expected = render_part(bot.runtime.renderer, stored, "full", "en")
+            assert len(expected) > Limits().per_chat_burst
+            user = api.user(14)
+            chat = api.private_chat(user)
+            sent = await bot.say(chat, user, f"/full {stored.id}", expect=len(expected))
+            assert [m.html for m in sent] == expected
+        assert api.stats.clean()
+        assert api.stats.max_per_chat_per_second <= Limits().per_chat_burst
 
 
 async def test_article_needs_an_id_and_sends_the_digest(bot: BotHarness) -> None:
