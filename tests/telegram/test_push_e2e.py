@@ -46,7 +46,6 @@ from bot.telegram.pacer import Pacer
 from bot.telegram.push_run import build_push_bot
 from bot.telegram.sender import TelegramSender
 from tests.conftest import run_digestbot
-from tests.telegram.conftest import ADMIN_ID, BotHarness
 
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = 32
@@ -325,30 +324,6 @@ async def test_latest_is_answered_while_a_3000_subscriber_push_runs(
         assert push.done()
         assert await push is None
         assert api.stats.too_many_requests == 0
-
-
-async def test_admin_pushnow_preview_and_stats(bot: BotHarness) -> None:
-    """/preview shows the next digest, /pushnow pushes and reports, /stats shows the run."""
-    admin = bot.api.user(ADMIN_ID, language_code="en")
-    chat = bot.api.private_chat(admin)
-    [stats] = await bot.say(chat, admin, "/stats")
-    assert "No push has run yet." in stats.text
-    await bot.say(chat, admin, "/start")
-    [intro, digest] = await bot.say(chat, admin, "/preview", expect=2)
-    assert "next push" in intro.text
-    assert digest.reply_markup_json is not None
-    assert "full:" in digest.reply_markup_json
-    before = len(bot.api.messages(chat.id))
-    bot.api.send_message(chat, admin, "/pushnow")
-    sent = await bot.api.wait_sent(chat.id, before + 3)
-    texts = [m.text for m in sent[before:]]
-    assert any(t.startswith("Push started") for t in texts)
-    assert any("Push done: sent 1, failed 0, blocked 0" in t for t in texts)
-    [stats] = await bot.say(chat, admin, "/stats")
-    assert "Last push" in stats.text
-    assert "sent 1" in stats.text
-    [nothing] = await bot.say(chat, admin, "/preview")
-    assert "Nothing new to push" in nothing.text
 
 
 # -- crashes: kill -9 and a rerun --------------------------------------------------------

@@ -20,7 +20,7 @@ from bot.store import Store
 from bot.sync import sync_articles
 from bot.telegram.loopback_api import Limits, LoopbackBotApi
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = "sent {}, failed {}, blocked {}, skipped {}"
 
 
