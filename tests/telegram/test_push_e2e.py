@@ -425,18 +425,27 @@ async def test_two_processes_share_a_push_and_one_is_killed(
     The survivor pushes over httpx, the killed one over aiohttp: one push, two backends."""
     store = Store(open_database(pg_url))
     sync_articles(store, [seeds_dir])
-    chats = add_private(store, 600)
+    # Enough rows that the survivor, which starts first, is still pushing when the victim
+    # has started up and sent its share (each start-up takes seconds on a loaded machine).
+    chats = add_private(store, 1500)
+    processes: list[asyncio.subprocess.Process] = []
     try:
         async with LoopbackBotApi(limits=Limits(global_per_second=500)) as api:
             survivor = await start_push_process(push_env(cli_env, api, pg_url, "httpx"))
+            processes.append(survivor)
             victim = await start_push_process(push_env(cli_env, api, pg_url, "aiohttp"))
-            await kill_when_sent(api, victim, 180)
+            processes.append(victim)
+            await kill_when_sent(api, victim, 450)
             expire_leases(store, victim.pid)
             _, err = await survivor.communicate()
             assert survivor.returncode == 0, err.decode()
             assert_everyone_once_at_most_in_flight_twice(api, chats)
         assert Ledger(store).pending_count() == 0
     finally:
+        for process in processes:  # a failed assertion must not leave a push running
+            if process.returncode is None:
+                process.kill()
+                await process.communicate()
         store.close()
 
 
