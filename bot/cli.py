@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,12 +77,14 @@ def progress_bar(total_hint: int) -> Iterator[Callable[[int, int], None] | None]
         yield advance
 
 
+def print_failure(failure: str) -> None:
+    """Print a file that could not be imported on stderr, as is."""
+    err.print(failure, markup=False, highlight=False, soft_wrap=True)
+
+
 def synced(runtime: Runtime) -> SyncReport:
     """Sync SEEDS_DIR before a command reads articles; report bad files on stderr."""
-    report = runtime.sync()
-    for failure in report.failures:
-        err.print(failure, markup=False, highlight=False, soft_wrap=True)
-    return report
+    return runtime.sync(report_failure=print_failure)
 
 
 def show_version(value: bool) -> None:
@@ -121,7 +124,7 @@ def import_(
         with progress_bar(count) as progress:
             report = sync_articles(runtime.store, roots, base=seeds, progress=progress)
     for failure in report.failures:
-        err.print(failure, markup=False, highlight=False, soft_wrap=True)
+        print_failure(failure)
     typer.echo(report.summary())
     raise typer.Exit(1 if report.failures else 0)
 
@@ -345,6 +348,10 @@ EXIT_CODES: dict[type[DigestError], int] = {ConfigError: 2, UsageError: 2, NotFo
 
 def main() -> None:
     """Run the CLI; a DigestError becomes one line on stderr and a non-zero exit."""
+    # PTB 22 warns on every 429 unless it hands out durations as timedelta, the type it moves
+    # to (bot.telegram.pacer reads either form); opt in for this process, unless whoever
+    # runs the bot chose otherwise.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     try:
         app()
     except DigestError as exc:

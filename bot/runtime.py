@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,6 +12,13 @@ from bot.errors import ConfigError
 from bot.rendering import Renderer
 from bot.store import Store
 from bot.sync import SyncReport, sync_articles
+
+log = logging.getLogger(__name__)
+
+
+def log_failure(failure: str) -> None:
+    """Log a seed file that could not be imported."""
+    log.warning("seed not imported: %s", failure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +35,24 @@ class Runtime:
         renderer = Renderer(settings.templates_dir)
         return cls(settings, Store(open_database(settings.database_url)), renderer)
 
-    def sync(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
-        """Sync SEEDS_DIR into the store; a missing SEEDS_DIR is a configuration error."""
+    def sync(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        report_failure: Callable[[str], None] = log_failure,
+    ) -> SyncReport:
+        """Sync SEEDS_DIR into the store and report each file that failed (logged by default).
+
+        A missing SEEDS_DIR is a configuration error.
+        """
         seeds = self.settings.seeds_dir
         if not seeds.is_dir():
             # Syncing an empty view of a mistyped folder would hide every article.
             raise ConfigError(f"SEEDS_DIR {seeds} is not a folder")
-        return sync_articles(self.store, [seeds], base=seeds, progress=progress)
+        report = sync_articles(self.store, [seeds], base=seeds, progress=progress)
+        for failure in report.failures:
+            report_failure(failure)
+        return report
 
     def close(self) -> None:
         """Release the database connections."""

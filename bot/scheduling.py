@@ -160,3 +160,41 @@ def newest_window(policy: Policy, ordered_ids: Sequence[int], max_per_day: int) 
     subscriber's whole history to plan a push.
     """
     return ordered_ids[:max_per_day] if policy == "newest" else ordered_ids
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A chat's effective delivery time and timezone (its own or the defaults)."""
+
+    push_time: time
+    timezone: str
+    custom_time: bool
+    custom_timezone: bool
+
+    def next_push(self, now: datetime) -> datetime:
+        """Return the next local delivery time strictly after `now` (tz-aware)."""
+        tz = ZoneInfo(self.timezone)
+        return next_slot(self.push_time, tz, now).astimezone(tz)
+
+
+def schedule_for(subscriber: Subscriber | None, defaults: PushDefaults) -> Schedule:
+    """Return a chat's delivery schedule: its own settings, else the push defaults."""
+    own_time = subscriber.push_time if subscriber else None
+    own_zone = subscriber.timezone if subscriber else None
+    return Schedule(
+        push_time=own_time or defaults.push_time,
+        timezone=own_zone or defaults.timezone,
+        custom_time=own_time is not None,
+        custom_timezone=own_zone is not None,
+    )
+
+
+def schedule_context(schedule: Schedule, now: datetime) -> dict[str, object]:
+    """Return the template values describing a schedule."""
+    return {
+        "push_time": schedule.push_time.strftime("%H:%M"),
+        "timezone": schedule.timezone,
+        "next_push": schedule.next_push(now).strftime("%Y-%m-%d %H:%M"),
+        "custom_time": schedule.custom_time,
+        "custom_timezone": schedule.custom_timezone,
+    }

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("push_ceiling", "paced_push", "commands", "import", "memory", "profile")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_quick_run_writes_a_row_per_benchmark_and_the_json(tmp_path: Path) -> None:
     """A --quick run exits 0, and BENCHMARKS.md and latest.json hold every benchmark's rows."""

@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 from bot.model import Subscriber
 from bot.scheduling import (
     PushDefaults,
+    Schedule,
     is_due,
     is_due_forced,
     local_slot,
     next_slot,
     pick_articles,
+    schedule_context,
+    schedule_for,
     subscriber_zone,
     zone,
 )
@@ -206,3 +209,41 @@ def test_zone_never_raises(name: str) -> None:
 def test_a_subscriber_with_a_folder_for_a_zone_falls_back_to_the_default() -> None:
     assert subscriber_zone(sub(tz="Asia"), DEFAULTS) == ZoneInfo("Asia/Shanghai")
     assert subscriber_zone(sub(tz="Asia"), replace(DEFAULTS, timezone="..")) == ZoneInfo("UTC")
+
+
+def test_next_push_is_later_today_or_tomorrow_in_the_chats_timezone() -> None:
+    schedule = Schedule(time(8, 0), "Asia/Shanghai", custom_time=False, custom_timezone=False)
+    before = datetime(2025, 6, 1, 23, 0, tzinfo=UTC)  # 07:00 on 2 June in Shanghai
+    after = datetime(2025, 6, 2, 0, 0, tzinfo=UTC)  # 08:00 on 2 June: that push is now
+    assert schedule.next_push(before).isoformat() == "2025-06-02T08:00:00+08:00"
+    assert schedule.next_push(after).isoformat() == "2025-06-03T08:00:00+08:00"
+
+
+def test_schedule_falls_back_to_the_push_defaults() -> None:
+    defaults = PushDefaults(push_time=time(7, 0), timezone="Europe/Berlin")
+    schedule = schedule_for(None, defaults)
+    assert (schedule.push_time, schedule.timezone) == (time(7, 0), "Europe/Berlin")
+    assert not schedule.custom_time
+    assert not schedule.custom_timezone
+
+
+def test_schedule_takes_the_chats_own_time_and_timezone() -> None:
+    schedule = schedule_for(sub(tz="Asia/Tokyo", at=time(21, 30)), DEFAULTS)
+    assert (schedule.push_time, schedule.timezone) == (time(21, 30), "Asia/Tokyo")
+    assert schedule.custom_time
+    assert schedule.custom_timezone
+    own_time_only = schedule_for(sub(at=time(6, 0)), DEFAULTS)
+    assert own_time_only.timezone == DEFAULTS.timezone
+    assert (own_time_only.custom_time, own_time_only.custom_timezone) == (True, False)
+
+
+def test_schedule_context_gives_the_template_its_values() -> None:
+    schedule = Schedule(time(8, 5), "Asia/Shanghai", custom_time=True, custom_timezone=False)
+    values = schedule_context(schedule, datetime(2025, 6, 1, 23, 0, tzinfo=UTC))
+    assert values == {
+        "push_time": "08:05",
+        "timezone": "Asia/Shanghai",
+        "next_push": "2025-06-02 08:05",
+        "custom_time": True,
+        "custom_timezone": False,
+    }

@@ -11,4 +11,5 @@ ledger may import the planner without pulling the engine in):
 - `engine`: Push, the producer, worker pool and heartbeat of one process
 - `reports`: PushProgress and PushReport
 - `run`: run_push, which wires them and reports
+- `preview`: what a chat's next push would carry (/preview)
 """

@@ -36,21 +36,10 @@ from bot.telegram import handlers, jobs, push_commands, settings_flow
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.commands import menu_commands
 from bot.telegram.context import BotState, DigestApplication, DigestContext
-from bot.telegram.logs import protect_token
-from bot.telegram.pacer import pacer_for
+from bot.telegram.credentials import bot_token
+from bot.telegram.pacer import Pacer, pacer_for
 
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "BotState",
-    "DigestApplication",
-    "DigestContext",
-    "build_application",
-    "post_init",
-    "post_shutdown",
-    "register_handlers",
-    "schedule_jobs",
-]
 
 POOL_SIZE = 256  # PTB's default: updates are handled concurrently, each may send at once
 
@@ -79,20 +68,21 @@ class _DigestApp(
         await post_shutdown(self)
 
 
-def build_application(settings: Settings, *, runtime: Runtime | None = None) -> DigestApplication:
-    """Build the bot's Application; `runtime` if given is used (and left open) as is."""
-    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
-        raise ConfigError(
-            "TELEGRAM_BOT_TOKEN is not set; get one from @BotFather, "
-            "or try the bot offline with `digestbot console`"
-        )
-    protect_token(settings.telegram_bot_token.get_secret_value())
+def build_application(
+    settings: Settings, *, runtime: Runtime | None = None, pacer: Pacer | None = None
+) -> DigestApplication:
+    """Build the bot's Application.
+
+    `runtime` if given is used (and left open) as is; `pacer` replaces the one built from
+    the settings (tests pass one with shorter intervals).
+    """
+    token = bot_token(settings)
     context_types = ContextTypes(context=DigestContext, bot_data=BotState)
     backend = settings.http_backend
     builder = (
         ApplicationBuilder()
         .application_class(_DigestApp)
-        .token(settings.telegram_bot_token.get_secret_value())
+        .token(token)
         .context_types(context_types)
         .job_queue(JobQueue[DigestContext]())
         .defaults(Defaults(parse_mode=ParseMode.HTML))
@@ -101,7 +91,7 @@ def build_application(settings: Settings, *, runtime: Runtime | None = None) -> 
         # A burst of commands from many chats is answered concurrently, not one by one.
         .concurrent_updates(True)
         # Every send goes through one pacer: Telegram's limits, command replies first.
-        .rate_limiter(pacer_for(settings.rate_limit, paid_broadcast=settings.paid_broadcast))
+        .rate_limiter(pacer or pacer_for(settings))
     )
     if settings.telegram_base_url:
         # PTB appends the token: http://host:port/bot -> http://host:port/bot<token>/getMe
@@ -141,7 +131,7 @@ def register_handlers(application: DigestApplication) -> None:
     command("time", settings_flow.time_command)
     command("timezone", settings_flow.timezone_command)
     command("help", handlers.help_command)
-    command("stats", push_commands.stats)  # the totals plus the last push
+    command("stats", push_commands.stats)
     command("reload", handlers.reload)
     command("pushnow", push_commands.pushnow)
     command("preview", push_commands.preview)
@@ -203,10 +193,7 @@ async def post_init(application: DigestApplication) -> None:
         if state.settings is None:
             raise ConfigError("the Application was not built by build_application()")
         state.runtime = await asyncio.to_thread(Runtime.open, state.settings)
-    runtime = state.runtime
-    report = await asyncio.to_thread(runtime.sync)
-    for failure in report.failures:
-        log.warning("seed not imported: %s", failure)
+    report = await asyncio.to_thread(state.runtime.sync)
     log.info("seeds synced: %s", report.summary())
     await set_command_menus(application)
     schedule_jobs(application)

@@ -1,33 +1,32 @@
 """Command and button handlers: narrow the update, call one store function, reply.
 
 Replies are rendered from templates/ in the chat's language, article parts once per content
-(``DigestCache``). Store calls run in a worker thread (asyncio.to_thread) so a slow database
-never stalls other chats, except point lookups on SQLite, which are cheaper inline
-(``quick_read``); the newest article is read once for every /latest of the same second
-(``NewestArticle``). The handler table is ``bot.telegram.app.register_handlers``.
+(``DigestCache``). Every store call goes through ``context.db``, which decides whether it runs
+in a worker thread or inline (``bot.telegram.context.in_store``); the newest article is read
+once for every /latest of the same second (``NewestArticle``). The handler table is
+``bot.telegram.app.register_handlers``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
 from telegram import CallbackQuery, Update
-from telegram.error import BadRequest, Forbidden
+from telegram.error import Forbidden
 
+from bot.arguments import PAGE_SIZE, Page, deep_link_article, page_of, parse_page
 from bot.digest import Part, parse_callback
 from bot.errors import NotFoundError, UsageError
 from bot.i18n import language_for
 from bot.model import StoredArticle
+from bot.scheduling import schedule_context, schedule_for
 from bot.store import Store
 from bot.telegram import settings_flow
 from bot.telegram.commands import help_lines
-from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of, quick_read
-from bot.telegram.keyboards import article_rows, list_rows, markup
-from bot.telegram.replies import UNAVAILABLE, Answer, Replier
-from bot.telegram.views import Page, deep_link_article, page_of, parse_page, schedule_for
-from bot.telegram.views import schedule_context as schedule_values
+from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
+from bot.telegram.keyboards import article_rows, list_rows
+from bot.telegram.replies import UNAVAILABLE, Answer, Replier, edit_in_place
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ async def start(update: Update, context: DigestContext) -> None:
     chat = await chat_info(update, context)
     if chat is None:
         return
-    subscription = await asyncio.to_thread(
+    subscription = await context.db(
         context.store.subscribe,
         chat.id,
         chat_type=chat.type,
@@ -62,14 +61,12 @@ async def start(update: Update, context: DigestContext) -> None:
     subscriber = subscription.subscriber
     reply = context.reply(chat, lang_of(subscriber, chat.user_lang))
     status = "new" if subscription.created else "back" if subscription.reactivated else "already"
-    schedule = schedule_values(schedule_for(context.settings, subscriber), now())
+    schedule = schedule_context(schedule_for(subscriber, context.push_defaults), now())
     await reply.template("welcome", {"status": status, "group": not chat.is_private, **schedule})
     if context.args:
         article_id = deep_link_article(context.args[0])
         stored = (
-            None
-            if article_id is None
-            else await quick_read(context.store, context.store.get_article, article_id)
+            None if article_id is None else await context.db(context.store.get_article, article_id)
         )
         if stored is None:
             await reply.notice("unavailable")
@@ -82,7 +79,7 @@ async def stop(update: Update, context: DigestContext) -> None:
     chat = await chat_info(update, context)
     if chat is None:
         return
-    was_active = await asyncio.to_thread(context.store.unsubscribe, chat.id)
+    was_active = await context.db(context.store.unsubscribe, chat.id)
     key = "stop_done" if was_active else "stop_not_subscribed"
     await context.reply(chat).notice(key)
 
@@ -112,9 +109,7 @@ async def _part(update: Update, context: DigestContext, part: Part, *, required:
         return
     try:
         # Without a ref: the newest, shared with /latest (resolve("latest") reads the same).
-        found = await (
-            asyncio.to_thread(context.store.resolve, ref) if ref else context.newest_article()
-        )
+        found = await (context.db(context.store.resolve, ref) if ref else context.newest_article())
     except NotFoundError:
         found = None
     if found is None:
@@ -141,7 +136,7 @@ async def article(update: Update, context: DigestContext) -> None:
 
 def _load_page(store: Store, requested: int) -> tuple[Page, list[StoredArticle]]:
     page = page_of(requested, store.count_articles())
-    return page, store.list_articles(offset=page.offset, limit=10)
+    return page, store.list_articles(offset=page.offset, limit=PAGE_SIZE)
 
 
 def _list_context(page: Page, articles: list[StoredArticle]) -> dict[str, object]:
@@ -165,7 +160,7 @@ async def list_archive(update: Update, context: DigestContext) -> None:
     except UsageError:
         await context.reply(chat).notice("usage_list")
         return
-    page, articles = await asyncio.to_thread(_load_page, context.store, requested)
+    page, articles = await context.db(_load_page, context.store, requested)
     if not articles:
         await context.reply(chat).notice("no_articles")
         return
@@ -182,7 +177,7 @@ async def search(update: Update, context: DigestContext) -> None:
     if not words:
         await context.reply(chat).notice("usage_search")
         return
-    found = await asyncio.to_thread(context.store.search_articles, words, limit=10)
+    found = await context.db(context.store.search_articles, words, limit=10)
     query = " ".join(words)
     if not found:
         await context.reply(chat).notice("search_none", query=query)
@@ -224,7 +219,7 @@ async def unknown_command(update: Update, context: DigestContext) -> None:
     await context.reply(chat).notice("unknown_command")
 
 
-async def _admin_chat(update: Update, context: DigestContext) -> ChatInfo | None:
+async def admin_chat(update: Update, context: DigestContext) -> ChatInfo | None:
     """Return the chat if the sender is an admin; otherwise refuse and return None."""
     chat = await chat_info(update, context)
     if chat is None:
@@ -236,27 +231,12 @@ async def _admin_chat(update: Update, context: DigestContext) -> ChatInfo | None
     return chat
 
 
-async def stats(update: Update, context: DigestContext) -> None:
-    """Show article and subscriber totals (admins only)."""
-    chat = await _admin_chat(update, context)
-    if chat is None:
-        return
-    counts = await asyncio.to_thread(context.store.counts)
-    values = {
-        "articles": counts.articles,
-        "hidden": counts.hidden_articles,
-        "active": counts.active_subscribers,
-        "inactive": counts.inactive_subscribers,
-    }
-    await context.reply(chat).template("stats", values)
-
-
 async def reload(update: Update, context: DigestContext) -> None:
     """Re-sync the seeds now and report what changed (admins only)."""
-    chat = await _admin_chat(update, context)
+    chat = await admin_chat(update, context)
     if chat is None:
         return
-    report = await asyncio.to_thread(context.runtime.sync)
+    report = await context.db(context.runtime.sync)
     context.bot_data.newest.forget()  # /latest shows what the admin just imported
     log.info("seeds re-synced by /reload: %s", report.summary())
     values = {
@@ -284,7 +264,7 @@ async def migrate(update: Update, context: DigestContext) -> None:
         old, new = message.migrate_from_chat_id, message.chat_id
     else:
         return
-    await asyncio.to_thread(context.store.migrate_chat, old, new)
+    await context.db(context.store.migrate_chat, old, new)
     log.info("chat %s migrated to %s", old, new)
 
 
@@ -296,7 +276,7 @@ async def _article_button(
 ) -> Answer:
     if len(args) != 1:
         return UNAVAILABLE
-    stored = await quick_read(context.store, context.store.get_article, args[0])
+    stored = await context.db(context.store.get_article, args[0])
     if stored is None:
         return UNAVAILABLE
     await send_article(context.reply(chat), stored, part)
@@ -308,18 +288,12 @@ async def _list_button(
 ) -> Answer:
     if len(args) != 1:
         return UNAVAILABLE
-    page, articles = await asyncio.to_thread(_load_page, context.store, args[0])
+    page, articles = await context.db(_load_page, context.store, args[0])
     if not articles:
         return UNAVAILABLE
     text = context.renderer.render("list", chat.lang, **_list_context(page, articles))
-    try:
-        await query.edit_message_text(
-            text, reply_markup=markup(list_rows(context.renderer, chat.lang, articles, page))
-        )
-    except BadRequest as exc:
-        # A double tap asks for the page already shown; Telegram refuses the no-op edit.
-        if "not modified" not in exc.message:
-            raise
+    # A double tap asks for the page already shown: an unchanged edit is fine.
+    await edit_in_place(query, text, list_rows(context.renderer, chat.lang, articles, page))
     return Answer()
 
 
@@ -366,7 +340,7 @@ async def on_error(update: object, context: DigestContext) -> None:
     if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_chat:
         # The user blocked the bot (or removed it from the group): stop pushing to them.
         chat_id = update.effective_chat.id
-        await asyncio.to_thread(context.store.unsubscribe, chat_id, reason="blocked")
+        await context.db(context.store.unsubscribe, chat_id, reason="blocked")
         log.info("chat %s blocked the bot; unsubscribed", chat_id)
         return
     log.error("error while handling an update", exc_info=error)

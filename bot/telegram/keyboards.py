@@ -13,13 +13,31 @@ from functools import lru_cache
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.arguments import Page
 from bot.digest import Button, callback
 from bot.i18n import LANGS, Lang
 from bot.model import StoredArticle
 from bot.rendering import Renderer
-from bot.telegram.views import PICKER_HOURS, TIMEZONES, Page
 
 LABEL_LIMIT = 40  # characters of a title shown on an article button
+
+# The timezones the /settings keyboard offers; any other IANA zone via /timezone Area/City.
+# `settz:<index>` indexes this tuple, so append new zones at the end.
+TIMEZONES: tuple[str, ...] = (
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Taipei",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Los_Angeles",
+    "UTC",
+)
+
+# The delivery times the /settings keyboard offers (local hours); any other via /time HH:MM.
+PICKER_HOURS: tuple[int, ...] = (6, 7, 8, 9, 10, 12, 18, 20, 21, 22)
 
 
 class SettingsView(IntEnum):

@@ -46,6 +46,8 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.config import Settings
+
 log = logging.getLogger(__name__)
 
 Lane = Literal["command", "push"]
@@ -331,6 +333,6 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         )
 
 
-def pacer_for(rate_limit: float, *, paid_broadcast: bool = False, enabled: bool = True) -> Pacer:
-    """Build the pacer for the RATE_LIMIT and PAID_BROADCAST settings."""
-    return Pacer(rate_limit, paid_broadcast=paid_broadcast, enabled=enabled)
+def pacer_for(settings: Settings) -> Pacer:
+    """Build the pacer for the RATE_LIMIT and PAID_BROADCAST settings (Telegram's limits)."""
+    return Pacer(settings.rate_limit, paid_broadcast=settings.paid_broadcast)

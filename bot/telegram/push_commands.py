@@ -1,14 +1,12 @@
 """Admin commands of the push: /pushnow, /preview, and /stats with the last push.
 
-Each handler narrows its input, asks the ledger or the scheduler (in a worker thread: they
-touch the database), and replies from templates/. The push itself runs in the background
+Each handler narrows its input, asks the ledger or bot.push.preview (through ``context.db``),
+and replies from templates/. The push itself runs in the background
 (bot.telegram.jobs.start_push), so /pushnow answers at once and again when the push is done.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -16,14 +14,13 @@ from telegram import Update
 
 from bot.i18n import is_lang
 from bot.ledger import Ledger
-from bot.model import RunStats, StoredArticle, Subscriber
-from bot.push.options import push_defaults
-from bot.scheduling import pick_articles
+from bot.model import RunStats
+from bot.push.preview import next_push
+from bot.scheduling import schedule_for
 from bot.store import Store
 from bot.telegram import jobs
 from bot.telegram.context import DigestApplication, DigestContext
-from bot.telegram.handlers import _admin_chat, send_article
-from bot.telegram.views import schedule_for
+from bot.telegram.handlers import admin_chat, send_article
 
 
 def _last_push(store: Store) -> RunStats | None:
@@ -44,11 +41,11 @@ def _stamp(value: datetime) -> str:
 
 async def stats(update: Update, context: DigestContext) -> None:
     """Show article and subscriber totals and the last push (admins only)."""
-    chat = await _admin_chat(update, context)
+    chat = await admin_chat(update, context)
     if chat is None:
         return
-    counts = await asyncio.to_thread(context.store.counts)
-    run = await asyncio.to_thread(_last_push, context.store)
+    counts = await context.db(context.store.counts)
+    run = await context.db(_last_push, context.store)
     last_push = None
     if run is not None:
         last_push = {
@@ -73,7 +70,7 @@ async def stats(update: Update, context: DigestContext) -> None:
 
 async def pushnow(update: Update, context: DigestContext) -> None:
     """Run today's push for every active subscriber now, like `digestbot push --now`."""
-    chat = await _admin_chat(update, context)
+    chat = await admin_chat(update, context)
     if chat is None:
         return
     reply = context.reply(chat)
@@ -93,35 +90,13 @@ async def pushnow(update: Update, context: DigestContext) -> None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class NextPush:
-    """What a chat's next push would bring."""
-
-    articles: list[StoredArticle]
-    subscribed: bool
-
-
-def next_push(store: Store, subscriber: Subscriber | None, context: DigestContext) -> NextPush:
-    """Pick the articles this chat's next push would carry (the push's own policy)."""
-    defaults = push_defaults(context.settings)
-    ids = store.visible_article_ids(newest_first=defaults.policy == "newest")
-    delivered: set[int] = set()
-    if subscriber is not None:
-        ledger = Ledger(store)
-        delivered = {article_id for article_id, _, _ in ledger.deliveries(subscriber.id)}
-    picked = pick_articles(defaults.policy, ids, delivered, defaults.max_per_day)
-    found = store.get_articles(picked)
-    articles = [found[i] for i in picked if i in found]
-    return NextPush(articles, subscribed=subscriber is not None and subscriber.active)
-
-
 async def preview(update: Update, context: DigestContext) -> None:
     """Show what this chat gets in its next push, exactly as it will look (admins only)."""
-    chat = await _admin_chat(update, context)
+    chat = await admin_chat(update, context)
     if chat is None:
         return
     subscriber = chat.subscriber
-    upcoming = await asyncio.to_thread(next_push, context.store, subscriber, context)
+    upcoming = await context.db(next_push, context.store, subscriber, context.push_defaults)
     # The push speaks the subscriber's stored language; an unsubscribed chat the sender's.
     lang = chat.lang
     if subscriber is not None and is_lang(subscriber.language):
@@ -131,7 +106,7 @@ async def preview(update: Update, context: DigestContext) -> None:
         await reply.notice("preview_nothing")
         return
     if upcoming.subscribed:
-        schedule = schedule_for(context.settings, subscriber)
+        schedule = schedule_for(subscriber, context.push_defaults)
         await reply.notice(
             "preview_next",
             push_time=schedule.push_time.strftime("%H:%M"),

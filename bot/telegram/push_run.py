@@ -10,35 +10,37 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from telegram.constants import ParseMode
-from telegram.error import InvalidToken
 from telegram.ext import Defaults, ExtBot
 
 from bot.config import Settings
-from bot.errors import ConfigError, DeliveryError
+from bot.errors import DeliveryError
 from bot.push.options import PushOptions
 from bot.push.reports import PushProgress, PushReport
 from bot.push.run import run_push
 from bot.push.sender import OutgoingMessage, SendResult
 from bot.runtime import Runtime
 from bot.telegram.aiohttp_request import build_request
-from bot.telegram.pacer import RateLimitArgs, pacer_for
-from bot.telegram.sender import REFUSED_MESSAGE, TelegramSender
+from bot.telegram.credentials import bot_token, refusal_is_config_error
+from bot.telegram.pacer import Pacer, RateLimitArgs, pacer_for
+from bot.telegram.sender import TelegramSender
 
 # Connections beyond the sender's concurrency: a slow response must not stall the pool.
 SPARE_CONNECTIONS = 4
 
 
-def build_push_bot(settings: Settings, *, concurrency: int) -> ExtBot[RateLimitArgs]:
-    """Build a Bot for pushing: the app's transport, base_url and pacer; no updater."""
-    token = settings.telegram_bot_token
-    if token is None or not token.get_secret_value():
-        raise ConfigError("TELEGRAM_BOT_TOKEN is not set; `digestbot push` needs the bot's token")
+def build_push_bot(
+    settings: Settings, *, concurrency: int, pacer: Pacer | None = None
+) -> ExtBot[RateLimitArgs]:
+    """Build a Bot for pushing: the app's transport, base_url and pacer; no updater.
+
+    `pacer` replaces the one built from the settings (tests pass one with shorter intervals).
+    """
     return ExtBot(
-        token.get_secret_value(),
+        bot_token(settings),
         base_url=settings.telegram_base_url or "https://api.telegram.org/bot",
         request=build_request(settings.http_backend, pool_size=concurrency + SPARE_CONNECTIONS),
         defaults=Defaults(parse_mode=ParseMode.HTML),
-        rate_limiter=pacer_for(settings.rate_limit, paid_broadcast=settings.paid_broadcast),
+        rate_limiter=pacer or pacer_for(settings),
     )
 
 
@@ -57,8 +59,9 @@ async def push_once(
             runtime.store, runtime.renderer, _NoSender(), options, force=force, dry_run=True
         )
     bot = build_push_bot(settings, concurrency=options.concurrency)
-    try:
-        async with bot:  # getMe: a refused token fails here, before anything is planned
+    # getMe in `async with`: a refused token fails there, before anything is planned.
+    with refusal_is_config_error():
+        async with bot:
             return await run_push(
                 runtime.store,
                 runtime.renderer,
@@ -67,9 +70,6 @@ async def push_once(
                 force=force,
                 progress=progress,
             )
-    except InvalidToken:
-        # PTB's message quotes the token ("The token `…` was rejected"): never show it.
-        raise ConfigError(REFUSED_MESSAGE) from None
 
 
 class _NoSender:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from telegram import Bot, Message
+from telegram import Bot, CallbackQuery, Message
+from telegram.error import BadRequest
 
 from bot.digest import Button, DigestCache
 from bot.i18n import Lang
@@ -66,3 +67,14 @@ class Replier:
     async def notice(self, key: str, /, **values: object) -> list[Message]:
         """Send one catalogue sentence (usage, refusal, hint) through the notice template."""
         return await self.template("notice", {"key": key, "values": values})
+
+
+async def edit_in_place(query: CallbackQuery, text: str, rows: Rows) -> None:
+    """Replace the pressed message's text and buttons; an unchanged edit is not an error."""
+    try:
+        await query.edit_message_text(text, reply_markup=markup(rows))
+    except BadRequest as exc:
+        # A double tap, or choosing what is already set, renders the same message again;
+        # Telegram refuses the no-op edit with "message is not modified".
+        if "not modified" not in exc.message:
+            raise

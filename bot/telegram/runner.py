@@ -3,8 +3,8 @@
 PTB's ``run_webhook`` needs tornado (the ``webhooks`` extra); digestbot already depends on
 aiohttp, so the webhook is served by a small aiohttp app that feeds PTB's update queue, as in
 PTB's ``customwebhookbot`` examples. Polling and webhook share one lifecycle (:func:`started`),
-which mirrors ``Application.run_polling``: initialize, post_init, start; then stop, post_stop,
-shutdown, post_shutdown — so the console, the tests and ``digestbot run`` all run the same
+which mirrors ``Application.run_polling``: initialize (with post_init), start; then stop,
+shutdown (with post_shutdown) — so the console, the tests and ``digestbot run`` all run the same
 sequence.
 """
 
@@ -22,20 +22,17 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import NetworkError
 
 from bot.config import Settings
 from bot.errors import ConfigError, DeliveryError
 from bot.telegram.app import build_application
 from bot.telegram.context import DigestApplication
+from bot.telegram.credentials import bot_token, refusal_is_config_error
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 -- a header name
-NO_TOKEN = (
-    "TELEGRAM_BOT_TOKEN is not set (get one from @BotFather); "  # noqa: S105 -- a message
-    "to try the bot offline without a token run `digestbot console`"
-)
 
 
 @contextlib.asynccontextmanager
@@ -43,9 +40,7 @@ async def started(application: DigestApplication, *, poll: bool) -> AsyncIterato
     """Start the application (and long polling when `poll`); stop it all on exit."""
     try:
         # Inside the try: a failing post_init still gets the HTTP sessions closed.
-        await application.initialize()
-        if application.post_init is not None:
-            await application.post_init(application)
+        await application.initialize()  # runs bot.telegram.app.post_init
         if poll:
             if application.updater is None:
                 raise ConfigError("the application was built without an updater")
@@ -58,14 +53,10 @@ async def started(application: DigestApplication, *, poll: bool) -> AsyncIterato
             await application.updater.stop()
         if application.running:
             await application.stop()
-            if application.post_stop is not None:
-                await application.post_stop(application)
-        await application.shutdown()
+        await application.shutdown()  # runs bot.telegram.app.post_shutdown
         # When initialize() failed (Bot API unreachable, token refused) PTB's shutdown()
         # returns early and leaves the HTTP sessions open; closing twice is a no-op.
         await application.bot.shutdown()
-        if application.post_shutdown is not None:
-            await application.post_shutdown(application)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +139,14 @@ async def serve(application: DigestApplication, hook: Webhook | None = None) -> 
     stop = asyncio.Event()
     _stop_on_signals(stop)
     try:
-        async with started(application, poll=hook is None):
-            if hook is None:
-                log.info("polling for updates; stop with Ctrl-C or SIGTERM")
-                await stop.wait()
-            else:
-                async with webhook_served(application, hook):
+        with refusal_is_config_error():
+            async with started(application, poll=hook is None):
+                if hook is None:
+                    log.info("polling for updates; stop with Ctrl-C or SIGTERM")
                     await stop.wait()
-    except InvalidToken as exc:
-        # Not PTB's message: it quotes the token.
-        raise ConfigError("TELEGRAM_BOT_TOKEN was refused by the Bot API (401)") from exc
+                else:
+                    async with webhook_served(application, hook):
+                        await stop.wait()
     except NetworkError as exc:
         raise DeliveryError(f"cannot reach the Bot API: {exc}") from exc
     log.info("stopped")
@@ -165,7 +154,6 @@ async def serve(application: DigestApplication, hook: Webhook | None = None) -> 
 
 def run(settings: Settings, *, webhook: bool = False, listen: str = "0.0.0.0") -> None:  # noqa: S104 -- a webhook server listens for the outside world
     """Run the bot from settings: polling, or a webhook when asked or WEBHOOK_URL is set."""
-    if settings.telegram_bot_token is None:
-        raise ConfigError(NO_TOKEN)
+    bot_token(settings)  # an unset token is the first thing to fix
     hook = webhook_for(settings, listen) if webhook or settings.webhook_url else None
     asyncio.run(serve(build_application(settings), hook))

@@ -29,7 +29,6 @@ from telegram.error import (
     BadRequest,
     ChatMigrated,
     Forbidden,
-    InvalidToken,
     NetworkError,
     RetryAfter,
     TelegramError,
@@ -37,14 +36,13 @@ from telegram.error import (
 from telegram.ext import ExtBot
 from telegram.request import RequestData
 
-from bot.errors import ConfigError
 from bot.push.sender import Outcome, OutgoingMessage, SendResult
+from bot.telegram.credentials import refusal_is_config_error
 from bot.telegram.keyboards import markup
 from bot.telegram.pacer import Pacer, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
-REFUSED_MESSAGE: Final = "the Bot API refused TELEGRAM_BOT_TOKEN (revoked or wrong?)"
 
 # Telegram's 400 descriptions that mean the chat is gone for good, like a 403 does.
 _GONE: Final = ("chat not found", "user not found", "peer_id_invalid", "user is deactivated")
@@ -168,19 +166,18 @@ class TelegramSender:
         for delivered, body in enumerate(bodies):
             data = _SendMessageData(message.chat_id, body)
             try:
-                if self._pacer is None:
-                    answer = await self._post(data)
-                else:
-                    answer = await self._pacer.send(
-                        partial(self._post, data),
-                        chat_id=message.chat_id,
-                        lane="push",
-                        paid=message.paid,
-                    )
-            except InvalidToken:
-                # A configuration error, not this row's: stop the push instead of failing every
-                # row. `from None`: PTB's message may carry the token, which must not be logged.
-                raise ConfigError(REFUSED_MESSAGE) from None
+                # A refused token is a configuration error, not this row's: it stops the push
+                # instead of failing every row.
+                with refusal_is_config_error():
+                    if self._pacer is None:
+                        answer = await self._post(data)
+                    else:
+                        answer = await self._pacer.send(
+                            partial(self._post, data),
+                            chat_id=message.chat_id,
+                            lane="push",
+                            paid=message.paid,
+                        )
             except TelegramError as exc:
                 result = replace(outcome_for(exc), delivered=delivered, message_ids=tuple(ids))
                 log.debug(

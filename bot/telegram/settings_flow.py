@@ -8,33 +8,27 @@ schedules with them.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, time
 
 from telegram import CallbackQuery, Update
-from telegram.error import BadRequest
 
-from bot.config import Settings
+from bot.arguments import parse_time, parse_timezone
 from bot.errors import UsageError
 from bot.i18n import LANGS, Lang
 from bot.model import Subscriber
+from bot.scheduling import PushDefaults, schedule_context, schedule_for
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
-from bot.telegram.keyboards import SettingsView, markup, settings_rows
-from bot.telegram.replies import UNAVAILABLE, Answer
-from bot.telegram.views import (
-    TIMEZONES,
-    parse_time,
-    parse_timezone,
-    schedule_context,
-    schedule_for,
-)
+from bot.telegram.keyboards import TIMEZONES, SettingsView, settings_rows
+from bot.telegram.replies import UNAVAILABLE, Answer, edit_in_place
 
 ACTIONS = frozenset({"set", "settime", "settz", "setlang"})
 
 
-def settings_values(settings: Settings, subscriber: Subscriber, lang: Lang) -> dict[str, object]:
+def settings_values(
+    defaults: PushDefaults, subscriber: Subscriber, lang: Lang
+) -> dict[str, object]:
     """Return the template values of the /settings screens."""
-    schedule = schedule_for(settings, subscriber)
+    schedule = schedule_for(subscriber, defaults)
     return {
         **schedule_context(schedule, datetime.now(UTC)),
         "language": lang,
@@ -50,7 +44,7 @@ async def settings_command(update: Update, context: DigestContext) -> None:
     if chat.subscriber is None:
         await context.reply(chat).notice("settings_need_start")
         return
-    values = {"view": "main", **settings_values(context.settings, chat.subscriber, chat.lang)}
+    values = {"view": "main", **settings_values(context.push_defaults, chat.subscriber, chat.lang)}
     rows = settings_rows(context.renderer, chat.lang, SettingsView.MAIN)
     await context.reply(chat).template("settings", values, rows)
 
@@ -70,13 +64,13 @@ async def _typed(update: Update, context: DigestContext, what: str) -> None:
         return
     store = context.store
     if isinstance(value, time):
-        subscriber = await asyncio.to_thread(store.set_push_time, chat.id, value)
+        subscriber = await context.db(store.set_push_time, chat.id, value)
     else:
-        subscriber = await asyncio.to_thread(store.set_timezone, chat.id, value)
+        subscriber = await context.db(store.set_timezone, chat.id, value)
     if subscriber is None:  # unsubscribed and deleted meanwhile; nothing to set
         await context.reply(chat).notice("settings_need_start")
         return
-    values = schedule_context(schedule_for(context.settings, subscriber), datetime.now(UTC))
+    values = schedule_context(schedule_for(subscriber, context.push_defaults), datetime.now(UTC))
     await context.reply(chat).notice(
         f"{what}_set",
         time=values["push_time"],
@@ -101,11 +95,11 @@ async def _save(
     """Apply one picker choice; None when the data is stale or forged."""
     store = context.store
     if action == "settime" and len(args) == 2 and args[0] < 24 and args[1] < 60:
-        return await asyncio.to_thread(store.set_push_time, chat_id, time(args[0], args[1]))
+        return await context.db(store.set_push_time, chat_id, time(args[0], args[1]))
     if action == "settz" and len(args) == 1 and args[0] < len(TIMEZONES):
-        return await asyncio.to_thread(store.set_timezone, chat_id, TIMEZONES[args[0]])
+        return await context.db(store.set_timezone, chat_id, TIMEZONES[args[0]])
     if action == "setlang" and len(args) == 1 and args[0] < len(LANGS):
-        return await asyncio.to_thread(store.set_language, chat_id, LANGS[args[0]])
+        return await context.db(store.set_language, chat_id, LANGS[args[0]])
     return None
 
 
@@ -133,15 +127,8 @@ async def on_button(
         "settings",
         lang,
         view=view.name.lower(),
-        **settings_values(context.settings, subscriber, lang),
+        **settings_values(context.push_defaults, subscriber, lang),
     )
-    try:
-        await query.edit_message_text(
-            text, reply_markup=markup(settings_rows(context.renderer, lang, view))
-        )
-    except BadRequest as exc:
-        # Choosing the value already set re-renders the same screen; Telegram refuses no-ops.
-        if "not modified" not in exc.message:
-            raise
+    await edit_in_place(query, text, settings_rows(context.renderer, lang, view))
     # After a language change the toast already speaks the new language.
     return Answer("settings_saved", lang=lang) if saved else Answer()

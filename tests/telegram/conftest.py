@@ -14,10 +14,15 @@ from bot.config import Settings
 from bot.fakeapi.models import AnsweredCallback, FakeChat, FakeUser, SentMessage
 from bot.fakeapi.server import LoopbackBotApi
 from bot.runtime import Runtime
-from bot.telegram.app import DigestApplication, build_application
+from bot.telegram.app import build_application
+from bot.telegram.context import DigestApplication
+from bot.telegram.pacer import Pacer
 
 ADMIN_ID = 4242
 BACKENDS = ["aiohttp", "httpx"]
+DEFAULT_BACKEND = "aiohttp"  # Settings.http_backend's default
+QUICK_RATE = 1000.0  # messages/s for all chats: far above what a test sends
+QUICK_GROUP_PER_MINUTE = 10_000
 
 
 def article_file(index: int, *, title: str | None = None, body: str = "Body text.") -> str:
@@ -107,14 +112,30 @@ def bot_settings(api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path, backend: 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """The HTTP transport the bot uses (the suite runs on both)."""
+    """Each HTTP transport in turn, for the tests about the transport."""
     return str(request.param)
 
 
+def quick_pacer() -> Pacer:
+    """The app's pacer without Telegram's spacing: no second between one chat's messages.
+
+    Tests that are not about pacing use it, so a reply in three parts takes no three seconds;
+    the pacer's own tests, and the few end-to-end tests marked ``slow`` that check real pacing,
+    keep Telegram's limits.
+    """
+    return Pacer(QUICK_RATE, chat_interval=0.0, group_per_minute=QUICK_GROUP_PER_MINUTE)
+
+
 @asynccontextmanager
-async def running_bot(api: LoopbackBotApi, settings: Settings) -> AsyncIterator[BotHarness]:
-    """Run the real Application long-polling `api`; stop it cleanly on exit."""
-    app = build_application(settings)
+async def running_bot(
+    api: LoopbackBotApi, settings: Settings, *, paced: bool = False
+) -> AsyncIterator[BotHarness]:
+    """Run the real Application long-polling `api`; stop it cleanly on exit.
+
+    With `paced` the bot keeps Telegram's real limits (1 message/s per chat); otherwise it
+    sends as fast as the loopback answers (``quick_pacer``).
+    """
+    app = build_application(settings, pacer=None if paced else quick_pacer())
     async with app:
         await app.start()
         assert app.updater is not None
@@ -128,10 +149,13 @@ async def running_bot(api: LoopbackBotApi, settings: Settings) -> AsyncIterator[
 
 @pytest.fixture
 async def bot(
-    loopback_api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path, backend: str
+    loopback_api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path
 ) -> AsyncIterator[BotHarness]:
-    """The real Application long-polling the loopback API, stopped cleanly afterwards."""
-    async with running_bot(
-        loopback_api, bot_settings(loopback_api, tmp_path, seeds_dir, backend)
-    ) as harness:
+    """The real Application long-polling the loopback API, stopped cleanly afterwards.
+
+    On the default HTTP transport (aiohttp): what a handler does is the same on either;
+    the tests about the transport take the ``backend`` fixture.
+    """
+    settings = bot_settings(loopback_api, tmp_path, seeds_dir, DEFAULT_BACKEND)
+    async with running_bot(loopback_api, settings) as harness:
         yield harness

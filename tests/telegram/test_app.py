@@ -17,7 +17,7 @@ from bot.fakeapi.server import LoopbackBotApi
 from bot.runtime import Runtime
 from bot.telegram.app import build_application
 from bot.telegram.commands import COMMANDS
-from tests.telegram.conftest import article_file, bot_settings, running_bot
+from tests.telegram.conftest import BotHarness, article_file, bot_settings, running_bot
 
 
 def test_a_missing_token_is_a_config_error_naming_the_variable(tmp_path: Path) -> None:
@@ -137,3 +137,17 @@ async def test_the_token_never_reaches_the_log_even_at_debug(
         text = record.getMessage() + (caplog.text if record.exc_info else "")
         assert secret not in text, record.name
     assert secret not in caplog.text
+
+
+async def test_the_command_menu_is_set_for_chinese_english_and_the_default(
+    bot: BotHarness,
+) -> None:
+    menu = [c.name for c in COMMANDS if c.menu]
+    zh = bot.api.my_commands(language_code="zh")
+    en = bot.api.my_commands(language_code="en")
+    default = bot.api.my_commands()
+    assert [c["command"] for c in zh] == menu
+    assert [c["command"] for c in en] == menu
+    assert default == en
+    assert zh[0]["description"] == "订阅每日文章摘要"
+    assert en[0]["description"] == "Subscribe to the daily digest"

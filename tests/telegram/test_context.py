@@ -1,4 +1,5 @@
-"""NewestArticle: one store read shared by concurrent /latest, expiring and forgettable."""
+"""The handlers' context: where store calls run, and NewestArticle (one read shared by
+concurrent /latest, expiring and forgettable)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from bot.model import Article, StoredArticle
 from bot.store import Store
-from bot.telegram.context import NewestArticle, quick_read
+from bot.telegram.context import NewestArticle, in_store
 
 ARTICLE = StoredArticle(
     id=1,
@@ -146,10 +147,32 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_read() -> None:
         await first
 
 
-async def test_quick_read_answers_like_the_store(store: Store) -> None:
+async def test_in_store_answers_like_the_store(store: Store) -> None:
     """Inline on SQLite, in a thread on PostgreSQL: the same answer either way."""
-    assert await quick_read(store, store.get_subscriber, 42) is None
-    await asyncio.to_thread(store.subscribe, 42, chat_type="private", language="en", title="")
-    found = await quick_read(store, store.get_subscriber, 42)
+    assert await in_store(store, store.get_subscriber, 42) is None
+    await in_store(store, store.subscribe, 42, chat_type="private", language="en", title="")
+    found = await in_store(store, store.get_subscriber, 42)
     assert found is not None
     assert found.chat_id == 42
+
+
+async def test_in_store_runs_only_sqlite_point_lookups_inline(sqlite_store: Store) -> None:
+    """A point lookup on SQLite stays on the loop's thread; anything else goes to a worker."""
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    class Probe(Store):
+        def get_article(self, article_id: int) -> StoredArticle | None:
+            threads.append(threading.get_ident())
+            return None
+
+        def count_articles(self) -> int:
+            threads.append(threading.get_ident())
+            return 0
+
+    probe = Probe(sqlite_store.engine)  # the fixture's store closes the engine
+    await in_store(probe, probe.get_article, 1)
+    await in_store(probe, probe.count_articles)
+    await in_store(probe, threading.get_ident)
+    assert threads[0] == loop_thread
+    assert threads[1] != loop_thread

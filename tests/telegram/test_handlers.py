@@ -1,6 +1,8 @@
 """End-to-end: act as Telegram users against the real bot and read what it sent.
 
-Every test runs on both HTTP backends (aiohttp and httpx) through the `bot` fixture.
+The `bot` fixture runs the bot on the default HTTP backend without Telegram's per-chat
+spacing; tests/telegram/test_app.py runs a conversation on both backends, and the tests
+marked ``slow`` here keep the real pacing.
 """
 
 from __future__ import annotations
@@ -8,13 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import time
+from pathlib import Path
 
 import pytest
 
 from bot.digest import render_part
-from bot.fakeapi.models import Fault
+from bot.fakeapi.models import Fault, Limits
+from bot.fakeapi.server import LoopbackBotApi
 from bot.telegram.commands import COMMANDS
-from tests.telegram.conftest import ADMIN_ID, BotHarness, article_file
+from tests.telegram.conftest import (
+    ADMIN_ID,
+    DEFAULT_BACKEND,
+    BotHarness,
+    article_file,
+    bot_settings,
+    running_bot,
+)
 
 
 def button_data(message: object) -> list[str]:
@@ -195,6 +206,32 @@ async def test_full_sends_every_chunk_in_order(bot: BotHarness) -> None:
     assert len(bot.api.messages(chat.id)) == len(expected)
 
 
+@pytest.mark.slow
+async def test_a_long_full_text_is_paced_within_telegrams_limits(
+    tmp_path: Path, seeds_dir: Path
+) -> None:
+    """With the real pacer against a loopback that refuses any flood (``Limits()``), a /full
+    of several messages arrives whole and in order, one chat's messages a second apart, and
+    the server never answers 429."""
+    body = "\n\n".join(f"Paragraph {i}: " + "words " * 120 for i in range(16))
+    (seeds_dir / "long.md").write_text(
+        article_file(99, title="A long read", body=body), encoding="utf-8"
+    )
+    async with LoopbackBotApi(limits=Limits()) as api:
+        settings = bot_settings(api, tmp_path, seeds_dir, DEFAULT_BACKEND)
+        async with running_bot(api, settings, paced=True) as bot:
+            stored = bot.runtime.store.get_article_by_slug("long")
+            assert stored is not None
+            expected = render_part(bot.runtime.renderer, stored, "full", "en")
+            assert len(expected) > Limits().per_chat_burst
+            user = api.user(14)
+            chat = api.private_chat(user)
+            sent = await bot.say(chat, user, f"/full {stored.id}", expect=len(expected))
+            assert [m.html for m in sent] == expected
+        assert api.stats.clean()
+        assert api.stats.max_per_chat_per_second <= Limits().per_chat_burst
+
+
 async def test_article_needs_an_id_and_sends_the_digest(bot: BotHarness) -> None:
     user = bot.api.user(14)
     chat = bot.api.private_chat(user)
@@ -314,92 +351,6 @@ async def test_a_group_member_presses_a_button_in_the_group(bot: BotHarness) -> 
     [digest] = await bot.say(group, user, "/latest")
     _, [risks] = await bot.press(group, user, digest, "risks:1", expect=1)
     assert "Risks" in risks.text
-
-
-# -- settings -------------------------------------------------------------------------
-
-
-async def test_settings_keyboard_sets_time_timezone_and_language(bot: BotHarness) -> None:
-    user = bot.api.user(30)
-    chat = bot.api.private_chat(user)
-    await bot.say(chat, user, "/start")
-    [screen] = await bot.say(chat, user, "/settings")
-    assert "Delivery time: 08:00 (default)" in screen.text
-    assert button_data(screen) == ["set:1", "set:2", "set:3"]
-
-    await bot.press(chat, user, screen, "set:1")
-    picker = bot.api.messages(chat.id)[-1]
-    assert picker.message_id == screen.message_id
-    assert "Choose the delivery time" in picker.text
-    assert "settime:9:0" in button_data(picker)
-    answer, _ = await bot.press(chat, user, picker, "settime:9:0")
-    assert answer.text == "Saved."
-    main = bot.api.messages(chat.id)[-1]
-    assert "Delivery time: 09:00" in main.text
-    assert "(default)" in main.text  # the timezone still is
-
-    await bot.press(chat, user, main, "set:2")
-    answer, _ = await bot.press(chat, user, bot.api.messages(chat.id)[-1], "settz:5")
-    assert answer.text == "Saved."
-    assert "Timezone: Europe/London" in bot.api.messages(chat.id)[-1].text
-
-    await bot.press(chat, user, bot.api.messages(chat.id)[-1], "set:3")
-    answer, _ = await bot.press(chat, user, bot.api.messages(chat.id)[-1], "setlang:0")
-    assert answer.text == "已保存。"
-    assert "推送时间：09:00" in bot.api.messages(chat.id)[-1].text
-
-    subscriber = bot.runtime.store.get_subscriber(30)
-    assert subscriber is not None
-    assert (subscriber.push_time, subscriber.timezone) == (time(9, 0), "Europe/London")
-    assert (subscriber.language, subscriber.language_locked) == ("zh", True)
-    # The chosen language wins over the client's language_code from now on.
-    [help_reply] = await bot.say(chat, user, "/help")
-    assert "命令" in help_reply.text
-
-
-async def test_settings_buttons_with_forged_values_are_refused(bot: BotHarness) -> None:
-    user = bot.api.user(31)
-    chat = bot.api.private_chat(user)
-    await bot.say(chat, user, "/start")
-    [screen] = await bot.say(chat, user, "/settings")
-    for data in ("settime:25:0", "settz:99", "setlang:7", "set:9"):
-        answer, _ = await bot.press(chat, user, screen, data)
-        assert answer.show_alert, data
-    subscriber = bot.runtime.store.get_subscriber(31)
-    assert subscriber is not None
-    assert subscriber.push_time is None
-
-
-async def test_settings_before_start_asks_to_subscribe_first(bot: BotHarness) -> None:
-    user = bot.api.user(32, language_code="zh")
-    chat = bot.api.private_chat(user)
-    for command in ("/settings", "/time 08:30", "/timezone Asia/Tokyo"):
-        [reply] = await bot.say(chat, user, command)
-        assert reply.text.startswith("请先发送 /start")
-
-
-@pytest.mark.parametrize(
-    ("command", "reply"),
-    [
-        ("/time 07:30", "Daily push set to 07:30 (Asia/Shanghai)"),
-        ("/time 7:05", "Daily push set to 07:05"),
-        ("/time 25:00", "Usage: /time HH:MM"),
-        ("/time", "Usage: /time HH:MM"),
-        ("/time soon", "Usage: /time HH:MM"),
-        ("/timezone Europe/Berlin", "Timezone set to Europe/Berlin, delivery at 08:00"),
-        ("/timezone Mars/Olympus", "Usage: /timezone Area/City"),
-        ("/timezone ../etc/passwd", "Usage: /timezone Area/City"),
-        ("/timezone", "Usage: /timezone Area/City"),
-    ],
-)
-async def test_typed_time_and_timezone_are_validated(
-    bot: BotHarness, command: str, reply: str
-) -> None:
-    user = bot.api.user(33)
-    chat = bot.api.private_chat(user)
-    await bot.say(chat, user, "/start")
-    [answer] = await bot.say(chat, user, command)
-    assert answer.text.startswith(reply)
 
 
 # -- help, hints, groups --------------------------------------------------------------
@@ -576,17 +527,3 @@ async def test_a_burst_of_latest_from_twenty_users_is_answered_for_everyone(
         assert digest.buttons()[0][0]["text"] == label
     await bot.api.settle()
     assert all(len(bot.api.messages(c.id)) == 1 for c in chats)
-
-
-async def test_the_command_menu_is_set_for_chinese_english_and_the_default(
-    bot: BotHarness,
-) -> None:
-    menu = [c.name for c in COMMANDS if c.menu]
-    zh = bot.api.my_commands(language_code="zh")
-    en = bot.api.my_commands(language_code="en")
-    default = bot.api.my_commands()
-    assert [c["command"] for c in zh] == menu
-    assert [c["command"] for c in en] == menu
-    assert default == en
-    assert zh[0]["description"] == "订阅每日文章摘要"
-    assert en[0]["description"] == "Subscribe to the daily digest"

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from bot.config import Settings
 from bot.fakeapi.server import LoopbackBotApi
 from bot.telegram.app import build_application
+from bot.telegram.credentials import REFUSED
 from bot.telegram.runner import SECRET_HEADER, Webhook, started, webhook_app, webhook_for
 
 WAIT = 90.0  # generous: the bot process imports PTB and syncs the seeds on two shared cores
@@ -129,9 +130,7 @@ async def test_run_with_a_refused_token_is_one_line_without_the_token(
         _, stderr_bytes = await proc.communicate()
     stderr = stderr_bytes.decode()
     assert proc.returncode == 2, stderr
-    assert stderr.strip().splitlines() == [
-        "digestbot: TELEGRAM_BOT_TOKEN was refused by the Bot API (401)"
-    ]
+    assert stderr.strip().splitlines() == [f"digestbot: {REFUSED}"]
     assert wrong not in stderr
 
 

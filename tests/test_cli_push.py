@@ -22,7 +22,7 @@ from bot.store import Store
 from bot.sync import sync_articles
 from tests.conftest import seed_subscribers
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = "sent {}, failed {}, blocked {}, skipped {}"
 
 

@@ -1,37 +1,13 @@
-"""Plain reply values: next push time, typed arguments, archive pages, deep links."""
+"""Command arguments and payloads: typed times and timezones, archive pages, deep links."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import time
 
 import pytest
 
-from bot.config import Settings
+from bot.arguments import deep_link_article, page_of, parse_page, parse_time, parse_timezone
 from bot.errors import UsageError
-from bot.telegram.views import (
-    Schedule,
-    deep_link_article,
-    page_of,
-    parse_page,
-    parse_time,
-    parse_timezone,
-    schedule_for,
-)
-
-
-def test_next_push_is_later_today_or_tomorrow_in_the_chats_timezone() -> None:
-    schedule = Schedule(time(8, 0), "Asia/Shanghai", custom_time=False, custom_timezone=False)
-    before = datetime(2025, 6, 1, 23, 0, tzinfo=UTC)  # 07:00 on 2 June in Shanghai
-    after = datetime(2025, 6, 2, 0, 0, tzinfo=UTC)  # 08:00 on 2 June: that push is now
-    assert schedule.next_push(before).isoformat() == "2025-06-02T08:00:00+08:00"
-    assert schedule.next_push(after).isoformat() == "2025-06-03T08:00:00+08:00"
-
-
-def test_schedule_falls_back_to_the_bot_defaults() -> None:
-    settings = Settings(push_time=time(7, 0), timezone="Europe/Berlin", _env_file=None)
-    schedule = schedule_for(settings, None)
-    assert (schedule.push_time, schedule.timezone) == (time(7, 0), "Europe/Berlin")
-    assert not schedule.custom_time
 
 
 @pytest.mark.parametrize(("text", "parsed"), [("8:05", time(8, 5)), ("23:59", time(23, 59))])
