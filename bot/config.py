@@ -140,6 +140,8 @@ class Settings(BaseSettings):
             value = value.get_secret_value()
         if isinstance(value, str):
             value = value.strip()  # a pasted token often brings a newline along
+            if not value:
+                return None  # empty is unset: the commands that need a token say so
             if not _TOKEN_RE.fullmatch(value):
                 raise ValueError(
                     "not a bot token (digits, a colon, then letters, digits, _ and -)"
