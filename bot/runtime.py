@@ -28,7 +28,12 @@ class Runtime:
         return cls(settings, Store(open_database(settings.database_url)), renderer)
 
     def sync(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
-        """Sync SEEDS_DIR into the store; a missing SEEDS_DIR is a configuration error."""
+        """Sync SEEDS_DIR into the store; a missing SEEDS_DIR is a configuration error.
+
+        Raise DatabaseError first if the SQLite file was deleted or replaced under us.
+        """
+        # The periodic re-sync is where an idle bot finds its SQLite file gone (DatabaseError).
+        self.store.check_database()
         seeds = self.settings.seeds_dir
         if not seeds.is_dir():
             # Syncing an empty view of a mistyped folder would hide every article.
