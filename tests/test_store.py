@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time as clock
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from bot.db import articles, subscribers
 from bot.db.engine import open_database
@@ -16,7 +19,7 @@ from bot.errors import DatabaseError, NotFoundError
 from bot.ledger import Ledger
 from bot.model import Article, ArticleUpsert, Point, SyncWrites
 from bot.store import Store, utcnow
-from tests.conftest import NOW, while_another_writer
+from tests.conftest import NOW, PG_URL, while_another_writer
 
 
 def article(slug: str, title: str, day: date | None, body: str = "") -> Article:
@@ -219,6 +222,57 @@ def test_sync_of_the_same_files_while_another_process_inserts_them_stores_each_o
     )
     assert written == SyncWrites(inserted=20, taken_updated=0, taken_unchanged=30)
     assert store.count_articles() == 50
+
+
+def _terminate_the_backend_waiting_for_a_lock() -> None:
+    assert PG_URL is not None
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    waiting = text(
+        "SELECT pid FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    try:
+        with admin.connect() as c:
+            for _ in range(300):
+                pid = c.execute(waiting).scalar()
+                if pid is not None:
+                    c.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    return
+                clock.sleep(0.01)
+        raise AssertionError("the sync never waited for the lock")
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_sync_whose_connection_dies_mid_write_leaves_nothing_and_the_next_one_works(
+    pg_url: str,
+) -> None:
+    store = Store(open_database(pg_url))
+    other = create_engine(pg_url)
+    try:
+        old = article("old", "Old", date(2026, 1, 1))
+        put(store, old)
+        old_id = store.resolve("old").id
+        new = [_upsert(article(f"n{i}", f"N{i}", date(2026, 1, 2))) for i in range(20)]
+        changed = replace(_upsert(replace(old, title="Changed"), "new bytes"), id=old_id)
+
+        def sync() -> SyncWrites:
+            return store.apply_sync(inserts=new, updates=[changed], restamps=[], hide=[])
+
+        with ThreadPoolExecutor(1) as pool, other.begin() as c:
+            # Hold the row the sync rewrites: it inserts the new rows, then waits here.
+            c.execute(text("SELECT id FROM articles WHERE slug = 'old' FOR UPDATE"))
+            dying = pool.submit(sync)
+            _terminate_the_backend_waiting_for_a_lock()
+            with pytest.raises(OperationalError):
+                dying.result(timeout=30)
+        assert store.count_articles() == 1  # the dead transaction left nothing behind
+        assert sync() == SyncWrites(inserted=20)  # a fresh connection from the pool
+        assert store.resolve("old").article.title == "Changed"
+    finally:
+        other.dispose()
+        store.close()
 
 
 # -- a SQLite file deleted or replaced under the process ----------------------------------
