@@ -29,3 +29,7 @@ class UsageError(DigestError):
 
 class DeliveryError(DigestError):
     """A message could not be delivered."""
+
+
+class DatabaseError(DigestError):
+    """The database cannot be used safely (its SQLite file was deleted or replaced)."""

@@ -25,14 +25,15 @@ class Ledger:
 
     def __init__(self, store: Store) -> None:
         self._read = store.engine
-        # On SQLite the store's write engine begins with BEGIN IMMEDIATE (see bot.db.engine).
-        self._write = store.write_engine
+        # Store.writing(): on SQLite BEGIN IMMEDIATE (see bot.db.engine), and never into a
+        # database file deleted or replaced under the process.
+        self._write = store.writing
 
     # -- push runs --------------------------------------------------------------------------
 
     def start_run(self, key: str, now: datetime) -> PushRun:
         """Create the run `key`, or return the one another caller created (created=False)."""
-        with self._write.begin() as c:
+        with self._write() as c:
             return push_runs.start(c, key, now)
 
     def finish_run(self, run_id: int, now: datetime, *, skipped: int = 0) -> RunStats | None:
@@ -42,7 +43,7 @@ class Ledger:
         Finishing it again keeps the first finish time unless rows were planned into it
         since, so a no-op rerun of `push --now` does not stretch the run's duration.
         """
-        with self._write.begin() as c:
+        with self._write() as c:
             stats = push_runs.stats(c, run_id)
             if stats is None:
                 return None
@@ -56,7 +57,7 @@ class Ledger:
 
     def discard_run(self, run_id: int) -> bool:
         """Delete a run that planned nothing (a tick where nobody was due); True if deleted."""
-        with self._write.begin() as c:
+        with self._write() as c:
             if deliveries.run_used(c, run_id):
                 return False
             push_runs.remove(c, run_id)
@@ -91,17 +92,17 @@ class Ledger:
         """
         if limit <= 0:
             return []
-        with self._write.begin() as c:
+        with self._write() as c:
             return deliveries.claim(c, worker, limit, now, lease=lease, run_id=run_id)
 
     def heartbeat(self, worker: str, now: datetime) -> int:
         """Renew the lease on every row `worker` holds; return how many."""
-        with self._write.begin() as c:
+        with self._write() as c:
             return deliveries.heartbeat(c, worker, now)
 
     def release(self, worker: str) -> int:
         """Hand `worker`'s unsent claims back as pending (a clean shutdown); return how many."""
-        with self._write.begin() as c:
+        with self._write() as c:
             return deliveries.release(c, worker)
 
     def record(self, outcomes: Outcomes, now: datetime, *, worker: str) -> None:
@@ -113,7 +114,7 @@ class Ledger:
         """
         if not len(outcomes):
             return
-        with self._write.begin() as c:
+        with self._write() as c:
             deliveries.record(c, outcomes, now, worker=worker)
             subscribers.deactivate(c, outcomes.deactivate, now)
 

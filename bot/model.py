@@ -75,6 +75,19 @@ class ArticleUpsert:
     id: int | None = None  # set for an update: the row keeps its id
 
 
+@dataclass(frozen=True, slots=True)
+class SyncWrites:
+    """What a sync's write did to its new files: inserted, or found inserted by another writer.
+
+    A file another process inserted first is no error: it counts as updated when the two
+    disagree (or the row had been hidden since), else as unchanged.
+    """
+
+    inserted: int
+    taken_updated: int = 0
+    taken_unchanged: int = 0
+
+
 # -- subscribers ------------------------------------------------------------------------
 
 

@@ -43,8 +43,11 @@ class Runtime:
     ) -> SyncReport:
         """Sync SEEDS_DIR into the store and report each file that failed (logged by default).
 
-        A missing SEEDS_DIR is a configuration error.
+        A missing SEEDS_DIR is a configuration error. Raise DatabaseError first if the SQLite
+        file was deleted or replaced under us.
         """
+        # The periodic re-sync is where an idle bot finds its SQLite file gone (DatabaseError).
+        self.store.check_database()
         seeds = self.settings.seeds_dir
         if not seeds.is_dir():
             # Syncing an empty view of a mistyped folder would hide every article.

@@ -3,24 +3,59 @@
 Methods take and return plain values (`bot.model`), and the queries live in `bot.db`, so
 the Telegram layer and the CLI never hold a connection. The delivery ledger
 (``bot.ledger``) works on the same engines.
+
+A SQLite file deleted or replaced under a running process would swallow every later write
+(the process keeps writing into the unlinked file, lost at restart). The store remembers
+which file it opened, refuses to write once the path names another file or none
+(`DatabaseError`), and `check_database()` lets a periodic job find out while idle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time
+from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bot.db import articles, subscribers
 from bot.db.engine import create_db_engine
-from bot.errors import NotFoundError
-from bot.model import ArticleUpsert, Counts, FileStamp, StoredArticle, Subscriber, Subscription
+from bot.errors import DatabaseError, NotFoundError
+from bot.model import (
+    ArticleUpsert,
+    Counts,
+    FileStamp,
+    StoredArticle,
+    Subscriber,
+    Subscription,
+    SyncWrites,
+)
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
     """Return the current time, tz-aware UTC."""
     return datetime.now(UTC)
+
+
+def _database_file(engine: Engine) -> Path | None:
+    """Return the absolute path of a SQLite engine's file (None: PostgreSQL or in memory)."""
+    name = engine.url.database
+    if engine.dialect.name != "sqlite" or not name or name == ":memory:":
+        return None
+    return Path(name).absolute()
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """Return a file's (device, inode), None if the path names nothing."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 class Store:
@@ -35,11 +70,47 @@ class Store:
             self.write_engine = create_db_engine(url, immediate=True)
         else:
             self.write_engine = engine
+        self._file = _database_file(engine)
+        if self._file is not None:
+            with engine.connect():  # SQLite creates the file on first connect
+                pass
+        self._identity = None if self._file is None else _file_identity(self._file)
+        self._lost = False
 
     def close(self) -> None:
         """Release every database connection."""
         self.engine.dispose()
         self.write_engine.dispose()
+
+    def check_database(self) -> None:
+        """Raise DatabaseError if the SQLite file was deleted or replaced since the store opened.
+
+        The first time it finds out it logs an ERROR; PostgreSQL always passes.
+        """
+        if self._file is None:
+            return
+        now = _file_identity(self._file)
+        if now == self._identity:
+            return
+        what = "was deleted" if now is None else "was replaced by another file"
+        message = (
+            f"the database file {self._file} {what} while digestbot ran; "
+            "refusing to write into the old file, whose changes a restart would lose: "
+            "restore the file and restart"
+        )
+        if not self._lost:
+            self._lost = True
+            log.error("%s", message)
+        raise DatabaseError(message)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """Begin a write transaction, once the database is still the file the store opened."""
+        # One stat per transaction (microseconds) keeps a vanished file from eating writes
+        # between two periodic checks.
+        self.check_database()
+        with self.write_engine.begin() as c:
+            yield c
 
     # -- articles: sync -------------------------------------------------------------------
 
@@ -55,19 +126,26 @@ class Store:
         updates: Sequence[ArticleUpsert],
         restamps: Sequence[FileStamp],
         hide: Iterable[str],
-    ) -> None:
-        """Write one sync's changes in a single transaction, batched.
+    ) -> SyncWrites:
+        """Write one sync's changes in a single transaction, batched; report the inserts.
 
         `inserts` are new slugs, `updates` changed content (same id kept), `restamps` files
         whose content is unchanged but whose mtime moved (or that were hidden and came back),
-        `hide` slugs whose file vanished.
+        `hide` slugs whose file vanished. An insert whose slug another process added since
+        the stamps were read is settled against that row instead of failing.
         """
         now = utcnow()
-        with self.write_engine.begin() as c:
-            articles.insert_new(c, inserts, now)
+        with self.writing() as c:
+            taken = articles.insert_new(c, inserts, now)
+            taken_updated = articles.settle_taken(c, taken, now) if taken else 0
             articles.update_content(c, updates, now)
             articles.restamp(c, restamps)
             articles.hide(c, hide)
+        return SyncWrites(
+            inserted=len(inserts) - len(taken),
+            taken_updated=taken_updated,
+            taken_unchanged=len(taken) - taken_updated,
+        )
 
     # -- articles: reading -------------------------------------------------------------
 
@@ -140,13 +218,18 @@ class Store:
     ) -> Subscription:
         """Subscribe a chat; a returning or blocked subscriber is reactivated, never duplicated."""
         now = utcnow()
-        with self.write_engine.begin() as c:
+        with self.writing() as c:
             found = subscribers.by_chat(c, chat_id, lock=True)
             if found is None:
                 new = subscribers.insert_new(
                     c, chat_id, chat_type=chat_type, language=language, title=title, now=now
                 )
-                return Subscription(new, created=True, reactivated=False)
+                if new is not None:
+                    return Subscription(new, created=True, reactivated=False)
+                # Another instance subscribed the chat since we looked (two webhook
+                # instances, one /start each): theirs is the new row, ours a plain /start.
+                found = subscribers.by_chat(c, chat_id, lock=True)
+                assert found is not None  # noqa: S101 - insert_new met its row; rows stay
             reactivated = not found.active
             values: dict[str, object] = {
                 "active": True,
@@ -165,7 +248,7 @@ class Store:
 
     def unsubscribe(self, chat_id: int, *, reason: str = "unsubscribed") -> bool:
         """Mark a chat inactive, keeping its history; return False if it was not subscribed."""
-        with self.write_engine.begin() as c:
+        with self.writing() as c:
             return subscribers.unsubscribe(c, chat_id, reason=reason, now=utcnow())
 
     def get_subscriber(self, chat_id: int) -> Subscriber | None:
@@ -175,22 +258,22 @@ class Store:
 
     def set_language(self, chat_id: int, language: str) -> Subscriber | None:
         """Set and lock a chat's language; None if the chat never subscribed."""
-        with self.write_engine.begin() as c:
+        with self.writing() as c:
             return subscribers.change(c, chat_id, language=language, language_locked=True)
 
     def set_push_time(self, chat_id: int, push_time: time | None) -> Subscriber | None:
         """Set a chat's local push time (None: the default); None if never subscribed."""
-        with self.write_engine.begin() as c:
+        with self.writing() as c:
             return subscribers.change(c, chat_id, push_time=push_time)
 
     def set_timezone(self, chat_id: int, timezone: str | None) -> Subscriber | None:
         """Set a chat's IANA timezone (None: the default); None if never subscribed."""
-        with self.write_engine.begin() as c:
+        with self.writing() as c:
             return subscribers.change(c, chat_id, timezone=timezone)
 
     def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
-        """Move a subscriber to the supergroup its group became."""
-        with self.write_engine.begin() as c:
+        """Move a subscriber to the supergroup its group became (unless that one has a row)."""
+        with self.writing() as c:
             if not subscribers.chat_taken(c, new_chat_id):
                 subscribers.move_chat(c, old_chat_id, new_chat_id)
 

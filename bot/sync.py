@@ -191,13 +191,15 @@ def sync_articles(
         and any(_within(stamp.source_path, root_abs) for root_abs in resolved)
         and not any(_within(stamp.source_path, path) for path in kept)
     ]
-    store.apply_sync(
+    # Another process syncing the same files may insert some of ours first: the store
+    # settles those against its rows, and the report counts them as that makes them.
+    written = store.apply_sync(
         inserts=changes.inserts, updates=changes.updates, restamps=changes.restamps, hide=hide
     )
     report = SyncReport(
-        new=len(changes.inserts),
-        updated=len(changes.updates) + changes.revived,
-        unchanged=changes.unchanged,
+        new=written.inserted,
+        updated=len(changes.updates) + changes.revived + written.taken_updated,
+        unchanged=changes.unchanged + written.taken_unchanged,
         hidden=len(hide),
         failures=tuple(changes.failures),
     )

@@ -6,14 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
+import time as clock
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import Connection, create_engine, insert, text
 
 from bot.db.engine import open_database
 from bot.db.tables import SUBSCRIBERS
@@ -52,6 +54,29 @@ def run_digestbot(
         timeout=timeout,
         check=False,
     )
+
+
+T = TypeVar("T")
+
+
+def while_another_writer(
+    database_url: str, write: Callable[[Connection], object], call: Callable[[], T]
+) -> T:
+    """Return `call()`, run while another instance's transaction has done `write` uncommitted.
+
+    `call` meets that writer's uncommitted row (PostgreSQL) or its write lock (SQLite) and
+    waits for the commit, as a second instance of the bot would; its exception is re-raised.
+    """
+    other = Store(open_database(database_url))
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            with other.writing() as c:
+                write(c)
+                result = pool.submit(call)
+                clock.sleep(0.3)  # time for `call` to reach its conflicting write
+            return result.result(timeout=30)
+    finally:
+        other.close()
 
 
 # -- seeding data -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.db import push_runs
 from bot.db.engine import create_db_engine, open_database
 from bot.db.tables import DeliveryRow
 from bot.ledger import Ledger
@@ -22,6 +23,7 @@ from tests.conftest import (
     add_articles,
     add_subscribers,
     add_subscribers_from,
+    while_another_writer,
 )
 
 
@@ -43,6 +45,20 @@ def test_run_key_is_unique_and_a_second_caller_joins(store: Store, ledger: Ledge
     assert not second.created
     assert second.id == first.id
     assert other.id != first.id
+
+
+def test_a_run_another_instance_is_starting_is_joined(
+    database_url: str, store: Store, ledger: Ledger
+) -> None:
+    # Two instances tick at the same slot: the second waits for the first's row and joins it.
+    joined = while_another_writer(
+        database_url,
+        lambda c: push_runs.start(c, "2026-06-01T00:00", NOW),
+        lambda: ledger.start_run("2026-06-01T00:00", NOW + timedelta(seconds=1)),
+    )
+    assert not joined.created
+    assert joined.started_at == NOW
+    assert ledger.last_run_stats() is not None
 
 
 def test_claims_are_batched_and_disjoint(store: Store, ledger: Ledger) -> None:

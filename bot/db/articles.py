@@ -1,13 +1,20 @@
-"""Queries on `articles`: the sync's writes and every read of articles; the table's one writer."""
+"""Queries on `articles`: the sync's writes and every read of articles; the table's one writer.
+
+Several processes may sync the same files at once (two instances starting, an import beside
+the bot), so inserts tolerate a row another writer added first, and every write goes in slug
+or id order: PostgreSQL then takes row locks in the same order in every writer (no deadlock).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Select, bindparam, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, Select, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db.tables import ARTICLES
 from bot.model import Article, ArticleUpsert, FileStamp, Point, StoredArticle
@@ -23,6 +30,8 @@ NEWEST_FIRST = (ARTICLES.c.date.desc().nulls_last(), ARTICLES.c.id.desc())
 OLDEST_FIRST = (ARTICLES.c.date.is_(None), ARTICLES.c.date.asc(), ARTICLES.c.id.asc())
 
 _VISIBLE = ARTICLES.c.hidden.is_(False)
+# Slugs per `IN (...)` read: far below SQLite's 32 766 bound parameters.
+_IN_CHUNK = 1000
 
 
 def search_text(article: Article) -> str:
@@ -77,17 +86,71 @@ def _first(c: Connection, query: Select[Any]) -> StoredArticle | None:
 # -- writes (sync) ----------------------------------------------------------------------
 
 
-def insert_new(c: Connection, items: Sequence[ArticleUpsert], now: datetime) -> None:
-    """Insert new article files, imported at `now`."""
-    if items:
-        rows = [{**_content(i), "first_imported_at": now, "last_imported_at": now} for i in items]
-        c.execute(insert(ARTICLES), rows)
+def insert_new(
+    c: Connection, items: Sequence[ArticleUpsert], now: datetime
+) -> list[ArticleUpsert]:
+    """Insert new article files, imported at `now`; return those whose slug was taken.
+
+    A slug another writer inserted since the caller read the stamps is skipped (ON CONFLICT
+    DO NOTHING; PostgreSQL waits for that writer's commit first) and handed back, for
+    `settle_taken` to compare with what that writer stored.
+    """
+    if not items:
+        return []
+    items = sorted(items, key=lambda i: i.article.slug)
+    insert = pg_insert if c.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(ARTICLES).on_conflict_do_nothing(index_elements=["slug"]).returning(ARTICLES.c.slug)
+    )
+    rows = [{**_content(i), "first_imported_at": now, "last_imported_at": now} for i in items]
+    inserted = set(c.execute(stmt, rows).scalars())
+    return [i for i in items if i.article.slug not in inserted]
+
+
+def settle_taken(c: Connection, items: Sequence[ArticleUpsert], now: datetime) -> int:
+    """Write files whose slug another writer inserted first; return how many count as updated.
+
+    Same bytes as the stored row: only the file stamp is refreshed, and the article is
+    unchanged (updated if that row was hidden meanwhile: it is shown again, as sync counts
+    a revived article). Other bytes (the file changed between the two reads): the content
+    is rewritten in place, an update.
+    """
+    stored: dict[str, FileStamp] = {}
+    slugs = [i.article.slug for i in items]
+    for start in range(0, len(slugs), _IN_CHUNK):
+        stored.update(file_stamps(c, slugs[start : start + _IN_CHUNK]))
+    changed: list[ArticleUpsert] = []
+    stamps: list[FileStamp] = []
+    revived = 0
+    for item in items:
+        old = stored[item.article.slug]
+        if old.content_hash != item.content_hash:
+            changed.append(replace(item, id=old.id))
+            continue
+        revived += old.hidden
+        if (old.source_path, old.mtime_ns, old.size, old.hidden) != (
+            item.source_path,
+            item.mtime_ns,
+            item.size,
+            False,
+        ):
+            stamps.append(
+                FileStamp(
+                    old.id, item.source_path, item.mtime_ns, item.size, item.content_hash, False
+                )
+            )
+    update_content(c, changed, now)
+    restamp(c, stamps)
+    return len(changed) + revived
 
 
 def update_content(c: Connection, items: Sequence[ArticleUpsert], now: datetime) -> None:
     """Rewrite changed article files in place (each keeps its id), re-imported at `now`."""
     if items:
-        rows = [{**_content(i), "b_id": i.id, "last_imported_at": now} for i in items]
+        rows = [
+            {**_content(i), "b_id": i.id, "last_imported_at": now}
+            for i in sorted(items, key=lambda i: i.id or 0)
+        ]
         c.execute(update(ARTICLES).where(ARTICLES.c.id == bindparam("b_id")), rows)
 
 
@@ -102,23 +165,24 @@ def restamp(c: Connection, stamps: Sequence[FileStamp]) -> None:
                 "file_size": s.size,
                 "hidden": False,
             }
-            for s in stamps
+            for s in sorted(stamps, key=lambda s: s.id)
         ]
         c.execute(update(ARTICLES).where(ARTICLES.c.id == bindparam("b_id")), rows)
 
 
 def hide(c: Connection, slugs: Iterable[str]) -> None:
     """Hide the articles whose files vanished (their rows and ledger history stay)."""
-    slugs = list(slugs)
-    if slugs:
-        c.execute(update(ARTICLES).where(ARTICLES.c.slug.in_(slugs)).values(hidden=True))
+    slugs = sorted(slugs)
+    for start in range(0, len(slugs), _IN_CHUNK):
+        chunk = slugs[start : start + _IN_CHUNK]
+        c.execute(update(ARTICLES).where(ARTICLES.c.slug.in_(chunk)).values(hidden=True))
 
 
 # -- reads ------------------------------------------------------------------------------
 
 
-def file_stamps(c: Connection) -> dict[str, FileStamp]:
-    """Return every article's file stamp, keyed by slug."""
+def file_stamps(c: Connection, slugs: Sequence[str] | None = None) -> dict[str, FileStamp]:
+    """Return every article's file stamp (or those of `slugs`), keyed by slug."""
     query = select(
         ARTICLES.c.slug,
         ARTICLES.c.id,
@@ -128,6 +192,8 @@ def file_stamps(c: Connection) -> dict[str, FileStamp]:
         ARTICLES.c.content_hash,
         ARTICLES.c.hidden,
     )
+    if slugs is not None:
+        query = query.where(ARTICLES.c.slug.in_(list(slugs)))
     found: dict[str, FileStamp] = {}
     for row in c.execute(query).mappings():
         values = dict(row)

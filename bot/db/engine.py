@@ -1,14 +1,20 @@
-"""Database engine: SQLite (WAL) or PostgreSQL, migrated to the newest schema on open."""
+"""Database engine: SQLite (WAL) or PostgreSQL, migrated to the newest schema on open.
+
+Several processes may open one database at once (two webhook instances, a CLI import beside
+the bot): migrations run under a lock, so exactly one process migrates and the others wait
+for it and then find the schema at head.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError
 
@@ -18,12 +24,20 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 
+BUSY_TIMEOUT: Final = 10.0  # seconds a SQLite writer waits for another one's lock
+# How long a starting process waits for another one's migration: a migration that rebuilds
+# a big table takes minutes, and a process that gives up early would not start at all.
+MIGRATION_WAIT: Final = 600.0
+# pg_advisory_lock's first key ("dgbt"); the second is the schema, which holds alembic_version.
+_PG_MIGRATION_LOCK: Final = 0x64676274
+_PG_LOCK = "CAST(:key AS integer), hashtext(current_schema())"
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout: float) -> None:
     # WAL lets the bot read while a push worker writes; busy_timeout rides out short write locks.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -40,11 +54,14 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_db_engine(url: str, *, immediate: bool = False) -> Engine:
+def create_db_engine(
+    url: str, *, immediate: bool = False, busy_timeout: float = BUSY_TIMEOUT
+) -> Engine:
     """Create an engine for `url`, creating a SQLite file's folder on demand.
 
     `immediate=True` (SQLite only) makes every transaction on the engine `BEGIN IMMEDIATE`,
-    serializing writers such as the delivery ledger's claims; PostgreSQL ignores it.
+    serializing writers such as the delivery ledger's claims; PostgreSQL ignores it, and
+    `busy_timeout` (how long a SQLite writer waits for the write lock).
     """
     try:
         parsed = make_url(url)
@@ -61,8 +78,10 @@ def create_db_engine(url: str, *, immediate: bool = False) -> Engine:
                     f"file ({exc.strerror or type(exc).__name__}); "
                     "e.g. DATABASE_URL=sqlite:///data/digestbot.sqlite3"
                 ) from exc
-        engine = create_engine(parsed, connect_args={"timeout": 10})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(parsed, connect_args={"timeout": busy_timeout})
+        event.listen(
+            engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout=busy_timeout)
+        )
         if immediate:
             event.listen(engine, "connect", _sqlite_autocommit_driver)
             event.listen(engine, "begin", _sqlite_begin_immediate)
@@ -70,14 +89,49 @@ def create_db_engine(url: str, *, immediate: bool = False) -> Engine:
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (creating it on an empty database)."""
+def _upgrade(connection: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _migrate_sqlite(engine: Engine) -> None:
+    # BEGIN IMMEDIATE takes the write lock before Alembic reads the version, and SQLite runs
+    # the DDL inside that transaction: a second process waits here, then finds head.
+    url = engine.url.render_as_string(hide_password=False)
+    locked = create_db_engine(url, immediate=True, busy_timeout=MIGRATION_WAIT)
     try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with locked.begin() as connection:
+            _upgrade(connection)
+    finally:
+        locked.dispose()
+
+
+def _migrate_postgresql(engine: Engine) -> None:
+    # A session-level advisory lock on a connection of its own, held around the whole
+    # upgrade: concurrent CREATE TABLEs otherwise race in the catalog (pg_type's unique
+    # index). A process that dies mid-migration drops its session and so the lock.
+    key = {"key": _PG_MIGRATION_LOCK}
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
+        lock.execute(text(f"SELECT pg_advisory_lock({_PG_LOCK})"), key)
+        try:
+            with engine.begin() as connection:
+                _upgrade(connection)
+        finally:
+            lock.execute(text(f"SELECT pg_advisory_unlock({_PG_LOCK})"), key)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (creating it on an empty database).
+
+    One process migrates at a time; the others wait for it (see the module docstring).
+    """
+    try:
+        if engine.dialect.name == "sqlite":
+            _migrate_sqlite(engine)
+        else:
+            _migrate_postgresql(engine)
     except DatabaseError as exc:  # OperationalError, and "file is not a database"
         # One line: psycopg's messages run over several, and the password stays hidden.
         reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]

@@ -7,7 +7,10 @@ from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from bot.db.tables import SUBSCRIBERS
 from bot.model import Subscriber
@@ -65,8 +68,12 @@ def count_by_active(c: Connection) -> tuple[int, int]:
 
 def insert_new(
     c: Connection, chat_id: int, *, chat_type: str, language: str, title: str, now: datetime
-) -> Subscriber:
-    """Insert an active subscriber for a chat that never subscribed."""
+) -> Subscriber | None:
+    """Insert an active subscriber for a chat that never subscribed; None if it has a row.
+
+    The chat may have been subscribed by another writer since the caller looked (two
+    instances each handling a /start): ON CONFLICT DO NOTHING leaves that row as it is.
+    """
     values = {
         "chat_id": chat_id,
         "chat_type": chat_type,
@@ -76,9 +83,10 @@ def insert_new(
         "active": True,
         "subscribed_at": now,
     }
-    return to_subscriber(
-        c.execute(insert(SUBSCRIBERS).returning(*COLUMNS), values).mappings().one()
-    )
+    insert = pg_insert if c.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(SUBSCRIBERS).on_conflict_do_nothing(index_elements=["chat_id"])
+    row = c.execute(stmt.returning(*COLUMNS), values).mappings().first()
+    return None if row is None else to_subscriber(row)
 
 
 def change(c: Connection, chat_id: int, **values: Any) -> Subscriber | None:
@@ -120,10 +128,20 @@ def set_last_push_date(c: Connection, subscriber_ids: Sequence[int], day: date) 
         c.execute(query.values(last_push_date=day))
 
 
-def move_chat(c: Connection, old_chat_id: int, new_chat_id: int) -> None:
-    """Move a group's subscriber to the supergroup it became."""
-    c.execute(
+def move_chat(c: Connection, old_chat_id: int, new_chat_id: int) -> bool:
+    """Move a group's subscriber to the supergroup it became; False if that chat has a row.
+
+    The supergroup's row may appear after the caller checked (its /start, handled by another
+    instance): the move then gives way in a savepoint instead of failing the transaction.
+    """
+    query = (
         update(SUBSCRIBERS)
         .where(SUBSCRIBERS.c.chat_id == old_chat_id)
         .values(chat_id=new_chat_id, chat_type="supergroup")
     )
+    try:
+        with c.begin_nested():
+            c.execute(query)
+    except IntegrityError:
+        return False
+    return True
