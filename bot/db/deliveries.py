@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, or_, select, text, update
+from sqlalchemy import Connection, Integer, Select, bindparam, case, func, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db.tables import ARTICLES, DELIVERIES, SUBSCRIBERS, UTCDateTime
@@ -25,6 +25,7 @@ _CLAIM_COLUMNS = (
     SUBSCRIBERS.c.language,
     DELIVERIES.c.article_id,
     DELIVERIES.c.attempts,
+    DELIVERIES.c.parts_sent,
 )
 
 # The PostgreSQL planner's insert: one statement over arrays, where psycopg would otherwise
@@ -197,9 +198,11 @@ def release(c: Connection, worker: str) -> int:
 
 
 def record(c: Connection, outcomes: Outcomes, now: datetime, *, worker: str) -> None:
-    """Write `worker`'s sent, failed and retried rows (executemany per kind).
+    """Write `worker`'s part progress, sent, failed and retried rows (executemany per kind).
 
-    A row is only written while `worker` still holds it (`sending`, claimed by it): once
+    Progress goes first: a batch may hold a row's progress and then its retry, which hands
+    the row back (and the progress must land while the row is still held). A row keeps the
+    id of its digest's first message. A row is only written while `worker` still holds it (`sending`, claimed by it): once
     its lease expired and another worker claimed it, a late outcome of the first (a retry
     putting a sent row back to pending) would otherwise undo the second's. The batch's
     `deactivate` part is the subscribers' (bot.db.subscribers.deactivate).
@@ -209,13 +212,27 @@ def record(c: Connection, outcomes: Outcomes, now: datetime, *, worker: str) -> 
         DELIVERIES.c.state == SENDING,
         DELIVERIES.c.claimed_by == worker,
     )
+    if outcomes.progress:
+        first = bindparam("b_parts", type_=Integer()) == 0  # a digest started over (the group migrated)
+        c.execute(
+            update(DELIVERIES)
+            .where(*held)
+            .values(
+                parts_sent=bindparam("b_parts"),
+                message_id=case(
+                    (first, None),
+                    else_=func.coalesce(DELIVERIES.c.message_id, bindparam("b_message")),
+                ),
+            ),
+            [{"b_id": i, "b_parts": n, "b_message": m} for i, n, m in outcomes.progress],
+        )
     if outcomes.sent:
         c.execute(
             update(DELIVERIES)
             .where(*held)
             .values(
                 state=SENT,
-                message_id=bindparam("b_message"),
+                message_id=func.coalesce(DELIVERIES.c.message_id, bindparam("b_message")),
                 sent_at=bindparam("b_now"),
                 error=None,
             ),
