@@ -11,7 +11,18 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, bindparam, case, func, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db.tables import ARTICLES, DELIVERIES, SUBSCRIBERS, UTCDateTime
@@ -202,10 +213,11 @@ def record(c: Connection, outcomes: Outcomes, now: datetime, *, worker: str) -> 
 
     Progress goes first: a batch may hold a row's progress and then its retry, which hands
     the row back (and the progress must land while the row is still held). A row keeps the
-    id of its digest's first message. A row is only written while `worker` still holds it (`sending`, claimed by it): once
-    its lease expired and another worker claimed it, a late outcome of the first (a retry
-    putting a sent row back to pending) would otherwise undo the second's. The batch's
-    `deactivate` part is the subscribers' (bot.db.subscribers.deactivate).
+    id of its digest's first message. A row is only written while `worker` still holds it
+    (`sending`, claimed by it): once its lease expired and another worker claimed it, a late
+    outcome of the first (a retry putting a sent row back to pending) would otherwise undo
+    the second's. The batch's `deactivate` part is the subscribers'
+    (bot.db.subscribers.deactivate).
     """
     held = (
         DELIVERIES.c.id == bindparam("b_id"),
@@ -213,7 +225,8 @@ def record(c: Connection, outcomes: Outcomes, now: datetime, *, worker: str) -> 
         DELIVERIES.c.claimed_by == worker,
     )
     if outcomes.progress:
-        first = bindparam("b_parts", type_=Integer()) == 0  # a digest started over (the group migrated)
+        # parts_sent 0: the digest starts over in a new chat (a group became a supergroup).
+        first = bindparam("b_parts", type_=Integer()) == 0
         c.execute(
             update(DELIVERIES)
             .where(*held)

@@ -65,9 +65,7 @@ class FakeSender:
 
     def texts(self, chat_id: int) -> list[str]:
         """Return the messages a chat received, in order (every part of every digest)."""
-        return [
-            m.parts[i] for m in self.delivered if m.chat_id == chat_id for i in m.window
-        ]
+        return [m.parts[i] for m in self.delivered if m.chat_id == chat_id for i in m.window]
 
 
 def add_long_article(store: Store, points: int = 70) -> StoredArticle:
