@@ -105,6 +105,27 @@ def is_due(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date | Non
     return None
 
 
+def next_push_at(sub: Subscriber, now: datetime, defaults: PushDefaults) -> datetime:
+    """Return the first push instant (aware UTC) from which `is_due` may hold, as of `now`.
+
+    That is the earliest slot, from yesterday's local one on, that is still within the grace
+    window at `now`, not before the chat subscribed, and for a day not pushed yet. Before it
+    the subscriber cannot be due, so a tick need not read it; at or after it, `is_due`
+    decides (with nothing new to send the slot stays, and the row is read again until the
+    grace window closes). Local days go through zoneinfo like `is_due`, so DST moves it.
+    """
+    tz = subscriber_zone(sub, defaults)
+    push_time = sub.push_time or defaults.push_time
+    day = now.astimezone(tz).date() - timedelta(days=1)
+    if sub.last_push_date is not None and sub.last_push_date >= day:
+        day = sub.last_push_date + timedelta(days=1)
+    while True:
+        slot = slot_at(day, push_time, tz)
+        if now - slot <= defaults.grace and slot >= sub.subscribed_at:
+            return slot
+        day += timedelta(days=1)
+
+
 def is_due_forced(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date | None:
     """Return today's local date if the subscriber has not had today's push (`push --now`)."""
     if not sub.active:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from bot.db import articles, subscribers
 from bot.db.engine import create_db_engine
+from bot.db.tables import UNSCHEDULED
 from bot.errors import NotFoundError
 from bot.model import ArticleUpsert, Counts, FileStamp, StoredArticle, Subscriber, Subscription
 
@@ -157,6 +158,7 @@ class Store:
             }
             if reactivated:
                 values["subscribed_at"] = now
+                values["next_push_at"] = UNSCHEDULED  # the next tick schedules it afresh
             if not found.language_locked:
                 values["language"] = language
             changed = subscribers.change(c, chat_id, **values)
@@ -181,12 +183,13 @@ class Store:
     def set_push_time(self, chat_id: int, push_time: time | None) -> Subscriber | None:
         """Set a chat's local push time (None: the default); None if never subscribed."""
         with self.write_engine.begin() as c:
-            return subscribers.change(c, chat_id, push_time=push_time)
+            # UNSCHEDULED: the next tick computes its next push instant (it needs the defaults).
+            return subscribers.change(c, chat_id, push_time=push_time, next_push_at=UNSCHEDULED)
 
     def set_timezone(self, chat_id: int, timezone: str | None) -> Subscriber | None:
         """Set a chat's IANA timezone (None: the default); None if never subscribed."""
         with self.write_engine.begin() as c:
-            return subscribers.change(c, chat_id, timezone=timezone)
+            return subscribers.change(c, chat_id, timezone=timezone, next_push_at=UNSCHEDULED)
 
     def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
         """Move a subscriber to the supergroup its group became."""

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
 
-from bot.db.tables import SUBSCRIBERS
+from bot.db.tables import SUBSCRIBERS, UTCDateTime
 from bot.model import Subscriber
 
 # The one mapping of a row to a Subscriber: the dataclass's fields are column names.
@@ -53,6 +64,66 @@ def active_page(
     if lock:
         query = query.with_for_update(skip_locked=True)
     return [to_subscriber(row) for row in c.execute(query).mappings()]
+
+
+def due_page(
+    c: Connection,
+    now: datetime,
+    *,
+    after: tuple[datetime, int] | None = None,
+    limit: int = 1000,
+    lock: bool = False,
+) -> list[tuple[Subscriber, datetime]]:
+    """Return active subscribers whose next_push_at is at or before `now`, with that instant.
+
+    Ordered by (next_push_at, id) and paged by that key (`after`), all from the index
+    ix_subscribers_next_push, so a tick costs what is due, not what is subscribed. `lock`
+    (PostgreSQL) locks the page's rows and skips rows another transaction holds.
+    """
+    query = select(*COLUMNS, SUBSCRIBERS.c.next_push_at).where(
+        SUBSCRIBERS.c.active == True,  # noqa: E712 - `IS true` would not use the index on PG
+        SUBSCRIBERS.c.next_push_at <= now,
+    )
+    if after is not None:
+        key = tuple_(SUBSCRIBERS.c.next_push_at, SUBSCRIBERS.c.id)
+        query = query.where(key > tuple_(_at(after[0]), literal(after[1])))
+    query = query.order_by(SUBSCRIBERS.c.next_push_at, SUBSCRIBERS.c.id).limit(limit)
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    page: list[tuple[Subscriber, datetime]] = []
+    for row in c.execute(query).mappings():
+        values = dict(row)
+        at = values.pop("next_push_at")
+        page.append((Subscriber(**values), at))
+    return page
+
+
+def _at(value: datetime) -> Any:
+    return literal(value, type_=UTCDateTime())
+
+
+# The PostgreSQL reschedule: one statement over arrays instead of one UPDATE per row.
+_RESCHEDULE_PG = text(
+    "UPDATE subscribers SET next_push_at = t.at"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:ats AS timestamp[])) AS t(id, at)"
+    " WHERE subscribers.id = t.id"
+)
+
+
+def reschedule(c: Connection, rows: Sequence[tuple[int, datetime]]) -> None:
+    """Store each (subscriber id, next push instant), an aware datetime, in one statement."""
+    if not rows:
+        return
+    if c.dialect.name == "postgresql":
+        naive = [at.astimezone(UTC).replace(tzinfo=None) for _, at in rows]
+        c.execute(_RESCHEDULE_PG, {"ids": [i for i, _ in rows], "ats": naive})
+        return
+    c.execute(
+        update(SUBSCRIBERS)
+        .where(SUBSCRIBERS.c.id == bindparam("b_id"))
+        .values(next_push_at=bindparam("b_at")),
+        [{"b_id": i, "b_at": at} for i, at in rows],
+    )
 
 
 def count_by_active(c: Connection) -> tuple[int, int]:
