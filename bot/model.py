@@ -96,6 +96,19 @@ class Subscriber:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriberImport:
+    """One subscription read from a subscriber file (bot.subscriber_files)."""
+
+    chat_id: int
+    chat_type: str
+    language: str
+    push_time: datetime.time | None
+    timezone: str | None
+    title: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
     """The outcome of /start: the subscriber, and whether it is new or came back."""
 

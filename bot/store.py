@@ -16,7 +16,15 @@ from bot.db import articles, subscribers
 from bot.db.engine import create_db_engine
 from bot.db.tables import UNSCHEDULED
 from bot.errors import NotFoundError
-from bot.model import ArticleUpsert, Counts, FileStamp, StoredArticle, Subscriber, Subscription
+from bot.model import (
+    ArticleUpsert,
+    Counts,
+    FileStamp,
+    StoredArticle,
+    Subscriber,
+    SubscriberImport,
+    Subscription,
+)
 
 
 def utcnow() -> datetime:
@@ -190,6 +198,16 @@ class Store:
         """Set a chat's IANA timezone (None: the default); None if never subscribed."""
         with self.write_engine.begin() as c:
             return subscribers.change(c, chat_id, timezone=timezone, next_push_at=UNSCHEDULED)
+
+    def import_subscribers(self, rows: Sequence[SubscriberImport]) -> tuple[int, int]:
+        """Add or update a batch of subscriptions from a file; return (added, updated)."""
+        with self.write_engine.begin() as c:
+            return subscribers.import_batch(c, rows, utcnow())
+
+    def subscriber_page(self, *, after_id: int = 0, limit: int = 1000) -> list[Subscriber]:
+        """Return a page of every subscriber, active or not, by id (for an export)."""
+        with self.engine.connect() as c:
+            return subscribers.page(c, after_id=after_id, limit=limit)
 
     def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
         """Move a subscriber to the supergroup its group became."""

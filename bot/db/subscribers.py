@@ -20,8 +20,8 @@ from sqlalchemy import (
     update,
 )
 
-from bot.db.tables import SUBSCRIBERS, UTCDateTime
-from bot.model import Subscriber
+from bot.db.tables import SUBSCRIBERS, UNSCHEDULED, UTCDateTime
+from bot.model import Subscriber, SubscriberImport
 
 # The one mapping of a row to a Subscriber: the dataclass's fields are column names.
 COLUMNS = tuple(SUBSCRIBERS.c[f.name] for f in fields(Subscriber))
@@ -124,6 +124,75 @@ def reschedule(c: Connection, rows: Sequence[tuple[int, datetime]]) -> None:
         .values(next_push_at=bindparam("b_at")),
         [{"b_id": i, "b_at": at} for i, at in rows],
     )
+
+
+def page(c: Connection, *, after_id: int = 0, limit: int = 1000) -> list[Subscriber]:
+    """Return a page of every subscriber, active or not, by id."""
+    query = select(*COLUMNS).where(SUBSCRIBERS.c.id > after_id).order_by(SUBSCRIBERS.c.id)
+    return [to_subscriber(row) for row in c.execute(query.limit(limit)).mappings()]
+
+
+def import_batch(
+    c: Connection, rows: Sequence[SubscriberImport], now: datetime
+) -> tuple[int, int]:
+    """Insert new chats and update known ones from a subscriber file; return (added, updated).
+
+    Each written row is unscheduled: the next tick computes its next push instant. A chat
+    that appears twice in the batch keeps its last row.
+    """
+    latest = {row.chat_id: row for row in rows}
+    known = set(
+        c.scalars(select(SUBSCRIBERS.c.chat_id).where(SUBSCRIBERS.c.chat_id.in_(list(latest))))
+    )
+    fresh = [
+        {
+            "chat_id": r.chat_id,
+            "chat_type": r.chat_type,
+            "title": r.title,
+            "language": r.language,
+            "language_locked": False,
+            "push_time": r.push_time,
+            "timezone": r.timezone,
+            "active": r.active,
+            "subscribed_at": now,
+            "unsubscribed_at": None if r.active else now,
+            "inactive_reason": None if r.active else "imported inactive",
+            "next_push_at": UNSCHEDULED,
+        }
+        for r in latest.values()
+        if r.chat_id not in known
+    ]
+    if fresh:
+        c.execute(insert(SUBSCRIBERS), fresh)
+    changed = [
+        {
+            "b_chat": r.chat_id,
+            "b_type": r.chat_type,
+            "b_title": r.title,
+            "b_language": r.language,
+            "b_time": r.push_time,
+            "b_zone": r.timezone,
+            "b_active": r.active,
+        }
+        for r in latest.values()
+        if r.chat_id in known
+    ]
+    if changed:
+        c.execute(
+            update(SUBSCRIBERS)
+            .where(SUBSCRIBERS.c.chat_id == bindparam("b_chat"))
+            .values(
+                chat_type=bindparam("b_type"),
+                title=bindparam("b_title"),
+                language=bindparam("b_language"),
+                push_time=bindparam("b_time"),
+                timezone=bindparam("b_zone"),
+                active=bindparam("b_active"),
+                next_push_at=UNSCHEDULED,
+            ),
+            changed,
+        )
+    return len(fresh), len(changed)
 
 
 def count_by_active(c: Connection) -> tuple[int, int]:
