@@ -32,7 +32,9 @@ from sqlalchemy.types import TypeDecorator
 
 # A subscriber's next_push_at before it is computed: always in the past, so a tick picks it up.
 UNSCHEDULED = datetime(1970, 1, 1, tzinfo=UTC)
-UNSCHEDULED_SQL = "1970-01-01 00:00:00"  # the same, as stored (naive UTC)
+# The same as stored: naive UTC, in the text form SQLAlchemy writes on SQLite (which
+# compares datetimes as text, so the microseconds must be there).
+UNSCHEDULED_SQL = "1970-01-01 00:00:00.000000"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

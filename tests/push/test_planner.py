@@ -10,17 +10,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from bot.db.engine import create_db_engine, open_database
-from bot.db.tables import DeliveryRow, SubscriberRow
+from bot.db.tables import DeliveryRow, SubscriberRow, UTCDateTime
 from bot.ledger import Ledger
 from bot.push.planner import Planner
 from bot.scheduling import PushDefaults, is_due
 from bot.store import Store
 from tests.conftest import (
     DEFAULTS,
+    LONG_AGO,
     NOW,
     SLOT,
     add_article_named,
@@ -306,3 +307,25 @@ def test_a_returning_subscriber_is_rescheduled(store: Store, planner: Planner) -
     result = planner.plan(None, NOW + timedelta(minutes=5), DEFAULTS)
     assert result.planned == 0  # it subscribed (now, for real) after today's slot
     assert next_push(store, 1) > NOW
+
+
+def test_rows_from_before_the_migration_are_scheduled_at_the_first_tick(
+    store: Store, ledger: Ledger
+) -> None:
+    """Rows inserted without next_push_at (as the 0003 upgrade leaves them) are all read by
+    the first tick, page after page, and get their next instant."""
+    add_articles(store, 1)
+    with store.write_engine.begin() as c:
+        for chat in range(1, 8):
+            c.execute(
+                text(
+                    "INSERT INTO subscribers (chat_id, chat_type, title, language,"
+                    " language_locked, active, subscribed_at)"
+                    " VALUES (:chat, 'private', '', 'en', false, true, :at)"
+                ).bindparams(bindparam("at", type_=UTCDateTime())),
+                {"chat": chat, "at": LONG_AGO},
+            )
+    result = Planner(store, page=2).plan(None, NOW, DEFAULTS)
+    assert (result.planned, result.due) == (7, 7)
+    assert next_push(store, 7) == SLOT + timedelta(days=1)
+    assert ledger.pending_count() == 7

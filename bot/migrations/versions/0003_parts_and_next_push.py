@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 # Existing rows get the UNSCHEDULED instant (1970): the first tick after the upgrade reads
 # them all once, as every tick did before, and stores each one's real next push instant.
-_UNSCHEDULED = "1970-01-01 00:00:00"  # bot.db.tables.UNSCHEDULED, as stored
+_UNSCHEDULED = "1970-01-01 00:00:00.000000"  # bot.db.tables.UNSCHEDULED_SQL
 
 
 def upgrade() -> None:
