@@ -114,14 +114,35 @@ def next_push_at(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date
     decides (with nothing new to send the slot stays, and the row is read again until the
     grace window closes). Local days go through zoneinfo like `is_due`, so DST moves it.
     """
-    tz = subscriber_zone(sub, defaults)
-    push_time = sub.push_time or defaults.push_time
+    return first_open_slot(
+        sub.push_time or defaults.push_time,
+        subscriber_zone(sub, defaults),
+        now,
+        defaults.grace,
+        last_push_date=sub.last_push_date,
+        not_before=sub.subscribed_at,
+    )
+
+
+def first_open_slot(
+    push_time: time,
+    tz: ZoneInfo,
+    now: datetime,
+    grace: timedelta,
+    *,
+    last_push_date: date | None,
+    not_before: datetime,
+) -> datetime:
+    """Return the earliest slot from yesterday's local one on that is still open at `now`.
+
+    Open: within `grace` of `now`, not before `not_before`, for a day after `last_push_date`.
+    """
     day = now.astimezone(tz).date() - timedelta(days=1)
-    if sub.last_push_date is not None and sub.last_push_date >= day:
-        day = sub.last_push_date + timedelta(days=1)
+    if last_push_date is not None and last_push_date >= day:
+        day = last_push_date + timedelta(days=1)
     while True:
         slot = slot_at(day, push_time, tz)
-        if now - slot <= defaults.grace and slot >= sub.subscribed_at:
+        if now - slot <= grace and slot >= not_before:
             return slot
         day += timedelta(days=1)
 

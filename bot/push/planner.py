@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
@@ -16,15 +16,17 @@ from bot.db import articles, deliveries, subscribers
 from bot.model import PlanResult, Subscriber
 from bot.scheduling import (
     PushDefaults,
+    first_open_slot,
     is_due,
     is_due_forced,
     newest_window,
-    next_push_at,
     pick_articles,
+    subscriber_zone,
 )
 from bot.store import Store
 
 PAGE = 1000  # subscribers per page and per transaction
+NEVER = datetime.min.replace(tzinfo=UTC)  # before any subscription
 
 
 class Planner:
@@ -158,12 +160,23 @@ def _next_instants(
 
     A row that was pushed counts its new last_push_date; a due row with nothing to send
     keeps its slot (so an article imported later in the grace window still goes out).
+    Chats share a few (time, zone, last day) settings: each is computed once, and only a
+    chat that subscribed after that slot needs its own answer.
     """
     moved: list[tuple[int, datetime]] = []
+    shared: dict[tuple[time, ZoneInfo, date | None], datetime] = {}
     for sub, at in scheduled:
-        day = pushed_on.get(sub.id)
-        current = sub if day is None else replace(sub, last_push_date=day)
-        instant = next_push_at(current, now, defaults)
+        last = pushed_on.get(sub.id, sub.last_push_date)
+        key = (sub.push_time or defaults.push_time, subscriber_zone(sub, defaults), last)
+        instant = shared.get(key)
+        if instant is None:
+            instant = shared[key] = first_open_slot(
+                *key[:2], now, defaults.grace, last_push_date=last, not_before=NEVER
+            )
+        if sub.subscribed_at > instant:
+            instant = first_open_slot(
+                *key[:2], now, defaults.grace, last_push_date=last, not_before=sub.subscribed_at
+            )
         if instant != at:
             moved.append((sub.id, instant))
     return moved
