@@ -99,21 +99,43 @@ def _at(value: datetime) -> Any:
     return literal(value, type_=UTCDateTime())
 
 
-# The PostgreSQL reschedule: one statement over arrays instead of one UPDATE per row.
-_RESCHEDULE_PG = text(
-    "UPDATE subscribers SET next_push_at = t.at"
-    " FROM unnest(CAST(:ids AS integer[]), CAST(:ats AS timestamp[])) AS t(id, at)"
-    " WHERE subscribers.id = t.id"
+# The PostgreSQL plan write: one statement over arrays instead of one UPDATE per row (or a
+# query of thousands of parameters for psycopg to parse).
+_PLANNED_PG = text(
+    "UPDATE subscribers SET next_push_at = COALESCE(t.at, subscribers.next_push_at),"
+    " last_push_date = COALESCE(t.day, subscribers.last_push_date)"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:ats AS timestamp[]), CAST(:days AS date[]))"
+    " AS t(id, at, day) WHERE subscribers.id = t.id"
 )
 
 
+def record_plan(
+    c: Connection, pushed_on: dict[int, date], moved: Sequence[tuple[int, datetime]]
+) -> None:
+    """Store a planned page: each pushed subscriber's local date, each moved next instant."""
+    if c.dialect.name != "postgresql":
+        by_day: dict[date, list[int]] = defaultdict(list)
+        for subscriber_id, day in pushed_on.items():
+            by_day[day].append(subscriber_id)
+        for day, ids in by_day.items():  # one UPDATE per local date, not per row
+            set_last_push_date(c, ids, day)
+        reschedule(c, moved)
+        return
+    instants = dict(moved)
+    ids = list(pushed_on.keys() | instants.keys())
+    if ids:
+        ats = [instants.get(i) for i in ids]
+        naive = [None if at is None else at.astimezone(UTC).replace(tzinfo=None) for at in ats]
+        days = [pushed_on.get(i) for i in ids]
+        c.execute(_PLANNED_PG, {"ids": ids, "ats": naive, "days": days})
+
+
 def reschedule(c: Connection, rows: Sequence[tuple[int, datetime]]) -> None:
-    """Store each (subscriber id, next push instant), an aware datetime, in one statement."""
+    """Store each (subscriber id, next push instant), an aware datetime."""
     if not rows:
         return
     if c.dialect.name == "postgresql":
-        naive = [at.astimezone(UTC).replace(tzinfo=None) for _, at in rows]
-        c.execute(_RESCHEDULE_PG, {"ids": [i for i, _ in rows], "ats": naive})
+        record_plan(c, {}, rows)
         return
     by_instant: dict[datetime, list[int]] = defaultdict(list)
     for subscriber_id, at in rows:

@@ -5,7 +5,6 @@ The planner decides (bot.scheduling: who is due, which articles); its SQL lives 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
@@ -110,12 +109,8 @@ class Planner:
                 if picks:
                     rows = [(sub.id, article_id, day) for sub, article_id, day in picks]
                     planned += deliveries.insert_pending(c, rows, run_id=run_id, now=now)
-                    by_day: dict[date, list[int]] = defaultdict(list)
-                    for sub_id, day in pushed_on.items():
-                        by_day[day].append(sub_id)
-                    for day, sub_ids in by_day.items():  # one UPDATE per local date, not per row
-                        subscribers.set_last_push_date(c, sub_ids, day)
-                subscribers.reschedule(c, _next_instants(scheduled, pushed_on, now, defaults))
+                moved = _next_instants(scheduled, pushed_on, now, defaults)
+                subscribers.record_plan(c, pushed_on, moved)
         return PlanResult(planned=planned, due=due_count, skipped=skipped, pairs=tuple(pairs))
 
     def _pick(
