@@ -271,6 +271,45 @@ def fake_api(
         asyncio.run(serve(api, port=port, ready=announce))
 
 
+subscribers_app = typer.Typer(
+    help="Import or export subscribers (CSV or JSON lines).", no_args_is_help=True
+)
+app.add_typer(subscribers_app, name="subscribers")
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    file: Annotated[Path, typer.Argument(help="CSV with a header, or JSON lines ('-': stdin).")],
+    as_json: Annotated[
+        bool | None, typer.Option("--json/--csv", help="The file's format (default: sniffed).")
+    ] = None,
+) -> None:
+    """Add or update subscribers from a file; bad rows are reported by line, the rest kept."""
+    from bot.subscriber_files import import_subscribers  # noqa: PLC0415
+
+    with opened() as runtime:
+        if str(file) == "-":
+            report = import_subscribers(runtime.store, sys.stdin, as_json=as_json)
+        else:
+            with file.open(encoding="utf-8", newline="") as source:
+                report = import_subscribers(runtime.store, source, as_json=as_json)
+    for line, reason in report.errors:
+        err.print(f"{file}:{line}: {reason}", markup=False, highlight=False, soft_wrap=True)
+    typer.echo(report.summary())
+    raise typer.Exit(1 if report.errors else 0)
+
+
+@subscribers_app.command("export")
+def subscribers_export(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of CSV.")] = False,
+) -> None:
+    """Write every subscriber, active or not, to stdout (CSV by default)."""
+    from bot.subscriber_files import export_subscribers  # noqa: PLC0415
+
+    with opened() as runtime:
+        export_subscribers(runtime.store, sys.stdout, as_json=as_json)
+
+
 @app.command()
 def push(
     now: Annotated[

@@ -109,6 +109,19 @@ class Subscriber:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriberImport:
+    """One subscription read from a subscriber file (bot.subscriber_files)."""
+
+    chat_id: int
+    chat_type: str
+    language: str
+    push_time: datetime.time | None
+    timezone: str | None
+    title: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
     """The outcome of /start: the subscriber, and whether it is new or came back."""
 
@@ -141,6 +154,7 @@ class Claim:
     language: str
     article_id: int
     attempts: int
+    parts_sent: int = 0  # the digest's parts already delivered: a resumed send starts here
 
 
 @dataclass(slots=True)
@@ -152,15 +166,23 @@ class Outcomes:
     # (delivery_id, not_before, reason, counts_as_attempt)
     retries: list[tuple[int, datetime.datetime, str, bool]] = field(default_factory=list)
     deactivate: list[tuple[int, str]] = field(default_factory=list)  # (subscriber_id, reason)
+    # (delivery_id, parts_sent, message_id): a multi-part digest's progress; 0 starts it over
+    progress: list[tuple[int, int, int | None]] = field(default_factory=list)
 
     def __len__(self) -> int:
         """Return how many outcomes are waiting."""
-        return len(self.sent) + len(self.failed) + len(self.retries) + len(self.deactivate)
+        return self.settled + len(self.deactivate)
+
+    @property
+    def settled(self) -> int:
+        """Return how many sends these outcomes settle (each part sent or failed is one)."""
+        return len(self.sent) + len(self.failed) + len(self.retries) + len(self.progress)
 
     def take(self) -> Outcomes:
         """Move everything into a new batch and leave this one empty."""
-        batch = Outcomes(self.sent, self.failed, self.retries, self.deactivate)
+        batch = Outcomes(self.sent, self.failed, self.retries, self.deactivate, self.progress)
         self.sent, self.failed, self.retries, self.deactivate = [], [], [], []
+        self.progress = []
         return batch
 
     def restore(self, batch: Outcomes) -> None:
@@ -169,6 +191,7 @@ class Outcomes:
         self.failed[:0] = batch.failed
         self.retries[:0] = batch.retries
         self.deactivate[:0] = batch.deactivate
+        self.progress[:0] = batch.progress
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,48 @@ def is_due(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date | Non
     return None
 
 
+def next_push_at(sub: Subscriber, now: datetime, defaults: PushDefaults) -> datetime:
+    """Return the first push instant (aware UTC) from which `is_due` may hold, as of `now`.
+
+    That is the earliest slot, from yesterday's local one on, that is still within the grace
+    window at `now`, not before the chat subscribed, and for a day not pushed yet. Before it
+    the subscriber cannot be due, so a tick need not read it; at or after it, `is_due`
+    decides (with nothing new to send the slot stays, and the row is read again until the
+    grace window closes). Local days go through zoneinfo like `is_due`, so DST moves it.
+    """
+    return first_open_slot(
+        sub.push_time or defaults.push_time,
+        subscriber_zone(sub, defaults),
+        now,
+        defaults.grace,
+        last_push_date=sub.last_push_date,
+        not_before=sub.subscribed_at,
+    )
+
+
+def first_open_slot(
+    push_time: time,
+    tz: ZoneInfo,
+    now: datetime,
+    grace: timedelta,
+    *,
+    last_push_date: date | None,
+    not_before: datetime,
+) -> datetime:
+    """Return the earliest slot from yesterday's local one on that is still open at `now`.
+
+    Open: within `grace` of `now`, not before `not_before`, for a day after `last_push_date`.
+    """
+    day = now.astimezone(tz).date() - timedelta(days=1)
+    if last_push_date is not None and last_push_date >= day:
+        day = last_push_date + timedelta(days=1)
+    while True:
+        slot = slot_at(day, push_time, tz)
+        if now - slot <= grace and slot >= not_before:
+            return slot
+        day += timedelta(days=1)
+
+
 def is_due_forced(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date | None:
     """Return today's local date if the subscriber has not had today's push (`push --now`)."""
     if not sub.active:

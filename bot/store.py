@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from bot.db import articles, subscribers
 from bot.db.engine import create_db_engine
+from bot.db.tables import UNSCHEDULED
 from bot.errors import DatabaseError, NotFoundError
 from bot.model import (
     ArticleUpsert,
@@ -29,6 +30,7 @@ from bot.model import (
     FileStamp,
     StoredArticle,
     Subscriber,
+    SubscriberImport,
     Subscription,
     SyncWrites,
 )
@@ -240,6 +242,7 @@ class Store:
             }
             if reactivated:
                 values["subscribed_at"] = now
+                values["next_push_at"] = UNSCHEDULED  # the next tick schedules it afresh
             if not found.language_locked:
                 values["language"] = language
             changed = subscribers.change(c, chat_id, **values)
@@ -264,12 +267,23 @@ class Store:
     def set_push_time(self, chat_id: int, push_time: time | None) -> Subscriber | None:
         """Set a chat's local push time (None: the default); None if never subscribed."""
         with self.writing() as c:
-            return subscribers.change(c, chat_id, push_time=push_time)
+            # UNSCHEDULED: the next tick computes its next push instant (it needs the defaults).
+            return subscribers.change(c, chat_id, push_time=push_time, next_push_at=UNSCHEDULED)
 
     def set_timezone(self, chat_id: int, timezone: str | None) -> Subscriber | None:
         """Set a chat's IANA timezone (None: the default); None if never subscribed."""
         with self.writing() as c:
-            return subscribers.change(c, chat_id, timezone=timezone)
+            return subscribers.change(c, chat_id, timezone=timezone, next_push_at=UNSCHEDULED)
+
+    def import_subscribers(self, rows: Sequence[SubscriberImport]) -> tuple[int, int]:
+        """Add or update a batch of subscriptions from a file; return (added, updated)."""
+        with self.writing() as c:
+            return subscribers.import_batch(c, rows, utcnow())
+
+    def subscriber_page(self, *, after_id: int = 0, limit: int = 1000) -> list[Subscriber]:
+        """Return a page of every subscriber, active or not, by id (for an export)."""
+        with self.engine.connect() as c:
+            return subscribers.page(c, after_id=after_id, limit=limit)
 
     def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
         """Move a subscriber to the supergroup its group became (unless that one has a row)."""

@@ -17,6 +17,7 @@ from bot.scheduling import (
     is_due,
     is_due_forced,
     local_slot,
+    next_push_at,
     next_slot,
     pick_articles,
     schedule_context,
@@ -151,6 +152,46 @@ def test_next_slot_is_strictly_after_now_and_dst_safe() -> None:
     assert next_slot(time(8), shanghai, utc(2026, 5, 31, 23, 0)) == utc(2026, 6, 1, 0, 0)
     new_york = ZoneInfo("America/New_York")  # 02:30 does not exist on 2026-03-08
     assert next_slot(time(2, 30), new_york, utc(2026, 3, 8, 5, 0)) == utc(2026, 3, 8, 7, 30)
+
+
+def test_next_push_at_is_the_first_slot_still_within_the_grace() -> None:
+    """Before the slot: today's; within the grace: today's (due now); past it: tomorrow's."""
+    s = sub(tz="Asia/Shanghai")
+    assert next_push_at(s, utc(2026, 5, 31, 23, 0), DEFAULTS) == utc(2026, 6, 1, 0, 0)
+    assert next_push_at(s, utc(2026, 6, 1, 5, 0), DEFAULTS) == utc(2026, 6, 1, 0, 0)
+    assert next_push_at(s, utc(2026, 6, 1, 7, 0), DEFAULTS) == utc(2026, 6, 2, 0, 0)
+
+
+def test_next_push_at_skips_pushed_days_and_slots_before_subscribing() -> None:
+    pushed = sub(tz="Asia/Shanghai", last=date(2026, 6, 1))
+    assert next_push_at(pushed, utc(2026, 6, 1, 1, 0), DEFAULTS) == utc(2026, 6, 2, 0, 0)
+    late = replace(sub(tz="Asia/Shanghai"), subscribed_at=utc(2026, 6, 1, 1, 0))
+    assert next_push_at(late, utc(2026, 6, 1, 1, 0), DEFAULTS) == utc(2026, 6, 2, 0, 0)
+
+
+def test_next_push_at_catches_up_yesterdays_late_slot() -> None:
+    """A 23:00 push not made by 01:00 is still due: its instant is yesterday's slot."""
+    s = sub(tz="Europe/London", at=time(23, 0), last=date(2026, 1, 14))
+    assert next_push_at(s, utc(2026, 1, 16, 1, 0), DEFAULTS) == utc(2026, 1, 15, 23, 0)
+
+
+def test_next_push_at_follows_dst_and_agrees_with_is_due() -> None:
+    """Across New York's spring-forward and fall-back, a subscriber is due exactly from its
+    stored instant on, checked every 10 minutes over a week on each side."""
+    for start in (utc(2026, 3, 5), utc(2026, 10, 29)):
+        for at in (time(1, 30), time(2, 30), time(8, 0), time(23, 30)):
+            s = sub(tz="America/New_York", at=at, last=None)
+            s = replace(s, subscribed_at=start)
+            instant = next_push_at(s, start, DEFAULTS)
+            now = start
+            while now < start + timedelta(days=7):
+                day = is_due(s, now, DEFAULTS)
+                assert (day is not None) == (now >= instant), (at, now, instant)
+                if day is not None:
+                    s = replace(s, last_push_date=day)
+                if now >= instant:
+                    instant = next_push_at(s, now, DEFAULTS)
+                now += timedelta(minutes=10)
 
 
 def test_inactive_subscribers_are_never_due() -> None:

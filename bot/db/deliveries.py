@@ -11,7 +11,20 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Integer,
+    Select,
+    any_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db.tables import ARTICLES, DELIVERIES, SUBSCRIBERS, UTCDateTime
@@ -25,6 +38,7 @@ _CLAIM_COLUMNS = (
     SUBSCRIBERS.c.language,
     DELIVERIES.c.article_id,
     DELIVERIES.c.attempts,
+    DELIVERIES.c.parts_sent,
 )
 
 # The PostgreSQL planner's insert: one statement over arrays, where psycopg would otherwise
@@ -51,9 +65,12 @@ def delivered(
     c: Connection, subscriber_ids: Sequence[int], articles: Sequence[int] | None = None
 ) -> dict[int, set[int]]:
     """Return the articles each subscriber has a row for (only among `articles` if given)."""
-    query = select(DELIVERIES.c.subscriber_id, DELIVERIES.c.article_id).where(
-        DELIVERIES.c.subscriber_id.in_(list(subscriber_ids))
-    )
+    among: Any = DELIVERIES.c.subscriber_id.in_(list(subscriber_ids))
+    if c.dialect.name == "postgresql":
+        # One array parameter: psycopg would otherwise parse a query of a page's ids.
+        ids = bindparam("b_subs", list(subscriber_ids), type_=ARRAY(Integer()))
+        among = DELIVERIES.c.subscriber_id == any_(ids)
+    query = select(DELIVERIES.c.subscriber_id, DELIVERIES.c.article_id).where(among)
     if articles is not None:
         query = query.where(DELIVERIES.c.article_id.in_(list(articles)))
     found: dict[int, set[int]] = defaultdict(set)
@@ -197,25 +214,43 @@ def release(c: Connection, worker: str) -> int:
 
 
 def record(c: Connection, outcomes: Outcomes, now: datetime, *, worker: str) -> None:
-    """Write `worker`'s sent, failed and retried rows (executemany per kind).
+    """Write `worker`'s part progress, sent, failed and retried rows (executemany per kind).
 
-    A row is only written while `worker` still holds it (`sending`, claimed by it): once
-    its lease expired and another worker claimed it, a late outcome of the first (a retry
-    putting a sent row back to pending) would otherwise undo the second's. The batch's
-    `deactivate` part is the subscribers' (bot.db.subscribers.deactivate).
+    Progress goes first: a batch may hold a row's progress and then its retry, which hands
+    the row back (and the progress must land while the row is still held). A row keeps the
+    id of its digest's first message. A row is only written while `worker` still holds it
+    (`sending`, claimed by it): once its lease expired and another worker claimed it, a late
+    outcome of the first (a retry putting a sent row back to pending) would otherwise undo
+    the second's. The batch's `deactivate` part is the subscribers'
+    (bot.db.subscribers.deactivate).
     """
     held = (
         DELIVERIES.c.id == bindparam("b_id"),
         DELIVERIES.c.state == SENDING,
         DELIVERIES.c.claimed_by == worker,
     )
+    if outcomes.progress:
+        # parts_sent 0: the digest starts over in a new chat (a group became a supergroup).
+        first = bindparam("b_parts", type_=Integer()) == 0
+        c.execute(
+            update(DELIVERIES)
+            .where(*held)
+            .values(
+                parts_sent=bindparam("b_parts"),
+                message_id=case(
+                    (first, None),
+                    else_=func.coalesce(DELIVERIES.c.message_id, bindparam("b_message")),
+                ),
+            ),
+            [{"b_id": i, "b_parts": n, "b_message": m} for i, n, m in outcomes.progress],
+        )
     if outcomes.sent:
         c.execute(
             update(DELIVERIES)
             .where(*held)
             .values(
                 state=SENT,
-                message_id=bindparam("b_message"),
+                message_id=func.coalesce(DELIVERIES.c.message_id, bindparam("b_message")),
                 sent_at=bindparam("b_now"),
                 error=None,
             ),

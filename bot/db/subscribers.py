@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, func, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from bot.db.tables import SUBSCRIBERS
-from bot.model import Subscriber
+from bot.db.tables import SUBSCRIBERS, UNSCHEDULED, UTCDateTime
+from bot.model import Subscriber, SubscriberImport
 
 # The one mapping of a row to a Subscriber: the dataclass's fields are column names.
 COLUMNS = tuple(SUBSCRIBERS.c[f.name] for f in fields(Subscriber))
@@ -56,6 +68,162 @@ def active_page(
     if lock:
         query = query.with_for_update(skip_locked=True)
     return [to_subscriber(row) for row in c.execute(query).mappings()]
+
+
+def due_page(
+    c: Connection,
+    now: datetime,
+    *,
+    after: tuple[datetime, int] | None = None,
+    limit: int = 1000,
+    lock: bool = False,
+) -> list[tuple[Subscriber, datetime]]:
+    """Return active subscribers whose next_push_at is at or before `now`, with that instant.
+
+    Ordered by (next_push_at, id) and paged by that key (`after`), all from the index
+    ix_subscribers_next_push, so a tick costs what is due, not what is subscribed. `lock`
+    (PostgreSQL) locks the page's rows and skips rows another transaction holds.
+    """
+    query = select(*COLUMNS, SUBSCRIBERS.c.next_push_at).where(
+        SUBSCRIBERS.c.active == True,  # noqa: E712 - `IS true` would not use the index on PG
+        SUBSCRIBERS.c.next_push_at <= now,
+    )
+    if after is not None:
+        key = tuple_(SUBSCRIBERS.c.next_push_at, SUBSCRIBERS.c.id)
+        query = query.where(key > tuple_(_at(after[0]), literal(after[1])))
+    query = query.order_by(SUBSCRIBERS.c.next_push_at, SUBSCRIBERS.c.id).limit(limit)
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    # Positional: COLUMNS are the dataclass's fields in order, and a tick may read 100 000.
+    return [(Subscriber(*row[:-1]), row[-1]) for row in c.execute(query)]
+
+
+def _at(value: datetime) -> Any:
+    return literal(value, type_=UTCDateTime())
+
+
+# The PostgreSQL plan write: one statement over arrays instead of one UPDATE per row (or a
+# query of thousands of parameters for psycopg to parse).
+_PLANNED_PG = text(
+    "UPDATE subscribers SET next_push_at = COALESCE(t.at, subscribers.next_push_at),"
+    " last_push_date = COALESCE(t.day, subscribers.last_push_date)"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:ats AS timestamp[]), CAST(:days AS date[]))"
+    " AS t(id, at, day) WHERE subscribers.id = t.id"
+)
+
+
+def record_plan(
+    c: Connection, pushed_on: dict[int, date], moved: Sequence[tuple[int, datetime]]
+) -> None:
+    """Store a planned page: each pushed subscriber's local date, each moved next instant."""
+    if c.dialect.name != "postgresql":
+        by_day: dict[date, list[int]] = defaultdict(list)
+        for subscriber_id, day in pushed_on.items():
+            by_day[day].append(subscriber_id)
+        for day, ids in by_day.items():  # one UPDATE per local date, not per row
+            set_last_push_date(c, ids, day)
+        reschedule(c, moved)
+        return
+    instants = dict(moved)
+    ids = list(pushed_on.keys() | instants.keys())
+    if ids:
+        ats = [instants.get(i) for i in ids]
+        naive = [None if at is None else at.astimezone(UTC).replace(tzinfo=None) for at in ats]
+        days = [pushed_on.get(i) for i in ids]
+        c.execute(_PLANNED_PG, {"ids": ids, "ats": naive, "days": days})
+
+
+def reschedule(c: Connection, rows: Sequence[tuple[int, datetime]]) -> None:
+    """Store each (subscriber id, next push instant), an aware datetime."""
+    if not rows:
+        return
+    if c.dialect.name == "postgresql":
+        record_plan(c, {}, rows)
+        return
+    by_instant: dict[datetime, list[int]] = defaultdict(list)
+    for subscriber_id, at in rows:
+        by_instant[at].append(subscriber_id)
+    if len(by_instant) * 4 <= len(rows):
+        # Most chats share a few push times: one UPDATE per instant beats one per row.
+        for at, ids in by_instant.items():
+            query = update(SUBSCRIBERS).where(SUBSCRIBERS.c.id.in_(ids))
+            c.execute(query.values(next_push_at=at))
+        return
+    c.execute(
+        update(SUBSCRIBERS)
+        .where(SUBSCRIBERS.c.id == bindparam("b_id"))
+        .values(next_push_at=bindparam("b_at")),
+        [{"b_id": i, "b_at": at} for i, at in rows],
+    )
+
+
+def page(c: Connection, *, after_id: int = 0, limit: int = 1000) -> list[Subscriber]:
+    """Return a page of every subscriber, active or not, by id."""
+    query = select(*COLUMNS).where(SUBSCRIBERS.c.id > after_id).order_by(SUBSCRIBERS.c.id)
+    return [to_subscriber(row) for row in c.execute(query.limit(limit)).mappings()]
+
+
+def import_batch(
+    c: Connection, rows: Sequence[SubscriberImport], now: datetime
+) -> tuple[int, int]:
+    """Insert new chats and update known ones from a subscriber file; return (added, updated).
+
+    Each written row is unscheduled: the next tick computes its next push instant. A chat
+    that appears twice in the batch keeps its last row.
+    """
+    latest = {row.chat_id: row for row in rows}
+    known = set(
+        c.scalars(select(SUBSCRIBERS.c.chat_id).where(SUBSCRIBERS.c.chat_id.in_(list(latest))))
+    )
+    fresh = [
+        {
+            "chat_id": r.chat_id,
+            "chat_type": r.chat_type,
+            "title": r.title,
+            "language": r.language,
+            "language_locked": False,
+            "push_time": r.push_time,
+            "timezone": r.timezone,
+            "active": r.active,
+            "subscribed_at": now,
+            "unsubscribed_at": None if r.active else now,
+            "inactive_reason": None if r.active else "imported inactive",
+            "next_push_at": UNSCHEDULED,
+        }
+        for r in latest.values()
+        if r.chat_id not in known
+    ]
+    if fresh:
+        c.execute(insert(SUBSCRIBERS), fresh)
+    changed = [
+        {
+            "b_chat": r.chat_id,
+            "b_type": r.chat_type,
+            "b_title": r.title,
+            "b_language": r.language,
+            "b_time": r.push_time,
+            "b_zone": r.timezone,
+            "b_active": r.active,
+        }
+        for r in latest.values()
+        if r.chat_id in known
+    ]
+    if changed:
+        c.execute(
+            update(SUBSCRIBERS)
+            .where(SUBSCRIBERS.c.chat_id == bindparam("b_chat"))
+            .values(
+                chat_type=bindparam("b_type"),
+                title=bindparam("b_title"),
+                language=bindparam("b_language"),
+                push_time=bindparam("b_time"),
+                timezone=bindparam("b_zone"),
+                active=bindparam("b_active"),
+                next_push_at=UNSCHEDULED,
+            ),
+            changed,
+        )
+    return len(fresh), len(changed)
 
 
 def count_by_active(c: Connection) -> tuple[int, int]:

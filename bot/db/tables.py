@@ -25,9 +25,16 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+# A subscriber's next_push_at before it is computed: always in the past, so a tick picks it up.
+UNSCHEDULED = datetime(1970, 1, 1, tzinfo=UTC)
+# The same as stored: naive UTC, in the text form SQLAlchemy writes on SQLite (which
+# compares datetimes as text, so the microseconds must be there).
+UNSCHEDULED_SQL = "1970-01-01 00:00:00.000000"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -112,8 +119,16 @@ class SubscriberRow(Base):
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     inactive_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_push_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # The next instant the chat may be due (bot.scheduling.next_push_at), so a tick reads
+    # only the rows that are due; UNSCHEDULED means "not known yet: the next tick computes it".
+    next_push_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=UNSCHEDULED, server_default=text(f"'{UNSCHEDULED_SQL}'")
+    )
 
-    __table_args__ = (Index("ix_subscribers_active", "active", "id"),)
+    __table_args__ = (
+        Index("ix_subscribers_active", "active", "id"),
+        Index("ix_subscribers_next_push", "active", "next_push_at", "id"),
+    )
 
 
 class DeliveryRow(Base):
@@ -131,6 +146,8 @@ class DeliveryRow(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # How many of a long digest's parts reached the chat: a resumed send starts there.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

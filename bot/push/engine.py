@@ -3,15 +3,18 @@
 A fixed pool of `concurrency` worker coroutines pulls claimed rows from a bounded queue, so
 neither tasks nor objects grow with the number of subscribers. The engine knows nothing
 about Telegram: a `Sender` (bot.telegram.sender in production, a fake in tests) turns an
-`OutgoingMessage`, a whole digest, into a `SendResult`, pacing and mapping Bot API errors
-itself. Its other collaborators are passed in: `DigestRenders` (each digest rendered once a
+`OutgoingMessage`, a digest's next part, into a `SendResult`, pacing and mapping Bot API
+errors itself. Its other collaborators are passed in: `DigestRenders` (each digest rendered once a
 run) and `OutcomeWriter` (outcomes back to the ledger in batches, and the crash bound).
 
-Guarantee: a row is sent only by the worker holding its claim, and marked sent shortly
-after (results are written back in batches of `flush_every`). Sends in flight plus results
-not yet written are at most concurrency + flush_every. If the process dies, its `sending`
-rows are claimed again once their lease expires, so nothing is lost; only those in-flight
-or unrecorded messages (at most concurrency + flush_every) can repeat.
+Guarantee: a row is sent only by the worker holding its claim, one part at a time, and
+each part's progress (`parts_sent`) or the row's end is written shortly after (results are
+written back in batches of `flush_every`). Messages in flight plus results not yet written
+are at most concurrency + flush_every. If the process dies, its `sending` rows are claimed
+again once their lease expires and resume at their first unrecorded part, so nothing is
+lost or skipped; only those in-flight or unrecorded messages (at most concurrency +
+flush_every) can repeat. A transient failure after k parts hands the row back with
+parts_sent = k: the retry sends part k on.
 """
 
 from __future__ import annotations
@@ -188,32 +191,54 @@ class Push:
     # -- one row ---------------------------------------------------------------------
 
     async def _deliver(self, claim: Claim) -> None:
-        """Send the claim's whole digest and settle the row."""
+        """Send the claim's digest from its first undelivered part on, and settle the row.
+
+        The worker holds one crash-bound slot on entry; each further part takes another, and
+        each part's outcome (progress, or how the row ended) gives one back once written.
+        """
         digest = self.renders.digest(claim)
         if digest is None:
             self._fail(claim, "article hidden or deleted")
             self._report()
             return
-        chat_id = claim.chat_id
-        for hop in range(2):  # a second pass only after a group migration
+        chat_id, part, total = claim.chat_id, claim.parts_sent, len(digest.parts)
+        if part >= total:
+            # Every part went out before (the row was handed back before its end was written).
+            self._sent(claim, None)
+            return
+        migrated = False
+        while True:
             message = OutgoingMessage(
                 chat_id,
                 claim.chat_type,
                 digest.parts,
                 digest.buttons,
                 paid=self.options.paid_broadcast,
+                start=part,
+                stop=part + 1,
             )
             result = await self._send(message)
-            if result.outcome is Outcome.MIGRATED and result.new_chat_id and hop == 0:
+            if result.outcome is Outcome.SENT:
+                part += 1
+                if part == total:
+                    self._sent(claim, result.message_id)
+                    return
+                self.outcomes.progress(claim.delivery_id, part, result.message_id)
+                await self.outcomes.reserve()
+                continue
+            if result.outcome is Outcome.MIGRATED and result.new_chat_id and not migrated:
+                migrated = True
                 # The whole digest goes to the supergroup: it is a new chat, and parts that
                 # reached the old group (if any) are not in its history.
                 if await asyncio.to_thread(self._migrate, claim, result.new_chat_id):
-                    chat_id = result.new_chat_id
+                    chat_id, part = result.new_chat_id, 0
+                    self.outcomes.progress(claim.delivery_id, 0, None)
+                    await self.outcomes.reserve()
                     continue
                 self._block(claim, f"migrated to chat {result.new_chat_id}, already subscribed")
                 self._report()
                 return
-            self._settle(claim, result, len(digest.parts))
+            self._settle(claim, result, part, total)
             return
 
     async def _send(self, message: OutgoingMessage) -> SendResult:
@@ -233,30 +258,27 @@ class Push:
         self.store.migrate_chat(claim.chat_id, new_chat_id)
         return True
 
-    def _settle(self, claim: Claim, result: SendResult, parts: int) -> None:
+    def _sent(self, claim: Claim, message_id: int | None) -> None:
+        self.outcomes.sent(claim.delivery_id, message_id)
+        self.sent += 1
+        self._report()
+
+    def _settle(self, claim: Claim, result: SendResult, part: int, total: int) -> None:
+        """Settle a send that failed at part `part` of `total` (the parts before it are in)."""
         outcome = result.outcome
-        if outcome is Outcome.SENT:
-            self.outcomes.sent(claim.delivery_id, result.message_id)
-            self.sent += 1
-        elif outcome is Outcome.BLOCKED:
-            self._block(claim, result.error or "chat unavailable")
-        elif result.delivered:
-            # TODO(issue 10): record per-part progress in the ledger and resend only the
-            # missing parts. Until the ledger has a column for it, a digest that reached the
-            # chat in part counts as sent: a retry would repeat the parts already delivered.
-            log.warning(
-                "digest of article %d reached chat %d in part (%d of %d messages): %s; "
-                "recorded as sent, the rest is not resent",
+        if part:
+            log.info(
+                "digest of article %d to chat %d stopped after %d of %d parts: %s",
                 claim.article_id,
                 claim.chat_id,
-                result.delivered,
-                parts,
+                part,
+                total,
                 result.error or outcome.value,
             )
-            self.outcomes.sent(claim.delivery_id, result.message_id)
-            self.sent += 1
+        if outcome is Outcome.BLOCKED:
+            self._block(claim, result.error or "chat unavailable")
         elif outcome is Outcome.RETRY:
-            self._retry(claim, result)
+            self._retry(claim, result)  # the retry resumes at `part`: its progress is buffered
         else:  # FAILED, or a migration without a target
             self._fail(claim, result.error or outcome.value)
         self._report()

@@ -2,9 +2,10 @@
 
 Outcomes go back to the ledger in batches of `flush_every` (or every `flush_interval`
 seconds), and a failed write is retried with backoff, never lost. The writer also owns the
-crash bound: a send may start only with a slot of a semaphore of concurrency + flush_every,
-and a slot comes back only once that row's outcome is in the ledger. So sends in flight plus
-results not yet written, the messages a crash can repeat, never exceed that number.
+crash bound: each message sent (each part of a long digest) needs a slot of a semaphore of
+concurrency + flush_every, and a slot comes back only once that message's outcome (the
+row's progress, or how it ended) is in the ledger. So messages in flight plus results not
+yet written, the messages a crash can repeat, never exceed that number.
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ class OutcomeWriter:
     def retry(self, delivery_id: int, not_before: datetime, reason: str, *, attempt: bool) -> None:
         """Buffer a row to send again from `not_before` (`attempt`: it counts as one)."""
         self._pending.retries.append((delivery_id, not_before, reason, attempt))
+        self._added()
+
+    def progress(self, delivery_id: int, parts_sent: int, message_id: int | None) -> None:
+        """Buffer a long digest's progress: `parts_sent` of its parts reached the chat.
+
+        0 starts the digest over (its chat moved); it settles the send that found out.
+        """
+        self._pending.progress.append((delivery_id, parts_sent, message_id))
         self._added()
 
     def deactivate(self, subscriber_id: int, reason: str) -> None:
@@ -129,7 +138,7 @@ class OutcomeWriter:
                 # repeat is harmless, record() only touches rows this worker still holds.
                 self._pending.restore(batch)
                 raise
-            for _ in range(len(batch.sent) + len(batch.failed) + len(batch.retries)):
+            for _ in range(batch.settled):
                 self._budget.release()  # sends waiting on the crash bound may go on
 
 

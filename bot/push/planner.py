@@ -5,27 +5,36 @@ The planner decides (bot.scheduling: who is due, which articles); its SQL lives 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from bot.db import articles, deliveries, subscribers
 from bot.model import PlanResult, Subscriber
-from bot.scheduling import PushDefaults, is_due, is_due_forced, newest_window, pick_articles
+from bot.scheduling import (
+    PushDefaults,
+    first_open_slot,
+    is_due,
+    is_due_forced,
+    newest_window,
+    pick_articles,
+    subscriber_zone,
+)
 from bot.store import Store
 
 PAGE = 1000  # subscribers per page and per transaction
+NEVER = datetime.min.replace(tzinfo=UTC)  # before any subscription
 
 
 class Planner:
     """Plans pushes into the ledger on a store's database, a page of subscribers at a time."""
 
     def __init__(self, store: Store, *, page: int = PAGE) -> None:
-        self._read = store.engine
-        # On SQLite the store's write engine begins with BEGIN IMMEDIATE (see bot.db.engine).
-        self._write = store.write_engine
+        self._read = store.engine.begin
+        # Store.writing: on SQLite BEGIN IMMEDIATE (see bot.db.engine), never into a lost file.
+        self._write = store.writing
         self._page = page
 
     def plan(
@@ -39,8 +48,10 @@ class Planner:
     ) -> PlanResult:
         """Insert pending rows for every subscriber due at `now`; idempotent.
 
-        Pages through active subscribers by id (memory stays flat), one transaction per
-        page; `force` plans today's push for everyone who has not had it. A due subscriber
+        A tick reads only the subscribers whose next push instant (`next_push_at`) has
+        come, a page at a time (memory stays flat), one transaction per page, and stores
+        each one's next instant after deciding; `force` pages through every active
+        subscriber by id and plans today's push for everyone who has not had it. A due subscriber
         with nothing new gets nothing and keeps its date open, so an article imported later
         within the grace window still goes out that day. `dry_run` writes nothing and
         returns the (chat_id, article_id) pairs instead.
@@ -48,20 +59,37 @@ class Planner:
         decide = is_due_forced if force else is_due
         planned = due_count = skipped = 0
         pairs: list[tuple[int, int]] = []
-        after = 0
-        engine = self._read if dry_run else self._write
+        after_id = 0  # force: keyset over every active subscriber by id
+        after_due: tuple[datetime, int] | None = None  # a tick: over (next_push_at, id)
+        # A row whose new instant is still due (nothing new to send yet) can move ahead of
+        # the cursor and come round again in this plan: it is decided once.
+        seen: set[int] = set()
+        begin = self._read if dry_run else self._write
         while True:
             # The page, the articles and the writes share one transaction (SQLite: BEGIN
             # IMMEDIATE). On PostgreSQL the page is locked: a concurrent planner skips these
             # subscribers, and sees their last_push_date once this commits, so two planners
             # never give one subscriber two different articles on one day.
-            with engine.begin() as c:
-                page = subscribers.active_page(
-                    c, after_id=after, limit=self._page, lock=not dry_run
-                )
-                if not page:
-                    break
-                after = page[-1].id
+            with begin() as c:
+                if force:
+                    page = subscribers.active_page(
+                        c, after_id=after_id, limit=self._page, lock=not dry_run
+                    )
+                    scheduled: list[tuple[Subscriber, datetime]] = []
+                    if not page:
+                        break
+                    after_id = page[-1].id
+                else:
+                    # Only rows whose next push instant has come: nobody due reads nothing.
+                    scheduled = subscribers.due_page(
+                        c, now, after=after_due, limit=self._page, lock=not dry_run
+                    )
+                    if not scheduled:
+                        break
+                    after_due = (scheduled[-1][1], scheduled[-1][0].id)
+                    scheduled = [(sub, at) for sub, at in scheduled if sub.id not in seen]
+                    seen.update(sub.id for sub, _ in scheduled)
+                    page = [sub for sub, _ in scheduled]
                 due: list[tuple[Subscriber, date]] = []
                 for sub in page:
                     day = decide(sub, now, defaults)
@@ -76,15 +104,13 @@ class Planner:
                 if dry_run:
                     planned += len(picks)
                     pairs.extend((sub.chat_id, article_id) for sub, article_id, _ in picks)
-                elif picks:
+                    continue
+                pushed_on: dict[int, date] = {sub.id: day for sub, day in due if sub.id in pushed}
+                if picks:
                     rows = [(sub.id, article_id, day) for sub, article_id, day in picks]
                     planned += deliveries.insert_pending(c, rows, run_id=run_id, now=now)
-                    by_day: dict[date, list[int]] = defaultdict(list)
-                    for sub, day in due:
-                        if sub.id in pushed:
-                            by_day[day].append(sub.id)
-                    for day, sub_ids in by_day.items():  # one UPDATE per local date, not per row
-                        subscribers.set_last_push_date(c, sub_ids, day)
+                moved = _next_instants(scheduled, pushed_on, now, defaults)
+                subscribers.record_plan(c, pushed_on, moved)
         return PlanResult(planned=planned, due=due_count, skipped=skipped, pairs=tuple(pairs))
 
     def _pick(
@@ -117,3 +143,35 @@ class Planner:
         # "newest" only looks at the window; "backlog" needs each subscriber's whole history.
         among = window if defaults.policy == "newest" else None
         return deliveries.delivered(c, subscriber_ids, among)
+
+
+def _next_instants(
+    scheduled: Sequence[tuple[Subscriber, datetime]],
+    pushed_on: dict[int, date],
+    now: datetime,
+    defaults: PushDefaults,
+) -> list[tuple[int, datetime]]:
+    """Return (id, next push instant) for each scheduled row whose instant moves.
+
+    A row that was pushed counts its new last_push_date; a due row with nothing to send
+    keeps its slot (so an article imported later in the grace window still goes out).
+    Chats share a few (time, zone, last day) settings: each is computed once, and only a
+    chat that subscribed after that slot needs its own answer.
+    """
+    moved: list[tuple[int, datetime]] = []
+    shared: dict[tuple[time, ZoneInfo, date | None], datetime] = {}
+    for sub, at in scheduled:
+        last = pushed_on.get(sub.id, sub.last_push_date)
+        key = (sub.push_time or defaults.push_time, subscriber_zone(sub, defaults), last)
+        instant = shared.get(key)
+        if instant is None:
+            instant = shared[key] = first_open_slot(
+                *key[:2], now, defaults.grace, last_push_date=last, not_before=NEVER
+            )
+        if sub.subscribed_at > instant:
+            instant = first_open_slot(
+                *key[:2], now, defaults.grace, last_push_date=last, not_before=sub.subscribed_at
+            )
+        if instant != at:
+            moved.append((sub.id, instant))
+    return moved

@@ -24,7 +24,8 @@ class OutgoingMessage:
     """One push as plain data: the digest's parts in order, its buttons, and where it goes.
 
     A long digest is split into several Telegram messages (`parts`, as /latest sends them);
-    the buttons go under the last part, where a reader ends.
+    the buttons go under the last part, where a reader ends. Only `parts[start:stop]` is
+    sent: the push sends one part at a time, so the ledger records each part's progress.
     """
 
     chat_id: int
@@ -32,19 +33,26 @@ class OutgoingMessage:
     parts: tuple[str, ...]
     buttons: tuple[Button, ...] = ()
     paid: bool = False
+    start: int = 0  # the first part to send (the ones before reached the chat earlier)
+    stop: int | None = None  # one past the last part to send (None: through the end)
+
+    @property
+    def window(self) -> range:
+        """Return the indexes of the parts to send now."""
+        return range(len(self.parts))[self.start : self.stop]
 
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """The outcome of sending one digest, and how many of its parts reached the chat.
 
-    `outcome` is SENT only when every part went out. Otherwise it is the failure of part
-    number `delivered` (0-based): the parts before it were delivered and must not be sent
-    again to that chat.
+    `outcome` is SENT only when every part of the message's window went out. Otherwise it is
+    the failure of the window's part number `delivered` (0-based): the parts before it were
+    delivered and must not be sent again to that chat.
     """
 
     outcome: Outcome
-    delivered: int = 0  # parts that reached the chat, in order
+    delivered: int = 0  # parts of the window that reached the chat, in order
     message_ids: tuple[int, ...] = ()  # Telegram's ids of the delivered parts
     retry_after: float | None = None  # set for a 429 the engine should wait out (no attempt)
     new_chat_id: int | None = None
@@ -60,7 +68,7 @@ class Sender(Protocol):
     """Sends one digest part by part, pacing itself, and maps transport errors to an Outcome."""
 
     async def send(self, message: OutgoingMessage) -> SendResult:
-        """Send every part of `message` in order; stop at the first failure and report it.
+        """Send the parts of `message.window` in order; stop at the first failure, report it.
 
         Never raise for Bot API errors. Raise a DigestError (such as ConfigError for a token
         the Bot API refuses) only when no message can go out: the push stops and hands its

@@ -157,12 +157,12 @@ class TelegramSender:
         return await self.bot.request.post(self._url, request_data=data)
 
     async def send(self, message: OutgoingMessage) -> SendResult:
-        """Send the digest's parts in order; stop at the first failure and report it.
+        """Send the digest's window of parts in order; stop at the first failure, report it.
 
         Raise ConfigError when the Bot API refuses the token (no message can go out).
         """
         ids: list[int] = []
-        bodies = self._prepare(message)
+        bodies = self._prepare(message)[message.start : message.stop]
         for delivered, body in enumerate(bodies):
             data = _SendMessageData(message.chat_id, body)
             try:

@@ -21,11 +21,14 @@ from tests.conftest import DEFAULTS
 
 
 class FakeSender:
-    """Our own Sender protocol in memory: scripted results per chat, then success."""
+    """Our own Sender protocol in memory: scripted results per chat and call, then success.
+
+    A scripted None delivers that call normally (to fail a digest's later part).
+    """
 
     def __init__(
         self,
-        script: dict[int, list[SendResult]] | None = None,
+        script: dict[int, list[SendResult | None]] | None = None,
         *,
         on_send: Callable[[OutgoingMessage], None] | None = None,
     ) -> None:
@@ -44,18 +47,25 @@ class FakeSender:
             await asyncio.sleep(0.001)  # let the other workers overlap
             queued = self.script.get(message.chat_id)
             if queued:
-                return queued.pop(0)
+                scripted = queued.pop(0)
+                if scripted is not None:
+                    return scripted
             self.delivered.append(message)
             if self.on_send is not None:
                 self.on_send(message)
             first = len(self.delivered) * 10
-            ids = tuple(range(first, first + len(message.parts)))
-            return SendResult(Outcome.SENT, delivered=len(message.parts), message_ids=ids)
+            ids = tuple(range(first, first + len(message.window)))
+            return SendResult(Outcome.SENT, delivered=len(message.window), message_ids=ids)
         finally:
             self.in_flight -= 1
 
     def per_chat(self) -> Counter[int]:
-        return Counter(m.chat_id for m in self.delivered)
+        """Count the digests each chat received (a digest's first part counts it)."""
+        return Counter(m.chat_id for m in self.delivered if m.start == 0)
+
+    def texts(self, chat_id: int) -> list[str]:
+        """Return the messages a chat received, in order (every part of every digest)."""
+        return [m.parts[i] for m in self.delivered if m.chat_id == chat_id for i in m.window]
 
 
 def add_long_article(store: Store, points: int = 70) -> StoredArticle:

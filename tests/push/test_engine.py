@@ -62,39 +62,66 @@ async def test_every_due_subscriber_gets_exactly_one_message(
 async def test_every_part_of_a_long_digest_goes_out_as_latest_shows_it(
     store: Store, renderer: Renderer
 ) -> None:
-    """A digest too long for one message is pushed whole: every part, in order, with the
-    article's buttons (the sender puts them under the last part)."""
+    """A digest too long for one message is pushed whole: every part, in order, one send
+    each, with the article's buttons under the last part (the sender puts them there)."""
     stored = add_long_article(store)
     add_subscribers(store, 2)  # chat 1 zh, chat 2 en
     sender = FakeSender()
     report = await run_push(store, renderer, sender, options(), now=NOW)
     assert report.sent == 2
-    by_chat = {m.chat_id: m for m in sender.delivered}
     for chat, lang in ((1, "zh"), (2, "en")):
         expected = tuple(render_part(renderer, stored, "digest", lang))
         assert len(expected) == 3
-        assert by_chat[chat].parts == expected
-        assert by_chat[chat].buttons == article_buttons(renderer, stored, lang)
+        assert sender.texts(chat) == list(expected)
+        last = [m for m in sender.delivered if m.chat_id == chat][-1]
+        assert last.buttons == article_buttons(renderer, stored, lang)
+        assert list(last.window) == [2]
 
 
-async def test_a_digest_cut_short_counts_as_sent_and_is_never_resent(
-    store: Store, renderer: Renderer, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A send that fails after some parts reached the chat is recorded as sent (with a
-    warning) rather than retried: a retry would repeat the parts already delivered."""
-    add_long_article(store)
-    add_subscribers(store, 2)
-    cut = SendResult(Outcome.RETRY, delivered=1, message_ids=(7,), error="Timed out")
-    sender = FakeSender({1: [cut]})
-    report = await run_push(store, renderer, sender, options(), now=NOW)
-    assert (report.sent, report.retried, report.failed) == (2, 0, 0)
-    assert sender.calls == 2  # chat 1 once (cut short), chat 2 once
-    sub = store.get_subscriber(1)
+def _row(store: Store, chat_id: int) -> DeliveryRow:
+    sub = store.get_subscriber(chat_id)
     assert sub is not None
-    [(_, state, _)] = Ledger(store).deliveries(sub.id)
-    assert state == "sent"
-    [warning] = [r for r in caplog.records if "in part" in r.getMessage()]
-    assert "(1 of 3 messages)" in warning.getMessage()
+    with Session(store.engine) as session:
+        return session.scalars(
+            select(DeliveryRow).where(DeliveryRow.subscriber_id == sub.id)
+        ).one()
+
+
+async def test_a_digest_cut_short_resumes_at_its_next_part(
+    store: Store, renderer: Renderer
+) -> None:
+    """A transient failure after one part hands the row back with parts_sent = 1: the retry
+    sends the second and third parts only, so the chat has each part exactly once."""
+    stored = add_long_article(store)
+    add_subscribers(store, 2)
+    cut = SendResult(Outcome.RETRY, error="Timed out")
+    sender = FakeSender({1: [None, cut]})  # part 1 goes out, part 2 times out
+    report = await run_push(store, renderer, sender, options(), now=NOW)
+    assert (report.sent, report.retried, report.failed) == (2, 1, 0)
+    expected = list(render_part(renderer, stored, "digest", "zh"))
+    assert sender.texts(1) == expected
+    resumed = [m for m in sender.delivered if m.chat_id == 1]
+    assert [m.start for m in resumed] == [0, 1, 2]
+    row = _row(store, 1)
+    assert (row.state, row.parts_sent, row.attempts) == ("sent", 2, 1)
+    assert row.message_id == resumed[0].start + 10  # the id of the digest's first message
+
+
+async def test_a_failure_between_parts_is_recorded_as_progress(
+    store: Store, renderer: Renderer
+) -> None:
+    """A row handed back after two parts keeps parts_sent = 2 in the ledger, pending."""
+    add_long_article(store)
+    add_subscribers(store, 1)
+    cut = SendResult(Outcome.RETRY, error="Timed out")
+    sender = FakeSender({1: [None, None, cut]})
+    report = await run_push(
+        store, renderer, sender, options(max_attempts=1), now=NOW
+    )  # one attempt: the failure is final, and the row shows where it stopped
+    assert (report.sent, report.failed) == (0, 1)
+    row = _row(store, 1)
+    assert (row.state, row.parts_sent) == ("failed", 2)
+    assert len(sender.texts(1)) == 2
 
 
 async def test_a_chat_blocking_the_bot_mid_digest_goes_inactive(
@@ -102,8 +129,9 @@ async def test_a_chat_blocking_the_bot_mid_digest_goes_inactive(
 ) -> None:
     add_long_article(store)
     add_subscribers(store, 1)
-    gone = SendResult(Outcome.BLOCKED, delivered=2, message_ids=(1, 2), error="Forbidden")
-    report = await run_push(store, renderer, FakeSender({1: [gone]}), options(), now=NOW)
+    gone = SendResult(Outcome.BLOCKED, error="Forbidden")
+    sender = FakeSender({1: [None, None, gone]})
+    report = await run_push(store, renderer, sender, options(), now=NOW)
     assert (report.sent, report.blocked) == (0, 1)
     sub = store.get_subscriber(1)
     assert sub is not None

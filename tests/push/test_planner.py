@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from bot.db.engine import create_db_engine, open_database
-from bot.db.tables import DeliveryRow
+from bot.db.tables import DeliveryRow, SubscriberRow, UTCDateTime
 from bot.ledger import Ledger
 from bot.push.planner import Planner
-from bot.scheduling import PushDefaults
+from bot.scheduling import PushDefaults, is_due
 from bot.store import Store
 from tests.conftest import (
     DEFAULTS,
+    LONG_AGO,
     NOW,
     SLOT,
     add_article_named,
@@ -66,8 +69,11 @@ def test_plan_waits_for_the_push_time_and_respects_the_grace(
     add_articles(store, 1)
     add_subscribers(store, 2)
     assert planner.plan(None, SLOT - timedelta(minutes=1), DEFAULTS).planned == 0
+    # Missed by more than the grace: that day is skipped ...
     assert planner.plan(None, SLOT + timedelta(hours=7), DEFAULTS).planned == 0
-    assert planner.plan(None, SLOT + timedelta(hours=5), DEFAULTS).planned == 2
+    # ... and the next day's slot, reached within the grace, is pushed. (Time only moves
+    # forward here: the planner stores each subscriber's next push instant.)
+    assert planner.plan(None, SLOT + timedelta(days=1, hours=5), DEFAULTS).planned == 2
 
 
 def test_plan_never_pushes_hidden_articles(store: Store, planner: Planner, ledger: Ledger) -> None:
@@ -209,3 +215,117 @@ def test_two_planners_racing_an_import_give_each_subscriber_one_article(pg_url: 
     finally:
         other.close()
         store.close()
+
+
+# -- next_push_at: a tick reads only who is due ------------------------------------------
+
+ZONES = ("Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Sydney", None)
+
+
+def next_push(store: Store, chat_id: int) -> datetime:
+    sub = store.get_subscriber(chat_id)
+    assert sub is not None
+    with Session(store.engine) as s:
+        at = s.scalar(select(SubscriberRow.next_push_at).where(SubscriberRow.id == sub.id))
+    assert at is not None
+    return at
+
+
+def test_ticks_plan_exactly_what_reading_everyone_would(store: Store, planner: Planner) -> None:
+    """Over four days of ticks every 20 minutes (a DST change in New York included), 120
+    subscribers with assorted times and zones get exactly the (subscriber, day) pushes that
+    deciding is_due for every active subscriber at every tick gives."""
+    rng = random.Random(10)  # noqa: S311 - a reproducible population, not crypto
+    start = datetime(2026, 3, 6, 0, 0, tzinfo=UTC)
+    rows = [
+        {
+            "chat_id": i,
+            "chat_type": "private",
+            "language": "en",
+            "push_time": time(rng.randrange(24), rng.choice((0, 30, 45))),
+            "timezone": rng.choice(ZONES),
+            "subscribed_at": start - timedelta(hours=rng.randrange(48)),
+        }
+        for i in range(1, 121)
+    ]
+    add_subscriber_rows(store, rows)
+    add_articles(store, 10)
+    backlog = PushDefaults(
+        push_time=time(8, 0), timezone="Asia/Shanghai", policy="backlog", max_per_day=1
+    )
+    reference = {sub.id: sub for sub in (store.get_subscriber(r["chat_id"]) for r in rows) if sub}
+    expected: set[tuple[int, date]] = set()
+    now = start
+    while now < start + timedelta(days=4):
+        planner.plan(None, now, backlog)
+        for sub_id, sub in reference.items():
+            day = is_due(sub, now, backlog)
+            if day is not None:
+                expected.add((sub_id, day))
+                reference[sub_id] = replace(sub, last_push_date=day)
+        now += timedelta(minutes=20)
+    with Session(store.engine) as s:
+        got = set(s.execute(select(DeliveryRow.subscriber_id, DeliveryRow.push_date)).all())
+    assert got == expected
+    assert len(expected) >= 120 * 3
+
+
+def test_a_tick_reads_only_rows_whose_instant_has_come(store: Store, planner: Planner) -> None:
+    """After a push each row waits for tomorrow's slot: a tick in between reads no row."""
+    add_articles(store, 1)
+    add_subscribers(store, 3)
+    assert planner.plan(None, NOW, DEFAULTS).planned == 3
+    assert next_push(store, 1) == SLOT + timedelta(days=1)
+    result = planner.plan(None, NOW + timedelta(hours=1), DEFAULTS)
+    assert (result.planned, result.due, result.skipped) == (0, 0, 0)
+
+
+def test_changing_the_push_time_reschedules_the_chat(store: Store, planner: Planner) -> None:
+    """A chat pushed at 08:00 that moves its time to 10:00 gets tomorrow's push at 10:00, and
+    a timezone change counts likewise; both take effect at the next tick."""
+    add_articles(store, 2)
+    add_subscribers(store, 2)
+    assert planner.plan(None, NOW, DEFAULTS).planned == 2
+    store.set_push_time(1, time(10, 0))
+    store.set_timezone(2, "Europe/London")  # 08:00 London = 07:00 UTC in June
+    add_article_named(store, "b1")
+    tomorrow = SLOT + timedelta(days=1)  # 08:00 Shanghai
+    assert planner.plan(None, tomorrow + timedelta(minutes=1), DEFAULTS).planned == 0
+    assert next_push(store, 1) == tomorrow + timedelta(hours=2)
+    assert next_push(store, 2) == tomorrow + timedelta(hours=7)
+    assert planner.plan(None, tomorrow + timedelta(hours=2), DEFAULTS).planned == 1
+    assert planner.plan(None, tomorrow + timedelta(hours=7), DEFAULTS).planned == 1
+
+
+def test_a_returning_subscriber_is_rescheduled(store: Store, planner: Planner) -> None:
+    """Unsubscribed and back after today's slot: the welcome's rule holds, tomorrow's slot."""
+    add_articles(store, 1)
+    add_subscribers(store, 1)
+    store.unsubscribe(1)
+    assert planner.plan(None, NOW, DEFAULTS).planned == 0
+    store.subscribe(1, chat_type="private", language="zh")
+    result = planner.plan(None, NOW + timedelta(minutes=5), DEFAULTS)
+    assert result.planned == 0  # it subscribed (now, for real) after today's slot
+    assert next_push(store, 1) > NOW
+
+
+def test_rows_from_before_the_migration_are_scheduled_at_the_first_tick(
+    store: Store, ledger: Ledger
+) -> None:
+    """Rows inserted without next_push_at (as the 0003 upgrade leaves them) are all read by
+    the first tick, page after page, and get their next instant."""
+    add_articles(store, 1)
+    with store.write_engine.begin() as c:
+        for chat in range(1, 8):
+            c.execute(
+                text(
+                    "INSERT INTO subscribers (chat_id, chat_type, title, language,"
+                    " language_locked, active, subscribed_at)"
+                    " VALUES (:chat, 'private', '', 'en', false, true, :at)"
+                ).bindparams(bindparam("at", type_=UTCDateTime())),
+                {"chat": chat, "at": LONG_AGO},
+            )
+    result = Planner(store, page=2).plan(None, NOW, DEFAULTS)
+    assert (result.planned, result.due) == (7, 7)
+    assert next_push(store, 7) == SLOT + timedelta(days=1)
+    assert ledger.pending_count() == 7

@@ -33,6 +33,7 @@ from telegram.ext import ExtBot
 
 from bot.config import Settings
 from bot.db.engine import open_database
+from bot.digest import render_part
 from bot.fakeapi.models import Fault, Limits
 from bot.fakeapi.server import LoopbackBotApi
 from bot.ledger import Ledger
@@ -459,3 +460,72 @@ def test_push_without_a_token_names_the_setting(cli_env: dict[str, str]) -> None
     result = run_digestbot(ROOT, cli_env, "push", "--now", timeout=60)
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in result.stderr
+
+
+# -- long digests: every part once, in order, across a kill -9 -------------------------
+
+
+def add_long_seed(seeds_dir: Path, points: int = 70) -> None:
+    """Add the newest article to the seeds folder, its digest too long for one message."""
+    lines = "\n".join(
+        f"*   **要点 {i}**：一个占据一些篇幅的要点，" + "内容需要足够长才能撑满消息。" * 3
+        for i in range(1, points + 1)
+    )
+    (seeds_dir / "999_long.txt").write_text(
+        '---\ntitle: "A long digest"\n发布日期: 2030-01-01\n作者: "t"\n来源: "t"\n'
+        '原文链接: "https://example.com/long"\n---\n\n## 摘要\n\n**1) 一句话总结**\n'
+        f"一个太长而无法放进一条消息的摘要。\n\n**2) 核心要点**\n{lines}\n",
+        encoding="utf-8",
+    )
+
+
+def long_digest_rows(store: Store) -> list[tuple[int, str, int]]:
+    """Return each ledger row's (chat_id, state, parts_sent)."""
+    with store.engine.connect() as c:
+        query = text(
+            "SELECT s.chat_id, d.state, d.parts_sent FROM deliveries d"
+            " JOIN subscribers s ON s.id = d.subscriber_id"
+        )
+        return [(int(chat), str(state), int(n)) for chat, state, n in c.execute(query)]
+
+
+async def test_kill_9_between_parts_resumes_at_the_next_part(
+    push_store: Store, database_url: str, cli_env: dict[str, str], seeds_dir: Path
+) -> None:
+    """A 3-part digest pushed by `digestbot push --now`, killed with SIGKILL mid-push, then
+    run again: every chat ends with every part, in order; a row whose progress was recorded
+    never gets its recorded parts again, and repeats overall stay within the in-flight bound.
+
+    Both databases; aiohttp only (subprocess runs are slow)."""
+    add_long_seed(seeds_dir)
+    sync_articles(push_store, [seeds_dir])
+    long = push_store.latest_article()
+    assert long is not None
+    assert long.article.title == "A long digest"
+    chats = add_private(push_store, 150)
+    renderer = Renderer()
+    expected = {lang: list(render_part(renderer, long, "digest", lang)) for lang in ("zh", "en")}
+    assert min(len(parts) for parts in expected.values()) >= 3
+    async with LoopbackBotApi(limits=Limits(global_per_second=250)) as api:
+        env = push_env(cli_env, api, database_url, "aiohttp")
+        first = await start_push_process(env)
+        await kill_when_sent(api, first, 120)
+        assert first.returncode == -signal.SIGKILL
+        at_kill = long_digest_rows(push_store)
+        recorded = {chat: n for chat, state, n in at_kill if state != "sent" and n > 0}
+        assert recorded, "the kill came before any progress was recorded"
+        expire_leases(push_store, first.pid)
+        second = await start_push_process(env)
+        _, err = await second.communicate()
+        assert second.returncode == 0, err.decode()
+        duplicates = 0
+        for chat in chats:
+            got = [m.html for m in api.messages(chat)]
+            want = expected["en" if chat % 2 else "zh"]
+            assert list(dict.fromkeys(got)) == want, f"chat {chat} got parts out of order"
+            duplicates += len(got) - len(want)
+            for part in want[: recorded.get(chat, 0)]:
+                assert got.count(part) == 1, f"chat {chat}: a recorded part was sent again"
+        assert duplicates <= IN_FLIGHT
+        assert api.stats.clean(), api.stats.to_dict()
+    assert {state for _, state, _ in long_digest_rows(push_store)} == {"sent"}
