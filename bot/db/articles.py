@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Select, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from bot.db.tables import ARTICLES
 from bot.model import Article, ArticleUpsert, FileStamp, Point, StoredArticle
@@ -195,3 +209,47 @@ def visible_ids(c: Connection, *, newest_first: bool) -> list[int]:
     """Return the ids of visible articles in push order (newest or oldest first)."""
     order = NEWEST_FIRST if newest_first else OLDEST_FIRST
     return list(c.scalars(select(ARTICLES.c.id).where(_VISIBLE).order_by(*order)))
+
+
+# -- reads for the web reader -----------------------------------------------------------
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def archive(
+    c: Connection, words: Sequence[str], topic: str, *, offset: int, limit: int
+) -> list[StoredArticle]:
+    """Return visible articles with every word and the topic, newest first, one page."""
+    query = select(*_COLUMNS).where(_VISIBLE)
+    for word in words:
+        query = query.where(ARTICLES.c.search_text.like(f"%{_like(word)}%", escape="\\"))
+    if topic:
+        # Tags are a JSON array kept as text, each written as json.dumps writes it: matching
+        # the quoted string matches one whole tag, on SQLite and PostgreSQL alike.
+        quoted = _like(json.dumps(topic))
+        query = query.where(cast(ARTICLES.c.tags, Text).like(f"%{quoted}%", escape="\\"))
+    return _all(c, query.order_by(*NEWEST_FIRST).offset(offset).limit(limit))
+
+
+def neighbours(
+    c: Connection, stored: StoredArticle
+) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
+    """Return the visible (id, title) just older and just newer than an article, newest first."""
+    day, ident, col = stored.article.date, stored.id, ARTICLES.c
+    if day is None:
+        older = and_(col.date.is_(None), col.id < ident)
+        newer = or_(col.date.is_not(None), and_(col.date.is_(None), col.id > ident))
+    else:
+        older = or_(col.date < day, and_(col.date == day, col.id < ident), col.date.is_(None))
+        newer = or_(col.date > day, and_(col.date == day, col.id > ident))
+    # NEWEST_FIRST reversed: undated (listed last) first by id, then dated by date and id.
+    oldest_first = (col.date.is_not(None), col.date.asc(), col.id.asc())
+    pairs = []
+    for where, order in ((older, NEWEST_FIRST), (newer, oldest_first)):
+        row = c.execute(
+            select(col.id, col.title).where(_VISIBLE, where).order_by(*order).limit(1)
+        ).first()
+        pairs.append(None if row is None else (int(row[0]), str(row[1])))
+    return pairs[0], pairs[1]

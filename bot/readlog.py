@@ -1,0 +1,54 @@
+"""ReadLog: web reader opens, counted in the database, each method one transaction.
+
+Privacy: a page open counts once for the article; only a verified Mini App open also counts
+for its Telegram user, so /stats can say how many of the subscribers who received an article
+read it. No cookies, no pixels, no IP addresses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.db import articles, reads
+from bot.model import ReadRate, StoredArticle
+from bot.store import Store, utcnow
+
+
+class ReadLog:
+    """Reader opens and the article reads the web pages need, over the Store's engines."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def record_open(self, article_id: int, now: datetime | None = None) -> None:
+        """Count one open of an article's page."""
+        with self.store.write_engine.begin() as c:
+            reads.record(c, article_id, (reads.EVERYONE,), now or utcnow())
+
+    def record_reader(self, article_id: int, user_id: int, now: datetime | None = None) -> None:
+        """Count a verified Mini App open of an article by a Telegram user."""
+        with self.store.write_engine.begin() as c:
+            reads.record(c, article_id, (user_id,), now or utcnow())
+
+    def rates(self, limit: int = 5) -> list[ReadRate]:
+        """Return how the newest sent or opened articles were read, newest first."""
+        with self.store.engine.connect() as c:
+            return reads.rates(c, limit=limit)
+
+    def article_with_neighbours(
+        self, article_id: int
+    ) -> tuple[StoredArticle, tuple[int, str] | None, tuple[int, str] | None] | None:
+        """Return a visible article with its older and newer neighbours, in one snapshot."""
+        with self.store.engine.connect() as c:
+            found = articles.by_id(c, article_id)
+            if found is None or found.hidden:
+                return None
+            older, newer = articles.neighbours(c, found)
+        return found, older, newer
+
+    def archive(
+        self, words: tuple[str, ...], topic: str, *, offset: int, limit: int
+    ) -> list[StoredArticle]:
+        """Return one archive page of visible articles, newest first."""
+        with self.store.engine.connect() as c:
+            return articles.archive(c, words, topic, offset=offset, limit=limit)
