@@ -13,6 +13,9 @@ from bot.db import articles, reads
 from bot.model import ReadRate, StoredArticle
 from bot.store import Store, utcnow
 
+# A visible article with the (id, title) of its older and newer neighbours.
+ArticleAndNeighbours = tuple[StoredArticle, tuple[int, str] | None, tuple[int, str] | None]
+
 
 class ReadLog:
     """Reader opens and the article reads the web pages need, over the Store's engines."""
@@ -35,9 +38,7 @@ class ReadLog:
         with self.store.engine.connect() as c:
             return reads.rates(c, limit=limit)
 
-    def article_with_neighbours(
-        self, article_id: int
-    ) -> tuple[StoredArticle, tuple[int, str] | None, tuple[int, str] | None] | None:
+    def article_with_neighbours(self, article_id: int) -> ArticleAndNeighbours | None:
         """Return a visible article with its older and newer neighbours, in one snapshot."""
         with self.store.engine.connect() as c:
             found = articles.by_id(c, article_id)

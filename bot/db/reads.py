@@ -56,11 +56,7 @@ def rates(c: Connection, *, limit: int) -> list[ReadRate]:
         .group_by(DELIVERIES.c.article_id)
         .subquery()
     )
-    opens = (
-        select(READS.c.article_id, READS.c.opens)
-        .where(READS.c.reader == EVERYONE)
-        .subquery()
-    )
+    opens = select(READS.c.article_id, READS.c.opens).where(READS.c.reader == EVERYONE).subquery()
     query = (
         select(
             ARTICLES.c.id,

@@ -106,12 +106,16 @@ def verify_init_data(
         return None  # a repeated key: which value was signed is ambiguous
     if not hmac.compare_digest(given.encode(), sign_init_data(bot_token, fields).encode()):
         return None
-    auth_date = fields.get("auth_date", "")
-    if not auth_date.isascii() or not auth_date.isdigit() or len(auth_date) > _EXPIRY_DIGITS:
-        return None
-    if not now - max_age <= int(auth_date) <= now + CLOCK_SKEW:
+    if not _fresh(fields.get("auth_date", ""), now, max_age):
         return None
     return _user(fields.get("user", ""))
+
+
+def _fresh(auth_date: str, now: int, max_age: int) -> bool:
+    """Tell whether an auth_date (Unix seconds) is at most `max_age` old and not ahead."""
+    if not auth_date.isascii() or not auth_date.isdigit() or len(auth_date) > _EXPIRY_DIGITS:
+        return False
+    return now - max_age <= int(auth_date) <= now + CLOCK_SKEW
 
 
 def _user(text: str) -> MiniAppUser | None:
@@ -126,3 +130,41 @@ def _user(text: str) -> MiniAppUser | None:
     if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
         return None
     return MiniAppUser(user_id, language if isinstance(language, str) else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Leave to read a page; `expiry` is the link's (None: the reader is public)."""
+
+    expiry: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The reader's access policy: public, or signed links and Mini App initData."""
+
+    public: bool
+    link_key: bytes | None  # None without a bot token: only a public reader opens
+    bot_token: str | None  # verifies Mini App initData
+    ttl: int  # seconds a link made from initData lives
+
+    def grant(self, path: str, token: str, now: int) -> Grant | None:
+        """Return leave to read `path` with this `t` token at `now`; None when refused."""
+        if self.public:
+            return Grant(None)
+        if self.link_key is None or not token:
+            return None
+        expiry = check_token(self.link_key, path, token, now)
+        return None if expiry is None else Grant(expiry)
+
+    def mini_app_user(self, init_data: str, now: int) -> MiniAppUser | None:
+        """Return the user of genuine, fresh Mini App initData; None for anything else."""
+        if self.bot_token is None:
+            return None
+        return verify_init_data(self.bot_token, init_data, now)
+
+    def token(self, path: str, grant: Grant) -> str:
+        """Return the `t` token for a link to `path` lasting as long as `grant` ("" if none)."""
+        if grant.expiry is None or self.link_key is None:
+            return ""
+        return sign_path(self.link_key, path, grant.expiry)
