@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 
 from telegram import CallbackQuery, Update
 from telegram.error import BadRequest, Forbidden
 
-from bot.digest import Part, parse_callback
+from bot.digest import Button, Part, callback, parse_callback
 from bot.errors import NotFoundError, UsageError
 from bot.i18n import language_for
 from bot.model import StoredArticle
@@ -28,6 +29,7 @@ from bot.telegram.keyboards import article_rows, list_rows, markup
 from bot.telegram.replies import UNAVAILABLE, Answer, Replier
 from bot.telegram.views import Page, deep_link_article, page_of, parse_page, schedule_for
 from bot.telegram.views import schedule_context as schedule_values
+from bot.web.links import ReaderLinks, full_text_button, is_private_chat, with_reader
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,39 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def send_article(reply: Replier, stored: StoredArticle, part: Part) -> None:
+async def send_article(
+    reply: Replier, stored: StoredArticle, part: Part, reader: ReaderLinks | None = None
+) -> None:
     """Send one part of an article; the digest carries the 📖 ⚠️ 🔗 buttons."""
     chunks = reply.digests.part(stored, part, reply.lang)
-    rows = (reply.digests.buttons(stored, reply.lang),) if part == "digest" else ()
+    rows: tuple[tuple[Button, ...], ...] = ()
+    if part == "digest":
+        buttons = reply.digests.buttons(stored, reply.lang)
+        private = is_private_chat(reply.chat_id)
+        now = int(time.time())
+        rows = (with_reader(buttons, reader, stored.id, private=private, now=now),)
     await reply.chunks(chunks, rows)
+
+
+def reader_links(context: DigestContext) -> ReaderLinks | None:
+    """Return the web reader's links when WEB_URL is set."""
+    return ReaderLinks.from_settings(context.settings)
+
+
+async def offer_reader(reply: Replier, stored: StoredArticle, reader: ReaderLinks) -> None:
+    """Answer /full with the reader first, and the in-chat full text one tap away."""
+    label = reply.renderer.text("button_reader", reply.lang)
+    private = is_private_chat(reply.chat_id)
+    now = int(time.time())
+    rows = (
+        (full_text_button(label, reader, stored.id, private=private, now=now),),
+        (
+            Button(
+                reply.renderer.text("button_read_here", reply.lang), callback("full", stored.id)
+            ),
+        ),
+    )
+    await reply.template("reader_offer", {"title": stored.article.title}, rows)
 
 
 # -- subscribing ----------------------------------------------------------------------
@@ -74,7 +104,7 @@ async def start(update: Update, context: DigestContext) -> None:
         if stored is None:
             await reply.notice("unavailable")
         else:
-            await send_article(reply, stored, "digest")
+            await send_article(reply, stored, "digest", reader_links(context))
 
 
 async def stop(update: Update, context: DigestContext) -> None:
@@ -99,7 +129,7 @@ async def latest(update: Update, context: DigestContext) -> None:
     if stored is None:
         await context.reply(chat).notice("no_articles")
         return
-    await send_article(context.reply(chat), stored, "digest")
+    await send_article(context.reply(chat), stored, "digest", reader_links(context))
 
 
 async def _part(update: Update, context: DigestContext, part: Part, *, required: bool) -> None:
@@ -121,7 +151,11 @@ async def _part(update: Update, context: DigestContext, part: Part, *, required:
         key, values = ("not_found", {"ref": ref}) if ref else ("no_articles", {})
         await context.reply(chat).notice(key, **values)
         return
-    await send_article(context.reply(chat), found, part)
+    reader = reader_links(context)
+    if part == "full" and reader is not None:
+        await offer_reader(context.reply(chat), found, reader)
+        return
+    await send_article(context.reply(chat), found, part, reader)
 
 
 async def risks(update: Update, context: DigestContext) -> None:
@@ -299,7 +333,7 @@ async def _article_button(
     stored = await quick_read(context.store, context.store.get_article, args[0])
     if stored is None:
         return UNAVAILABLE
-    await send_article(context.reply(chat), stored, part)
+    await send_article(context.reply(chat), stored, part, reader_links(context))
     return Answer()
 
 
