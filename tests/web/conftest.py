@@ -78,3 +78,51 @@ async def served(runtime: Runtime) -> AsyncIterator[Served]:
     site = ReaderSite(ReadLog(runtime.store), runtime.renderer, access_for(runtime.settings))
     async for value in serve(runtime, site):
         yield value
+
+
+HOSTILE = """---
+title: "<script>alert(1)</script><img src=x onerror=alert(2)>"
+date: 2030-01-01
+author: "<b onmouseover=alert(3)>Eve</b>"
+source: "</title><script>alert(4)</script>"
+url: "javascript:alert(5)"
+tags: ["<svg onload=alert(6)>", "x\\"><script>alert(7)</script>"]
+---
+
+## Summary
+
+### One-line summary
+<iframe src="javascript:alert(8)"></iframe>
+
+### Key points
+- **<a href="javascript:alert(9)">label</a>**: <img src=x onerror="window.pwned=1">
+
+### Risks
+- </details><script>alert(10)</script>
+
+## Full text
+
+<script>alert(11)</script>
+
+<img src=x onerror="alert(12)">
+
+[click](javascript:alert(13)) <a href="javascript:alert(14)">here</a> {{ 7*7 }} {% raw %}
+
+</p></section></article><script>window.pwned=2</script>
+"""
+
+
+def add_hostile(runtime: Runtime) -> int:
+    """Import the hostile-HTML article into the runtime's seeds; return its id."""
+    (runtime.settings.seeds_dir / "hostile.md").write_text(HOSTILE, encoding="utf-8")
+    runtime.sync()
+    found = runtime.store.get_article_by_slug("hostile")
+    assert found is not None
+    return found.id
+
+
+def reference_paragraphs(runtime: Runtime) -> list[str]:
+    """Return the bundled article's full-text paragraphs, in order."""
+    found = runtime.store.get_article(1)
+    assert found is not None
+    return [p for p in found.article.body.split("\n\n") if p.strip()]
