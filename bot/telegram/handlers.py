@@ -21,6 +21,7 @@ from bot.digest import Button, Part, callback, parse_callback
 from bot.errors import NotFoundError, UsageError
 from bot.i18n import language_for
 from bot.model import StoredArticle
+from bot.readlog import ReadLog
 from bot.store import Store
 from bot.telegram import settings_flow
 from bot.telegram.commands import help_lines
@@ -283,6 +284,10 @@ async def stats(update: Update, context: DigestContext) -> None:
         "inactive": counts.inactive_subscribers,
     }
     await context.reply(chat).template("stats", values)
+    if context.settings.web_url:
+        rates = await asyncio.to_thread(ReadLog(context.store).rates)
+        if rates:
+            await context.reply(chat).template("read_rates", {"rates": rates})
 
 
 async def reload(update: Update, context: DigestContext) -> None:

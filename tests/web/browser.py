@@ -35,6 +35,7 @@ FLAGS = (
     "--mute-audio",
     "--remote-debugging-port=0",
 )
+_DRAINS: set[asyncio.Future[None]] = set()
 _LISTENING = re.compile(rb"DevTools listening on (ws://\S+)")
 
 
@@ -53,6 +54,7 @@ class Page:
         self.session = session
         self.dialogs: list[str] = []
         self._loaded = asyncio.Event()
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
         """Send one CDP command to this tab and return its result."""
@@ -64,13 +66,15 @@ class Page:
             self._loaded.set()
         elif method == "Page.javascriptDialogOpening":
             self.dialogs.append(str(params.get("message", "")))
-            asyncio.ensure_future(self.send("Page.handleJavaScriptDialog", accept=False))
+            task = asyncio.ensure_future(self.send("Page.handleJavaScriptDialog", accept=False))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    async def goto(self, url: str, *, timeout: float = 20) -> None:
-        """Navigate and wait for the load event."""
+    async def goto(self, url: str) -> None:
+        """Navigate and wait (up to 20 s) for the load event."""
         self._loaded.clear()
         await self.send("Page.navigate", url=url)
-        await asyncio.wait_for(self._loaded.wait(), timeout)
+        await asyncio.wait_for(self._loaded.wait(), 20)
 
     async def evaluate(self, expression: str) -> Any:
         """Evaluate JavaScript in the page (awaiting a promise) and return its JSON value."""
@@ -81,9 +85,9 @@ class Page:
             raise AssertionError(f"JavaScript failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    async def wait_for(self, expression: str, *, timeout: float = 10) -> Any:
-        """Poll a JavaScript expression until it is truthy; return its value."""
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_for(self, expression: str) -> Any:
+        """Poll a JavaScript expression until it is truthy (up to 10 s); return its value."""
+        deadline = asyncio.get_running_loop().time() + 10
         while True:
             with contextlib.suppress(AssertionError):
                 value = await self.evaluate(expression)
@@ -96,7 +100,7 @@ class Page:
     async def screenshot(self, path: Path) -> None:
         """Save a PNG of the viewport."""
         shot = await self.send("Page.captureScreenshot", format="png")
-        path.write_bytes(base64.b64decode(shot["data"]))
+        await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
 
 
 class Browser:
@@ -198,7 +202,8 @@ async def _endpoint(stderr: asyncio.StreamReader) -> str:
         found = _LISTENING.search(line)
         if found:
             # Keep draining stderr so Chromium never blocks on a full pipe.
-            asyncio.ensure_future(_drain(stderr))
+            _DRAINS.add(drain := asyncio.ensure_future(_drain(stderr)))
+            drain.add_done_callback(_DRAINS.discard)
             return found[1].decode()
     raise RuntimeError("Chromium exited before its DevTools endpoint was up")
 

@@ -65,7 +65,7 @@ async def serve(runtime: Runtime, site: ReaderSite) -> AsyncIterator[Served]:
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)
     await tcp.start()
-    port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+    port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         yield Served(f"http://127.0.0.1:{port}", site, runtime, site.reads)
     finally:

@@ -102,9 +102,7 @@ async def test_a_phone_sees_no_horizontal_scroll_and_aa_contrast(
     for path in ("/a/1", "/"):
         page = await browser.new_page(dark=dark)
         await page.goto(served.signed(path))
-        widths = await page.evaluate(
-            "[document.documentElement.scrollWidth, window.innerWidth]"
-        )
+        widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1], path
         assert widths[1] == 390
         contrast = await page.evaluate(CONTRAST)
@@ -157,7 +155,9 @@ async def test_a_mini_app_without_a_link_is_let_in_by_its_init_data(
 ) -> None:
     page = await browser.new_page()
     await page.goto(f"{served.base}/a/1" + mini_app_fragment(init_data(502)))
-    await page.wait_for("location.search.startsWith('?t=') && !!document.querySelector('section.text')")
+    await page.wait_for(
+        "location.search.startsWith('?t=') && !!document.querySelector('section.text')"
+    )
     assert 502 in await reader_ids(served)
 
 

@@ -36,12 +36,15 @@ def test_private_chats_get_a_mini_app_and_others_a_signed_link(tmp_path: Path) -
     assert reader is not None
     private = full_text_button("📖", reader, 3, private=True, now=NOW)
     group = full_text_button("📖", reader, 3, private=False, now=NOW)
-    assert private.web_app is not None and private.url is None
-    assert group.url is not None and group.web_app is None
+    assert private.web_app is not None
+    assert private.url is None
+    assert group.url is not None
+    assert group.web_app is None
     parts = urlsplit(group.url)
     assert (parts.netloc, parts.path) == ("read.example.org", "/a/3")
     expiry = check_token(link_key(TOKEN), "/a/3", parse_qs(parts.query)["t"][0], NOW)
-    assert expiry is not None and expiry - NOW >= 7 * 86400
+    assert expiry is not None
+    assert expiry - NOW >= 7 * 86400
 
 
 def test_a_public_reader_links_without_tokens(tmp_path: Path) -> None:
@@ -67,4 +70,5 @@ def test_only_the_full_text_button_changes(tmp_path: Path) -> None:
     )
     changed = with_reader(buttons, reader, 3, private=False, now=NOW)
     assert changed[1:] == buttons[1:]
-    assert changed[0].url is not None and changed[0].callback_data is None
+    assert changed[0].url is not None
+    assert changed[0].callback_data is None
