@@ -7,6 +7,7 @@ read it. No cookies, no pixels, no IP addresses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from bot.db import articles, reads
@@ -23,15 +24,20 @@ class ReadLog:
     def __init__(self, store: Store) -> None:
         self.store = store
 
+    def record_opens(self, opens: Mapping[int, int], now: datetime | None = None) -> None:
+        """Add page opens, by article id, in one transaction."""
+        with self.store.write_engine.begin() as c:
+            counts = {(article, reads.EVERYONE): n for article, n in opens.items()}
+            reads.record(c, counts, now or utcnow())
+
     def record_open(self, article_id: int, now: datetime | None = None) -> None:
         """Count one open of an article's page."""
-        with self.store.write_engine.begin() as c:
-            reads.record(c, article_id, (reads.EVERYONE,), now or utcnow())
+        self.record_opens({article_id: 1}, now)
 
     def record_reader(self, article_id: int, user_id: int, now: datetime | None = None) -> None:
         """Count a verified Mini App open of an article by a Telegram user."""
         with self.store.write_engine.begin() as c:
-            reads.record(c, article_id, (user_id,), now or utcnow())
+            reads.record(c, {(article_id, user_id): 1}, now or utcnow())
 
     def rates(self, limit: int = 5) -> list[ReadRate]:
         """Return how the newest sent or opened articles were read, newest first."""

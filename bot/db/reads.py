@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, func, select
@@ -15,19 +16,24 @@ from bot.model import SENT, ReadRate
 EVERYONE = 0  # the reader id of the row counting every open
 
 
-def record(c: Connection, article_id: int, readers: tuple[int, ...], now: datetime) -> None:
-    """Count one open of an article for each reader id (EVERYONE, a Mini App user, or both)."""
+def record(c: Connection, opens: Mapping[tuple[int, int], int], now: datetime) -> None:
+    """Add opens by (article id, reader id): EVERYONE for any open, else a Mini App user."""
+    if not opens:
+        return
     insert = pg_insert if c.dialect.name == "postgresql" else sqlite_insert
     rows = [
-        {"article_id": article_id, "reader": r, "opens": 1, "first_at": now, "last_at": now}
-        for r in readers
+        {"article_id": article, "reader": reader, "opens": n, "first_at": now, "last_at": now}
+        for (article, reader), n in sorted(opens.items())  # sorted: no deadlock between writers
     ]
     statement = insert(READS).values(rows)
     # One statement, no read-then-write: concurrent opens of one article never collide.
     c.execute(
         statement.on_conflict_do_update(
             index_elements=[READS.c.article_id, READS.c.reader],
-            set_={"opens": READS.c.opens + 1, "last_at": statement.excluded.last_at},
+            set_={
+                "opens": READS.c.opens + statement.excluded.opens,
+                "last_at": statement.excluded.last_at,
+            },
         )
     )
 

@@ -42,6 +42,7 @@ async def test_a_signed_link_opens_the_article(served: Served) -> None:
     assert status == 200
     assert '<html lang="zh"' in html
     assert "script-src 'nonce-" in headers["Content-Security-Policy"]
+    await served.site.flush()
     assert served.reads.rates()[0].opens == 1
 
 
@@ -58,6 +59,7 @@ async def test_tampered_expired_or_missing_links_get_a_friendly_403(served: Serv
         assert status == 403, url
         assert "Traceback" not in html
         assert "<h1>" in html
+    await served.site.flush()
     assert served.reads.rates() == []
 
 
@@ -142,6 +144,7 @@ async def test_a_verified_mini_app_open_counts_for_its_user(served: Served) -> N
     href = str(answer["href"])
     assert href.startswith("/a/1?t=")
     assert (await get(served.base + href))[0] == 200
+    await served.site.flush()
     from bot.db import reads  # noqa: PLC0415
 
     with served.runtime.store.engine.connect() as c:
