@@ -181,3 +181,18 @@ async def test_web_public_opens_every_page_without_a_token(tmp_path, seeds_dir) 
             assert (await get(served.base + "/"))[0] == 200
     finally:
         rt.close()
+
+
+def test_the_reader_mounts_beside_the_webhook_only_with_web_url(served: Served) -> None:
+    from aiohttp import web  # noqa: PLC0415
+
+    from bot.web.app import mount_reader  # noqa: PLC0415
+
+    app = web.Application()
+    assert mount_reader(app, served.runtime)
+    paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+    assert {"/", "/a/{id}", "/a/{id}/read"} <= paths
+    plain = served.runtime.settings.model_copy(update={"web_url": None})
+    from dataclasses import replace  # noqa: PLC0415
+
+    assert not mount_reader(web.Application(), replace(served.runtime, settings=plain))
