@@ -13,5 +13,8 @@ setup(
         "bot.templates",
     ],
     package_dir={"bot.templates": "templates"},
-    package_data={"bot.templates": ["*.j2", "*.toml"], "bot.migrations": ["script.py.mako"]},
+    package_data={
+        "bot.templates": ["*.j2", "*.toml", "web/*"],
+        "bot.migrations": ["script.py.mako"],
+    },
 )

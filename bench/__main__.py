@@ -20,7 +20,16 @@ from pathlib import Path
 # PTB 22 warns about RetryAfter's int/timedelta unless told; the bot accepts both.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from bench import commands, importing, memory, paced_push, planning, profile, push_ceiling
+from bench import (
+    commands,
+    importing,
+    memory,
+    paced_push,
+    planning,
+    profile,
+    push_ceiling,
+    reader,
+)
 from bench.common import ROOT, Options, Row
 from bench.report import text_table, write
 
@@ -32,6 +41,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "planning": planning.run,
     "memory": memory.run,
     "profile": profile.run,
+    "reader": reader.run,
 }
 
 

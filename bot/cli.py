@@ -204,6 +204,24 @@ def run(
 
 
 @app.command()
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default: PORT).", min=1, max=65535)
+    ] = None,
+) -> None:
+    """Serve the web reader (article pages and the archive) without the bot; stop with Ctrl-C."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    from bot.web.app import check_servable, serve_reader  # noqa: PLC0415
+
+    check_servable(settings)
+    with opened(settings) as runtime:
+        synced(runtime)
+        asyncio.run(serve_reader(runtime, host, port or settings.port))
+
+
+@app.command()
 def console(
     lang: Annotated[
         str | None,

@@ -32,6 +32,9 @@ MAX_SYNC_INTERVAL = 30 * 24 * 3600.0
 MAX_PUSH_TICK = 3600.0
 MIN_GRACE = timedelta(minutes=1)
 MAX_GRACE = timedelta(hours=24)
+# A reader link shorter than an hour expires before people read; bot.web.access caps a year.
+MIN_LINK_TTL = timedelta(hours=1)
+MAX_LINK_TTL = timedelta(days=366)
 
 # What PostgreSQL URLs from hosting platforms say → the driver digestbot ships with.
 _POSTGRES_SCHEMES = ("postgres://", "postgresql://")
@@ -81,6 +84,9 @@ _EXAMPLES: dict[str, str] = {
     "webhook_url": "https://bot.example.org/telegram",
     "webhook_secret": "a-random-secret_123 (letters, digits, _ and -)",
     "port": "8443 (1 to 65535)",
+    "web_url": "https://read.example.org (the reader's public base URL)",
+    "web_link_ttl": "7d (or 12h, PT48H; 1 hour to 366 days)",
+    "web_public": "false (or true: every page open to anyone)",
 }
 _BOUND_WORDS = {
     "greater_than": "more than",
@@ -132,6 +138,9 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     port: int = Field(default=8443, ge=1, le=65535)
+    web_url: str | None = None  # the web reader's public base; unset: no reader buttons
+    web_link_ttl: timedelta = timedelta(days=7)  # how long a signed reader link opens a page
+    web_public: bool = False  # every reader page open to anyone, no signed link needed
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
@@ -162,6 +171,24 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: object) -> object:
         return _url(value, ("http", "https")) if isinstance(value, str) else value
+
+    @field_validator("web_url", mode="before")
+    @classmethod
+    def _web_url(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = _url(value, ("http", "https"))
+        if urlsplit(text).query or urlsplit(text).fragment:
+            raise ValueError("a base URL has no ?query or #fragment")
+        return text.rstrip("/")
+
+    @field_validator("web_link_ttl", mode="before")
+    @classmethod
+    def _link_ttl(cls, value: object) -> timedelta:
+        seconds = _seconds(value)
+        if not MIN_LINK_TTL.total_seconds() <= seconds <= MAX_LINK_TTL.total_seconds():
+            raise ValueError("must be between 1 hour and 366 days")
+        return timedelta(seconds=seconds)
 
     @field_validator("proxy_url", mode="before")
     @classmethod
@@ -214,7 +241,7 @@ class Settings(BaseSettings):
             return {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(value.upper(), value.upper())
         return value.lower()
 
-    @field_validator("paid_broadcast", mode="before")
+    @field_validator("paid_broadcast", "web_public", mode="before")
     @classmethod
     def _flag(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value

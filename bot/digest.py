@@ -19,11 +19,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """An inline button as plain data: a callback button or a URL button."""
+    """An inline button as plain data: a callback, URL or Mini App (web_app) button."""
 
     label: str
     callback_data: str | None = None
     url: str | None = None
+    web_app: str | None = None  # the https URL a Mini App button opens (private chats only)
 
 
 def callback(action: str, *args: int) -> str:

@@ -234,3 +234,22 @@ class PlanResult:
     due: int
     skipped: int
     pairs: tuple[tuple[int, int], ...] = ()  # (chat_id, article_id), dry runs only
+
+
+# -- the web reader -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRate:
+    """How an article was read on the web: opens, and who of its private recipients read it."""
+
+    article_id: int
+    title: str
+    opens: int  # every open of its page
+    received: int  # private-chat subscribers it was sent to
+    read_by: int  # of those, how many opened it in the Mini App
+
+    @property
+    def percent(self) -> int:
+        """Return read_by as a whole percentage of received (0 when nobody received it)."""
+        return round(100 * self.read_by / self.received) if self.received else 0

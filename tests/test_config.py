@@ -100,6 +100,12 @@ BAD: list[tuple[str, str, str]] = [
     ("port", "99999", "must be at most 65535"),
     ("port", "0", "must be at least 1"),
     ("port", "http", "not a whole number"),
+    ("web_url", "read.example.org", "not a URL"),
+    ("web_url", "https://read.example.org/?x=1", "a base URL has no ?query or #fragment"),
+    ("web_link_ttl", "10m", "between 1 hour and 366 days"),
+    ("web_link_ttl", "400d", "between 1 hour and 366 days"),
+    ("web_link_ttl", "soon", "not a duration"),
+    ("web_public", "sometimes", "not true or false"),
 ]
 SECRETS = {"telegram_bot_token", "webhook_secret"}
 

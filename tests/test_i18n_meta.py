@@ -11,7 +11,7 @@ import pytest
 
 from bot.i18n import LANGS, Lang
 from bot.markup import parse_html
-from bot.model import Point
+from bot.model import Point, ReadRate
 from bot.rendering import Renderer, default_templates
 from bot.telegram.commands import COMMANDS, help_lines, menu_commands
 
@@ -71,6 +71,8 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
         for lang in LANGS
     ],
     "stats": [_STATS],
+    "reader_offer": [{"title": "T <x>"}],
+    "read_rates": [{"rates": [ReadRate(1, "T <x>", 3, 4, 1), ReadRate(2, "U", 0, 0, 0)]}],
     "reload": [
         {"new": 1, "updated": 0, "unchanged": 2, "hidden": 0, "failed": 0, "failures": []},
         {"new": 0, "updated": 0, "unchanged": 2, "hidden": 0, "failed": 1, "failures": ["a: b"]},

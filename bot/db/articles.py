@@ -7,12 +7,24 @@ or id order: PostgreSQL then takes row locks in the same order in every writer (
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Select, bindparam, func, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -261,3 +273,70 @@ def visible_ids(c: Connection, *, newest_first: bool) -> list[int]:
     """Return the ids of visible articles in push order (newest or oldest first)."""
     order = NEWEST_FIRST if newest_first else OLDEST_FIRST
     return list(c.scalars(select(ARTICLES.c.id).where(_VISIBLE).order_by(*order)))
+
+
+# -- reads for the web reader -----------------------------------------------------------
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def archive(
+    c: Connection, words: Sequence[str], topic: str, *, offset: int, limit: int
+) -> list[StoredArticle]:
+    """Return visible articles with every word and the topic, newest first, one page."""
+    query = select(*_COLUMNS).where(_VISIBLE)
+    for word in words:
+        query = query.where(ARTICLES.c.search_text.like(f"%{_like(word)}%", escape="\\"))
+    if topic:
+        # Tags are a JSON array kept as text, each written as json.dumps writes it: matching
+        # the quoted string matches one whole tag, on SQLite and PostgreSQL alike.
+        quoted = _like(json.dumps(topic))
+        query = query.where(cast(ARTICLES.c.tags, Text).like(f"%{quoted}%", escape="\\"))
+    return _all(c, query.order_by(*NEWEST_FIRST).offset(offset).limit(limit))
+
+
+# A query's WHERE clause and ORDER BY, tried in turn by neighbours().
+_Candidate = tuple[Any, tuple[Any, ...]]
+
+
+def neighbours(
+    c: Connection, stored: StoredArticle
+) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
+    """Return the visible (id, title) just older and just newer than an article, newest first."""
+    day, ident, col = stored.article.date, stored.id, ARTICLES.c
+    by_id_desc, by_id_asc = (col.id.desc(),), (col.id.asc(),)
+    # Each candidate is one seek on ix_articles_visible_date (hidden, date, id); an OR of them
+    # would scan every article (12 ms at 10 000 articles, measured), the seeks take ~0.1 ms.
+    older: list[_Candidate]
+    newer: list[_Candidate]
+    if day is None:
+        older = [(and_(col.date.is_(None), col.id < ident), by_id_desc)]
+        newer = [
+            (and_(col.date.is_(None), col.id > ident), by_id_asc),
+            (col.date.is_not(None), (col.date.asc(), col.id.asc())),
+        ]
+    else:
+        older = [
+            (and_(col.date == day, col.id < ident), by_id_desc),
+            (col.date < day, (col.date.desc(), col.id.desc())),
+            (col.date.is_(None), by_id_desc),
+        ]
+        newer = [
+            (and_(col.date == day, col.id > ident), by_id_asc),
+            (col.date > day, (col.date.asc(), col.id.asc())),
+        ]
+    return _first_of(c, older), _first_of(c, newer)
+
+
+def _first_of(
+    c: Connection, candidates: Sequence[tuple[Any, Sequence[Any]]]
+) -> tuple[int, str] | None:
+    """Return the (id, title) of the first candidate query that finds a visible article."""
+    for where, order in candidates:
+        query = select(ARTICLES.c.id, ARTICLES.c.title).where(_VISIBLE, where)
+        row = c.execute(query.order_by(*order).limit(1)).first()
+        if row is not None:
+            return int(row[0]), str(row[1])
+    return None

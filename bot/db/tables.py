@@ -178,7 +178,23 @@ class PushRunRow(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ReadRow(Base):
+    """Web reader opens of an article: one row per reader, reader 0 counting every open."""
+
+    __tablename__ = "reads"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    # 0: every open of the page; a Telegram user id: that user's verified Mini App opens.
+    reader: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    opens: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 ARTICLES = cast(Table, ArticleRow.__table__)
 SUBSCRIBERS = cast(Table, SubscriberRow.__table__)
 DELIVERIES = cast(Table, DeliveryRow.__table__)
 PUSH_RUNS = cast(Table, PushRunRow.__table__)
+READS = cast(Table, ReadRow.__table__)

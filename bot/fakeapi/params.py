@@ -161,6 +161,12 @@ def _check_button(button: Any) -> None:
         size = len(str(data).encode("utf-8"))
         if not isinstance(data, str) or not 1 <= size <= _CALLBACK_DATA_MAX_BYTES:
             raise bad_request("BUTTON_DATA_INVALID")
+    if "web_app" in button:
+        web_app = button["web_app"]
+        # Telegram opens Mini Apps over https only.
+        app_url = str(web_app.get("url", "")) if isinstance(web_app, dict) else ""
+        if urlsplit(app_url).scheme.lower() != "https" or not urlsplit(app_url).hostname:
+            raise bad_request("BUTTON_URL_INVALID")
     if "url" in button:
         url = str(button["url"])
         parts = urlsplit(url)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from bot.config import Settings
 from bot.scheduling import PushDefaults, zone
 from bot.store import utcnow
+from bot.web.links import ReaderLinks
 
 
 def default_worker_id() -> str:
@@ -47,6 +48,7 @@ class PushOptions:
     flush_interval: float = 0.5  # ... or this many seconds
     poll_interval: float = 0.5  # how often to look again while others hold rows
     clock: Callable[[], datetime] = utcnow  # wall clock for claims, leases and retries
+    reader: ReaderLinks | None = None  # set with WEB_URL: 📖 opens the web reader
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> PushOptions:
@@ -55,6 +57,7 @@ class PushOptions:
             "defaults": push_defaults(settings),
             "max_attempts": settings.push_max_attempts,
             "paid_broadcast": settings.paid_broadcast,
+            "reader": ReaderLinks.from_settings(settings),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from bot.i18n import DEFAULT_LANG, Lang, is_lang
 from bot.model import Claim, StoredArticle
 from bot.rendering import Renderer
 from bot.store import Store
+from bot.web.links import ReaderLinks, with_reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +30,12 @@ class DigestRenders:
     query per claimed batch, and each digest is rendered the first time a claim needs it.
     """
 
-    def __init__(self, store: Store, renderer: Renderer) -> None:
+    def __init__(
+        self, store: Store, renderer: Renderer, *, reader: ReaderLinks | None = None
+    ) -> None:
         self.store = store
         self.renderer = renderer
+        self.reader = reader
         self.count = 0  # digests rendered this run
         self._articles: dict[int, StoredArticle | None] = {}
         self._digests: dict[tuple[int, Lang], Digest | None] = {}
@@ -57,7 +62,18 @@ class DigestRenders:
 
     def digest(self, claim: Claim) -> Digest | None:
         """Return the claim's digest; None when its article is hidden, deleted or unprepared."""
-        return self._digests.get((claim.article_id, _lang(claim.language)))
+        found = self._digests.get((claim.article_id, _lang(claim.language)))
+        if found is None or self.reader is None:
+            return found
+        # 📖 opens the web reader: a Mini App in private chats, a signed link elsewhere.
+        buttons = with_reader(
+            found.buttons,
+            self.reader,
+            claim.article_id,
+            private=claim.chat_type == "private",
+            now=int(time.time()),
+        )
+        return Digest(found.parts, buttons)
 
 
 def _lang(value: str) -> Lang:

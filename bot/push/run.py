@@ -64,7 +64,7 @@ async def run_push(
     run = await asyncio.to_thread(ledger.start_run, key, options.clock())
     plan = await asyncio.to_thread(Planner(store).plan, run.id, now, options.defaults, force=force)
     total = await asyncio.to_thread(ledger.pending_count)
-    renders = DigestRenders(store, renderer)
+    renders = DigestRenders(store, renderer, reader=options.reader)
     push = Push(
         options,
         store=store,

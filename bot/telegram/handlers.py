@@ -10,13 +10,14 @@ once for every /latest of the same second (``NewestArticle``). The handler table
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from telegram import CallbackQuery, Update
 from telegram.error import Forbidden
 
 from bot.arguments import PAGE_SIZE, Page, deep_link_article, page_of, parse_page
-from bot.digest import Part, parse_callback
+from bot.digest import Button, Part, callback, parse_callback
 from bot.errors import NotFoundError, UsageError
 from bot.i18n import language_for
 from bot.model import StoredArticle
@@ -27,6 +28,7 @@ from bot.telegram.commands import help_lines
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
 from bot.telegram.keyboards import article_rows, list_rows
 from bot.telegram.replies import UNAVAILABLE, Answer, Replier, edit_in_place
+from bot.web.links import ReaderLinks, full_text_button, is_private_chat, with_reader
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,39 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def send_article(reply: Replier, stored: StoredArticle, part: Part) -> None:
+async def send_article(
+    reply: Replier, stored: StoredArticle, part: Part, reader: ReaderLinks | None = None
+) -> None:
     """Send one part of an article; the digest carries the 📖 ⚠️ 🔗 buttons."""
     chunks = reply.digests.part(stored, part, reply.lang)
-    rows = (reply.digests.buttons(stored, reply.lang),) if part == "digest" else ()
+    rows: tuple[tuple[Button, ...], ...] = ()
+    if part == "digest":
+        buttons = reply.digests.buttons(stored, reply.lang)
+        private = is_private_chat(reply.chat_id)
+        now = int(time.time())
+        rows = (with_reader(buttons, reader, stored.id, private=private, now=now),)
     await reply.chunks(chunks, rows)
+
+
+def reader_links(context: DigestContext) -> ReaderLinks | None:
+    """Return the web reader's links when WEB_URL is set."""
+    return ReaderLinks.from_settings(context.settings)
+
+
+async def offer_reader(reply: Replier, stored: StoredArticle, reader: ReaderLinks) -> None:
+    """Answer /full with the reader first, and the in-chat full text one tap away."""
+    label = reply.renderer.text("button_reader", reply.lang)
+    private = is_private_chat(reply.chat_id)
+    now = int(time.time())
+    rows = (
+        (full_text_button(label, reader, stored.id, private=private, now=now),),
+        (
+            Button(
+                reply.renderer.text("button_read_here", reply.lang), callback("full", stored.id)
+            ),
+        ),
+    )
+    await reply.template("reader_offer", {"title": stored.article.title}, rows)
 
 
 # -- subscribing ----------------------------------------------------------------------
@@ -71,7 +101,7 @@ async def start(update: Update, context: DigestContext) -> None:
         if stored is None:
             await reply.notice("unavailable")
         else:
-            await send_article(reply, stored, "digest")
+            await send_article(reply, stored, "digest", reader_links(context))
 
 
 async def stop(update: Update, context: DigestContext) -> None:
@@ -96,7 +126,7 @@ async def latest(update: Update, context: DigestContext) -> None:
     if stored is None:
         await context.reply(chat).notice("no_articles")
         return
-    await send_article(context.reply(chat), stored, "digest")
+    await send_article(context.reply(chat), stored, "digest", reader_links(context))
 
 
 async def _part(update: Update, context: DigestContext, part: Part, *, required: bool) -> None:
@@ -116,7 +146,11 @@ async def _part(update: Update, context: DigestContext, part: Part, *, required:
         key, values = ("not_found", {"ref": ref}) if ref else ("no_articles", {})
         await context.reply(chat).notice(key, **values)
         return
-    await send_article(context.reply(chat), found, part)
+    reader = reader_links(context)
+    if part == "full" and reader is not None:
+        await offer_reader(context.reply(chat), found, reader)
+        return
+    await send_article(context.reply(chat), found, part, reader)
 
 
 async def risks(update: Update, context: DigestContext) -> None:
@@ -279,7 +313,7 @@ async def _article_button(
     stored = await context.db(context.store.get_article, args[0])
     if stored is None:
         return UNAVAILABLE
-    await send_article(context.reply(chat), stored, part)
+    await send_article(context.reply(chat), stored, part, reader_links(context))
     return Answer()
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from enum import IntEnum
 from functools import lru_cache
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from bot.arguments import Page
 from bot.digest import Button, callback
@@ -60,7 +60,15 @@ def markup(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
 @lru_cache(maxsize=512)
 def _markup(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
     keyboard = [
-        [InlineKeyboardButton(b.label, callback_data=b.callback_data, url=b.url) for b in row]
+        [
+            InlineKeyboardButton(
+                b.label,
+                callback_data=b.callback_data,
+                url=b.url,
+                web_app=WebAppInfo(b.web_app) if b.web_app else None,
+            )
+            for b in row
+        ]
         for row in rows
     ]
     return InlineKeyboardMarkup(keyboard) if keyboard else None

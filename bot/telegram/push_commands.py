@@ -16,6 +16,7 @@ from bot.i18n import is_lang
 from bot.ledger import Ledger
 from bot.model import RunStats
 from bot.push.preview import next_push
+from bot.readlog import ReadLog
 from bot.scheduling import schedule_for
 from bot.store import Store
 from bot.telegram import jobs
@@ -66,6 +67,11 @@ async def stats(update: Update, context: DigestContext) -> None:
         "last_push": last_push,
     }
     await context.reply(chat).template("push_stats", values)
+    if context.settings.web_url:
+        # How many of those who received an article opened it in the web reader.
+        rates = await context.db(ReadLog(context.store).rates)
+        if rates:
+            await context.reply(chat).template("read_rates", {"rates": rates})
 
 
 async def pushnow(update: Update, context: DigestContext) -> None:

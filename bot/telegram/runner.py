@@ -29,6 +29,7 @@ from bot.errors import ConfigError, DeliveryError
 from bot.telegram.app import build_application
 from bot.telegram.context import DigestApplication
 from bot.telegram.credentials import bot_token, refusal_is_config_error
+from bot.web.app import mount_reader
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,10 @@ def webhook_app(application: DigestApplication, hook: Webhook) -> web.Applicatio
 @contextlib.asynccontextmanager
 async def webhook_served(application: DigestApplication, hook: Webhook) -> AsyncIterator[None]:
     """Serve the webhook and register it with the Bot API; stop serving on exit."""
-    runner = web.AppRunner(webhook_app(application, hook), access_log=None)
+    app = webhook_app(application, hook)
+    # The web reader shares the webhook's server when WEB_URL is set (bot.web).
+    mount_reader(app, application.bot_data.require_runtime())
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, hook.listen, hook.port).start()
