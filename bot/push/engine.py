@@ -20,6 +20,7 @@ parts_sent = k: the retry sends part k on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -64,6 +65,7 @@ class Push:
         self.room = asyncio.Event()  # the queue drained to half: claim more
         self.settled = asyncio.Event()  # a worker finished a row
         self.busy = 0  # rows being sent right now
+        self._unqueued: list[Claim] = []  # claimed, not yet queued: handed back on a stop
         self.sent = self.failed = self.blocked = self.retried = 0
 
     @property
@@ -107,14 +109,36 @@ class Push:
                 # give back the claims now rather than after the lease.
                 await asyncio.to_thread(self.ledger.release, self.options.worker_id)
 
+    async def _claim(self, limit: int) -> list[Claim]:
+        """Claim up to `limit` rows; a cancel waits for a claim already running in its thread.
+
+        The thread cannot be stopped: were the cancel to return at once, the rows it then
+        claims would stay `sending` (after the release of a fatal stop, too) until the lease.
+        """
+        opts = self.options
+        claiming = asyncio.ensure_future(
+            asyncio.to_thread(
+                self.ledger.claim, opts.worker_id, limit, opts.clock(), lease=opts.lease
+            )
+        )
+        try:
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self._unqueued = await claiming
+            raise
+
     def _requeue_unsent(self) -> None:
-        # Rows still queued (cancelled or failed run) were never sent: give them back now
-        # instead of leaving them to the lease.
+        # Rows still queued or just claimed (cancelled or failed run) were never sent: give
+        # them back now instead of leaving them to the lease.
         retry_at = self.options.clock()
+        unsent, self._unqueued = self._unqueued, []
         while not self.queue.empty():
-            claim = self.queue.get_nowait()
-            if claim is not None:
-                self.outcomes.retry(claim.delivery_id, retry_at, "requeued", attempt=False)
+            queued = self.queue.get_nowait()
+            if queued is not None:
+                unsent.append(queued)
+        for claim in unsent:
+            self.outcomes.retry(claim.delivery_id, retry_at, "requeued", attempt=False)
 
     # -- producer --------------------------------------------------------------------
 
@@ -126,13 +150,13 @@ class Push:
                 self.room.clear()
                 await self.room.wait()
                 continue
-            claims = await asyncio.to_thread(
-                self.ledger.claim, opts.worker_id, free, opts.clock(), lease=opts.lease
-            )
+            claims = await self._claim(free)
             if claims:
+                self._unqueued = claims  # handed back by _requeue_unsent if cancelled here
                 await self.renders.prepare(claims)
                 for claim in claims:
                     self.queue.put_nowait(claim)
+                self._unqueued = []
                 continue
             if self.busy or not self.queue.empty():
                 # Our own rows are still going out; a retry may come back: look again soon.
