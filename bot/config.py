@@ -81,6 +81,9 @@ _EXAMPLES: dict[str, str] = {
     "webhook_url": "https://bot.example.org/telegram",
     "webhook_secret": "a-random-secret_123 (letters, digits, _ and -)",
     "port": "8443 (1 to 65535)",
+    "metrics_port": "9100 (or 0 to turn it off)",
+    "log_format": "text (or json)",
+    "error_chat_id": "-1001234567890 (a numeric chat id; a user's id for a private chat)",
 }
 _BOUND_WORDS = {
     "greater_than": "more than",
@@ -115,6 +118,8 @@ class Settings(BaseSettings):
     seeds_dir: Path = Path("seeds")
     templates_dir: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    error_chat_id: int | None = None  # unhandled errors are also sent there
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     sync_interval: float = 600.0  # seconds; 0 turns periodic re-sync off
     push_time: time = time(8, 0)
@@ -132,6 +137,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     port: int = Field(default=8443, ge=1, le=65535)
+    # /healthz and /metrics; 0 = off (a webhook serves them on PORT anyway)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
@@ -201,7 +208,17 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("log_level", "push_policy", "http_backend", mode="before")
+    @field_validator("error_chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if not re.fullmatch(r"-?[0-9]+", value):
+                raise ValueError("not a numeric chat id (@usernames do not work)")
+            return int(value)
+        return value
+
+    @field_validator("log_level", "log_format", "push_policy", "http_backend", mode="before")
     @classmethod
     def _case(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str):
