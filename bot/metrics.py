@@ -19,6 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bot.sync import SyncReport
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
@@ -80,7 +82,9 @@ class _DatabaseCollector(Collector):
             ledger.add_metric([state], rows)
         yield ledger
         subscribers = GaugeMetricFamily(
-            "digestbot_subscribers", "Subscribers by chat type and status.", labels=["kind", "status"]
+            "digestbot_subscribers",
+            "Subscribers by chat type and status.",
+            labels=["kind", "status"],
         )
         for (kind, active), count in sorted(totals.subscribers.items()):
             subscribers.add_metric([kind, "active" if active else "inactive"], count)
@@ -94,7 +98,10 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.messages_sent = Counter(
-            "digestbot_messages_sent", "Messages the Bot API accepted, by lane.", ["lane"], registry=r
+            "digestbot_messages_sent",
+            "Messages the Bot API accepted, by lane.",
+            ["lane"],
+            registry=r,
         )
         self.messages_failed = Counter(
             "digestbot_messages_failed",
@@ -111,7 +118,9 @@ class Metrics:
             registry=r,
         )
         self.push_runs = Counter(
-            "digestbot_push_runs", "Push runs by result (ok, error, interrupted).", ["result"],
+            "digestbot_push_runs",
+            "Push runs by result (ok, error, interrupted).",
+            ["result"],
             registry=r,
         )
         self.push_duration = Histogram(
@@ -178,12 +187,13 @@ class Metrics:
         """Record how long a command (or button) took to handle."""
         self.command_seconds.labels(command).observe(seconds)
 
-    def synced(self, files: dict[str, int]) -> None:
+    def synced(self, report: SyncReport) -> None:
         """Count a sync and its files by result (new, updated, unchanged, hidden, failed)."""
-        self.syncs.labels("failures" if files.get("failed") else "ok").inc()
+        self.syncs.labels("failures" if report.failed else "ok").inc()
         for result in SYNC_RESULTS:
-            if files.get(result):
-                self.sync_files.labels(result).inc(files[result])
+            count = int(getattr(report, result))
+            if count:
+                self.sync_files.labels(result).inc(count)
 
     def render(self) -> bytes:
         """Return every metric in Prometheus' text format (may read the database: use a thread)."""

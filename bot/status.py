@@ -46,7 +46,7 @@ class Bounds:
 
 
 def bounds_for(*, push_tick: float, poll_timeout: float, webhook: bool) -> Bounds:
-    """Return the staleness bounds for a bot ticking every `push_tick` s, polling `poll_timeout`."""
+    """Return how old each beat may be, from the push tick and the long-poll timeout (s)."""
     updates = None if webhook else 2 * poll_timeout + SLACK
     return Bounds(updates=updates, push_tick=2 * push_tick + SLACK)
 
@@ -154,7 +154,7 @@ async def status_served(status: Status, listen: str, port: int) -> AsyncIterator
     try:
         site = web.TCPSite(runner, listen, port)
         await site.start()
-        server = site._server  # noqa: SLF001 -- aiohttp exposes the bound port only here
+        server = site._server  # aiohttp exposes the bound port only here
         sockets = getattr(server, "sockets", None) or ()
         bound = sockets[0].getsockname()[1] if sockets else port
         log.info("serving /healthz and /metrics on %s:%s", listen, bound)

@@ -237,6 +237,7 @@ async def reload(update: Update, context: DigestContext) -> None:
     if chat is None:
         return
     report = await context.db(context.runtime.sync)
+    context.bot_data.metrics.synced(report)
     context.bot_data.newest.forget()  # /latest shows what the admin just imported
     log.info("seeds re-synced by /reload: %s", report.summary())
     values = {

@@ -35,6 +35,7 @@ _last_fatal: weakref.WeakKeyDictionary[DigestApplication, str] = weakref.WeakKey
 async def sync_seeds(context: DigestContext) -> None:
     """Re-sync SEEDS_DIR into the store (in a worker thread: it reads and hashes files)."""
     report = await context.db(context.runtime.sync)
+    context.bot_data.metrics.synced(report)
     if report.new or report.updated or report.hidden:
         context.bot_data.newest.forget()  # /latest answers with the new newest at once
         log.info("seeds re-synced: %s", report.summary())
