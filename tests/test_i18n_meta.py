@@ -44,7 +44,7 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
     "digest": [_ARTICLE, {**_ARTICLE, "url": "", "points": (), "date": None}],
     "risks": [_ARTICLE, {**_ARTICLE, "risks": ()}],
     "error_report": [
-        {"summary": "ValueError: <x>", "where": "/latest in chat 7", "details": "<x>", "suppressed": 3},
+        {"summary": "ValueError: <x>", "where": "chat 7", "details": "<x>", "suppressed": 3},
         {"summary": "KeyError", "where": "", "details": "", "suppressed": 0},
     ],
     "full": [_ARTICLE, {**_ARTICLE, "paragraphs": []}],

@@ -37,7 +37,7 @@ def test_json_lines_parse_and_carry_level_logger_message_context_and_traceback(
         log.info("push %s: sent %d", "run", 3)
         with log_context(command="latest", chat=7):
             try:
-                raise ValueError("boom")
+                raise ValueError("boom")  # noqa: TRY301 - a logged traceback
             except ValueError:
                 log.exception("handler failed")
     log.warning("outside")

@@ -31,7 +31,8 @@ def test_database_gauges_are_read_on_scrape_at_most_once_per_ttl() -> None:
     def read() -> DatabaseTotals:
         reads.append(now[0])
         return DatabaseTotals(
-            ledger={"sent": 3, "pending": 1}, subscribers={("private", True): 2, ("group", False): 1}
+            ledger={"sent": 3, "pending": 1},
+            subscribers={("private", True): 2, ("group", False): 1},
         )
 
     metrics = Metrics(db_ttl=5, clock=lambda: now[0])

@@ -99,6 +99,7 @@ async def test_routes_answer_200_then_503_naming_what_is_stale_and_serve_metrics
         assert scraped.status == 200
         assert scraped.headers["Content-Type"].startswith("text/plain")
         families = {f.name: f for f in text_string_to_metric_families(await scraped.text())}
-    [sample] = [s for s in families["digestbot_messages_sent"].samples if s.name.endswith("_total")]
+    sent = families["digestbot_messages_sent"].samples
+    [sample] = [s for s in sent if s.name.endswith("_total")]
     assert sample.labels == {"lane": "command"}
     assert sample.value == 1

@@ -85,7 +85,7 @@ async def test_metrics_and_healthz_scraped_during_an_end_to_end_run(
 
 async def until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
     async with asyncio.timeout(seconds):
-        while not await check():
+        while not await check():  # noqa: ASYNC110 - polls the bot's state, nothing to wait on
             await asyncio.sleep(0.05)
 
 
