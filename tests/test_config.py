@@ -100,6 +100,11 @@ BAD: list[tuple[str, str, str]] = [
     ("port", "99999", "must be at most 65535"),
     ("port", "0", "must be at least 1"),
     ("port", "http", "not a whole number"),
+    ("metrics_port", "99999", "must be at most 65535"),
+    ("metrics_port", "-1", "must be at least 0"),
+    ("log_format", "xml", "must be one of 'text' or 'json'"),
+    ("error_chat_id", "@admins", "not a numeric chat id"),
+    ("error_chat_id", "12 34", "not a numeric chat id"),
 ]
 SECRETS = {"telegram_bot_token", "webhook_secret"}
 
