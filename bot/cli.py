@@ -22,6 +22,7 @@ from bot.config import Settings, load_settings
 from bot.digest import PARTS, Part, render_part
 from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
 from bot.i18n import is_lang
+from bot.logging_setup import configure_logging, quiet_libraries
 from bot.push.reports import PushProgress
 from bot.runtime import Runtime
 from bot.sync import SyncReport, sync_articles
@@ -41,15 +42,6 @@ err = Console(stderr=True)
 
 # Files below this count import too fast for a progress bar to help.
 PROGRESS_THRESHOLD = 200
-
-
-def configure_logging(level: str) -> None:
-    """Log to stderr at `level`; httpx stays at WARNING so the token in URLs never shows."""
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 @contextmanager
@@ -197,7 +189,7 @@ def run(
 ) -> None:
     """Run the bot: long polling, or a webhook with --webhook; stop with Ctrl-C or SIGTERM."""
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     from bot.telegram import runner  # noqa: PLC0415
 
     runner.run(settings, webhook=webhook, listen=listen)
@@ -243,7 +235,9 @@ def console(
     """Try the bot offline: chat in this terminal with the real bot on a fake Telegram."""
     settings = load_settings()
     # Only warnings: log lines would interleave with the chat.
-    configure_logging("DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING")
+    configure_logging(
+        "DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING", settings.log_format
+    )
     from bot.fakeapi.console import console_lang, run_console  # noqa: PLC0415
 
     asyncio.run(
@@ -340,7 +334,7 @@ def push(
 ) -> None:
     """Send (or resume) today's push; safe while `digestbot run` uses the same database."""
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     from bot.telegram.push_run import push_once  # noqa: PLC0415
 
     with opened(settings) as runtime:
@@ -376,15 +370,26 @@ def push_progress() -> Iterator[Callable[[PushProgress], None] | None]:
 @app.command()
 def health(
     port: Annotated[
-        int,
-        typer.Option(envvar="METRICS_PORT", help="Port of the bot's /healthz."),
-    ] = 9100,
+        int | None,
+        typer.Option(
+            help="Port of the bot's /healthz (default: METRICS_PORT, else PORT with WEBHOOK_URL)."
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address the bot serves /healthz on.")] = "127.0.0.1",
 ) -> None:
     """Ask a running bot whether it is healthy (GET /healthz): exit 0 if so, else 1."""
-    from bot.health import probe  # noqa: PLC0415
+    from bot.health import Health, health_port, probe  # noqa: PLC0415
 
-    result = probe(f"http://{host}:{port}/healthz")
+    chosen = port or health_port(load_settings())
+    result = (
+        probe(f"http://{host}:{chosen}/healthz")
+        if chosen
+        else Health(
+            ok=False,
+            detail="no /healthz to ask: set METRICS_PORT (or WEBHOOK_URL: then it is on PORT), "
+            "or pass --port",
+        )
+    )
     typer.echo(result.detail, err=not result.ok)
     raise typer.Exit(0 if result.ok else 1)
 
@@ -409,6 +414,8 @@ def main() -> None:
     # to (bot.telegram.pacer reads either form); opt in for this process, unless whoever
     # runs the bot chose otherwise.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
+    # Every command: no alembic "Context impl ..." lines, no request URLs from httpx.
+    quiet_libraries()
     try:
         app()
     except DigestError as exc:

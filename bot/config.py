@@ -87,6 +87,9 @@ _EXAMPLES: dict[str, str] = {
     "web_url": "https://read.example.org (the reader's public base URL)",
     "web_link_ttl": "7d (or 12h, PT48H; 1 hour to 366 days)",
     "web_public": "false (or true: every page open to anyone)",
+    "metrics_port": "9100 (or 0 to turn it off)",
+    "log_format": "text (or json)",
+    "error_chat_id": "-1001234567890 (a numeric chat id; a user's id for a private chat)",
 }
 _BOUND_WORDS = {
     "greater_than": "more than",
@@ -121,6 +124,8 @@ class Settings(BaseSettings):
     seeds_dir: Path = Path("seeds")
     templates_dir: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    error_chat_id: int | None = None  # unhandled errors are also sent there
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     sync_interval: float = 600.0  # seconds; 0 turns periodic re-sync off
     push_time: time = time(8, 0)
@@ -141,6 +146,8 @@ class Settings(BaseSettings):
     web_url: str | None = None  # the web reader's public base; unset: no reader buttons
     web_link_ttl: timedelta = timedelta(days=7)  # how long a signed reader link opens a page
     web_public: bool = False  # every reader page open to anyone, no signed link needed
+    # /healthz and /metrics; 0 = off (a webhook serves them on PORT anyway)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
@@ -230,7 +237,17 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("log_level", "push_policy", "http_backend", mode="before")
+    @field_validator("error_chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if not re.fullmatch(r"-?[0-9]+", value):
+                raise ValueError("not a numeric chat id (@usernames do not work)")
+            return int(value)
+        return value
+
+    @field_validator("log_level", "log_format", "push_policy", "http_backend", mode="before")
     @classmethod
     def _case(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str):

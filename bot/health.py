@@ -6,6 +6,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from bot.config import Settings
+
 DEFAULT_TIMEOUT = 5.0  # seconds; a container HEALTHCHECK gives the command a little more
 
 
@@ -15,6 +17,14 @@ class Health:
 
     ok: bool
     detail: str
+
+
+def health_port(settings: Settings) -> int:
+    """Return the port `digestbot run` serves /healthz on (0: it serves none)."""
+    if settings.metrics_port:
+        return settings.metrics_port
+    # A webhook bot serves /healthz on the webhook's own server.
+    return settings.port if settings.webhook_url else 0
 
 
 def probe(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Health:

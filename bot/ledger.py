@@ -125,6 +125,11 @@ class Ledger:
         with self._read.connect() as c:
             return deliveries.pending_count(c, run_id)
 
+    def state_counts(self) -> dict[str, int]:
+        """Return how many rows are in each state (pending, sending, sent, failed)."""
+        with self._read.connect() as c:
+            return deliveries.count_by_state(c)
+
     def outstanding(self, worker: str) -> tuple[int, datetime | None]:
         """Return rows not yet settled that are not `worker`'s own, and the next retry time.
 

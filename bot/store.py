@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
 from bot.db import articles, subscribers
 from bot.db.engine import create_db_engine
@@ -290,6 +290,16 @@ class Store:
         with self.writing() as c:
             if not subscribers.chat_taken(c, new_chat_id):
                 subscribers.move_chat(c, old_chat_id, new_chat_id)
+
+    def ping(self) -> None:
+        """Run a trivial query; raise when the database cannot be reached."""
+        with self.engine.connect() as c:
+            c.execute(select(1))
+
+    def subscriber_kinds(self) -> dict[tuple[str, bool], int]:
+        """Return subscriber totals by (chat type, active)."""
+        with self.engine.connect() as c:
+            return subscribers.count_by_kind(c)
 
     def counts(self) -> Counts:
         """Return article and subscriber totals."""

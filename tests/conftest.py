@@ -245,7 +245,17 @@ def cli_env(tmp_path: Path, seeds_dir: Path) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("TELEGRAM_", "WEBHOOK_", "DIGESTBOT_"))
-        and key not in {"DATABASE_URL", "SEEDS_DIR", "PORT", "LOG_LEVEL", "ADMIN_IDS"}
+        and key
+        not in {
+            "DATABASE_URL",
+            "SEEDS_DIR",
+            "PORT",
+            "LOG_LEVEL",
+            "LOG_FORMAT",
+            "ADMIN_IDS",
+            "METRICS_PORT",
+            "ERROR_CHAT_ID",
+        }
     }
     return {
         **inherited,

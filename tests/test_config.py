@@ -106,6 +106,11 @@ BAD: list[tuple[str, str, str]] = [
     ("web_link_ttl", "400d", "between 1 hour and 366 days"),
     ("web_link_ttl", "soon", "not a duration"),
     ("web_public", "sometimes", "not true or false"),
+    ("metrics_port", "99999", "must be at most 65535"),
+    ("metrics_port", "-1", "must be at least 0"),
+    ("log_format", "xml", "must be one of 'text' or 'json'"),
+    ("error_chat_id", "@admins", "not a numeric chat id"),
+    ("error_chat_id", "12 34", "not a numeric chat id"),
 ]
 SECRETS = {"telegram_bot_token", "webhook_secret"}
 

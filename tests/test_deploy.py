@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -248,6 +249,14 @@ def fake_api(installed: Path, outside: tuple[Path, dict[str, str]]) -> Iterator[
             proc.wait(timeout=60)
 
 
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def control(api: dict[str, str], path: str, body: dict[str, Any] | None = None) -> Any:
     """Call the fake API's control URL (GET, or POST with a JSON body)."""
     data = None if body is None else json.dumps(body).encode()
@@ -269,6 +278,7 @@ def test_the_installed_bot_starts_answers_and_stops_on_sigterm(
         "TELEGRAM_BASE_URL": fake_api["base_url"],
         "DATABASE_URL": f"sqlite:///{cwd / 'data' / 'digestbot.sqlite3'}",
         "SEEDS_DIR": str(cwd / "seeds"),
+        "METRICS_PORT": str(free_port()),
     }
     with subprocess.Popen(
         [str(installed / "digestbot"), "run"],
@@ -284,7 +294,14 @@ def test_the_installed_bot_starts_answers_and_stops_on_sigterm(
             while not control(fake_api, "/messages?chat_id=7") and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert "subscribed" in control(fake_api, "/messages?chat_id=7")[0]["text"]
-            # Until `digestbot run` serves /healthz, the HEALTHCHECK says nothing listens.
+            # The container's HEALTHCHECK: /healthz on METRICS_PORT says the bot is healthy.
+            probe = run(installed, (cwd, env), "health")
+            while probe.returncode != 0 and time.monotonic() < deadline:
+                time.sleep(0.5)  # the status server starts just after polling does
+                probe = run(installed, (cwd, env), "health")
+            assert probe.returncode == 0, probe.stderr
+            assert '"status": "ok"' in probe.stdout
+            # Nothing on another port: unhealthy, and the line says why.
             probe = run(installed, (cwd, env | {"METRICS_PORT": "9"}), "health")
             assert probe.returncode == 1
             assert "nothing answers" in probe.stderr

@@ -43,6 +43,10 @@ _STATS: dict[str, object] = {"articles": 3, "hidden": 1, "active": 10, "inactive
 SAMPLES: dict[str, list[dict[str, object]]] = {
     "digest": [_ARTICLE, {**_ARTICLE, "url": "", "points": (), "date": None}],
     "risks": [_ARTICLE, {**_ARTICLE, "risks": ()}],
+    "error_report": [
+        {"summary": "ValueError: <x>", "where": "chat 7", "details": "<x>", "suppressed": 3},
+        {"summary": "KeyError", "where": "", "details": "", "suppressed": 0},
+    ],
     "full": [_ARTICLE, {**_ARTICLE, "paragraphs": []}],
     "notice": [
         {"key": "not_found", "values": {"ref": "<x>"}},

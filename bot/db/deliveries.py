@@ -293,6 +293,12 @@ def pending_count(c: Connection, run_id: int | None = None) -> int:
     return int(c.scalar(query) or 0)
 
 
+def count_by_state(c: Connection) -> dict[str, int]:
+    """Return how many rows the ledger holds in each state (an index-only scan)."""
+    query = select(DELIVERIES.c.state, func.count()).group_by(DELIVERIES.c.state)
+    return {state: int(n) for state, n in c.execute(query)}
+
+
 def outstanding(c: Connection, worker: str) -> tuple[int, datetime | None]:
     """Return rows not yet settled that are not `worker`'s own, and the next retry time."""
     pending, next_retry = c.execute(

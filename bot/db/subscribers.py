@@ -234,6 +234,14 @@ def count_by_active(c: Connection) -> tuple[int, int]:
     return int(counts.get(True, 0)), int(counts.get(False, 0))
 
 
+def count_by_kind(c: Connection) -> dict[tuple[str, bool], int]:
+    """Return how many subscribers there are by (chat type, active)."""
+    query = select(SUBSCRIBERS.c.chat_type, SUBSCRIBERS.c.active, func.count()).group_by(
+        SUBSCRIBERS.c.chat_type, SUBSCRIBERS.c.active
+    )
+    return {(kind, bool(active)): int(n) for kind, active, n in c.execute(query)}
+
+
 def insert_new(
     c: Connection, chat_id: int, *, chat_type: str, language: str, title: str, now: datetime
 ) -> Subscriber | None:

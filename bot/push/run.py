@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.ledger import Ledger
+from bot.logging_setup import log_context
 from bot.model import RunStats
 from bot.push.engine import Push
 from bot.push.options import PushOptions, run_key
@@ -44,7 +45,6 @@ async def run_push(
     now = now or options.clock()
     started = time.monotonic()
     key = run_key(now, options.defaults, force=force)
-    ledger = Ledger(store)
     if dry_run:
         plan = await asyncio.to_thread(
             Planner(store).plan, None, now, options.defaults, force=force, dry_run=True
@@ -61,6 +61,26 @@ async def run_push(
             dry_run=True,
             planned=plan.pairs,
         )
+    # Every line logged by this push (its workers are tasks started inside) names the run.
+    with log_context(push=key):
+        return await _send(
+            store, renderer, sender, options, key=key, now=now, force=force, progress=progress
+        )
+
+
+async def _send(
+    store: Store,
+    renderer: Renderer,
+    sender: Sender,
+    options: PushOptions,
+    *,
+    key: str,
+    now: datetime,
+    force: bool,
+    progress: Callable[[PushProgress], None] | None,
+) -> PushReport:
+    started = time.monotonic()
+    ledger = Ledger(store)
     run = await asyncio.to_thread(ledger.start_run, key, options.clock())
     plan = await asyncio.to_thread(Planner(store).plan, run.id, now, options.defaults, force=force)
     total = await asyncio.to_thread(ledger.pending_count)
@@ -84,7 +104,9 @@ async def run_push(
     else:
         await asyncio.to_thread(ledger.discard_run, run.id)
     counts = (plan.planned, push.sent, push.failed, push.blocked, plan.skipped)
-    log.info("push %s: planned %d, sent %d, failed %d, blocked %d, skipped %d", key, *counts)
+    # One INFO line per push that did something; an idle tick says nothing at INFO.
+    level = logging.INFO if plan.planned or push.handled else logging.DEBUG
+    log.log(level, "push %s: planned %d, sent %d, failed %d, blocked %d, skipped %d", key, *counts)
     return PushReport(
         run_key=key,
         due=plan.planned,

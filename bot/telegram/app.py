@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from telegram import Message
@@ -31,12 +32,16 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.i18n import DEFAULT_LANG, LANGS
+from bot.ledger import Ledger
+from bot.metrics import DatabaseTotals
 from bot.runtime import Runtime
+from bot.status import Liveness
 from bot.telegram import handlers, jobs, push_commands, settings_flow
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.commands import menu_commands
 from bot.telegram.context import BotState, DigestApplication, DigestContext
 from bot.telegram.credentials import bot_token
+from bot.telegram.instruments import BeatingRequest, timed
 from bot.telegram.pacer import Pacer, pacer_for
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,9 @@ def build_application(
     token = bot_token(settings)
     context_types = ContextTypes(context=DigestContext, bot_data=BotState)
     backend = settings.http_backend
+    liveness = Liveness()
+    pacer = pacer or pacer_for(settings)
+    updates_request = build_request(backend, pool_size=1, proxy=settings.proxy_url)
     builder = (
         ApplicationBuilder()
         .application_class(_DigestApp)
@@ -87,11 +95,12 @@ def build_application(
         .job_queue(JobQueue[DigestContext]())
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .request(build_request(backend, pool_size=POOL_SIZE, proxy=settings.proxy_url))
-        .get_updates_request(build_request(backend, pool_size=1, proxy=settings.proxy_url))
+        # Each successful getUpdates is a beat for /healthz.
+        .get_updates_request(BeatingRequest(updates_request, liveness))
         # A burst of commands from many chats is answered concurrently, not one by one.
         .concurrent_updates(True)
         # Every send goes through one pacer: Telegram's limits, command replies first.
-        .rate_limiter(pacer or pacer_for(settings))
+        .rate_limiter(pacer)
     )
     if settings.telegram_base_url:
         # PTB appends the token: http://host:port/bot -> http://host:port/bot<token>/getMe
@@ -102,6 +111,8 @@ def build_application(
     application.bot_data.settings = settings
     application.bot_data.runtime = runtime
     application.bot_data.owns_runtime = runtime is None
+    application.bot_data.liveness = liveness
+    pacer.metrics = application.bot_data.metrics
     register_handlers(application)
     return application
 
@@ -113,7 +124,9 @@ def register_handlers(application: DigestApplication) -> None:
     private = filters.ChatType.PRIVATE
 
     def command(names: str | list[str], callback: Any) -> None:
-        application.add_handler(CommandHandler(names, callback, filters=new))
+        # Timed (metrics) and named in the log context by the command's first name.
+        name = names if isinstance(names, str) else names[0]
+        application.add_handler(CommandHandler(names, timed(name, callback), filters=new))
 
     # A group's migration to a supergroup arrives as a service message; handle it first.
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.migrate))
@@ -136,7 +149,7 @@ def register_handlers(application: DigestApplication) -> None:
     command("pushnow", push_commands.pushnow)
     command("preview", push_commands.preview)
 
-    application.add_handler(CallbackQueryHandler(handlers.button))
+    application.add_handler(CallbackQueryHandler(timed("button", handlers.button)))
 
     # Order matters: these catch-alls come after every command. Private chats get a hint
     # (one for unknown commands, one for free text); in groups the bot answers an unknown
@@ -195,15 +208,30 @@ async def post_init(application: DigestApplication) -> None:
         state.runtime = await asyncio.to_thread(Runtime.open, state.settings)
     report = await asyncio.to_thread(state.runtime.sync)
     log.info("seeds synced: %s", report.summary())
+    state.metrics.synced(report)
+    state.metrics.read_database_with(database_totals(state.runtime))
     await set_command_menus(application)
     schedule_jobs(application)
     state.ready = True
+
+
+def database_totals(runtime: Runtime) -> Callable[[], DatabaseTotals]:
+    """Return what the metrics read from the database on scrape (in a worker thread)."""
+    ledger = Ledger(runtime.store)
+
+    def read() -> DatabaseTotals:
+        return DatabaseTotals(
+            ledger=ledger.state_counts(), subscribers=runtime.store.subscriber_kinds()
+        )
+
+    return read
 
 
 async def post_shutdown(application: DigestApplication) -> None:
     """Close what post_init opened (a Runtime passed in stays open for its owner)."""
     state = application.bot_data
     state.ready = False
+    state.metrics.read_database_with(None)
     if state.owns_runtime and state.runtime is not None:
         runtime, state.runtime = state.runtime, None
         await asyncio.to_thread(runtime.close)

@@ -11,14 +11,17 @@ from typing import Any, Final, ParamSpec, TypeAlias, TypeVar
 from telegram import Chat, Update
 from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
+from bot.alerts import ErrorReports
 from bot.config import Settings
 from bot.digest import DigestCache
 from bot.i18n import Lang, is_lang, language_for
+from bot.metrics import Metrics
 from bot.model import StoredArticle, Subscriber
 from bot.push.options import push_defaults
 from bot.rendering import Renderer
 from bot.runtime import Runtime
 from bot.scheduling import PushDefaults
+from bot.status import Liveness
 from bot.store import Store
 from bot.telegram.replies import Replier
 
@@ -112,6 +115,10 @@ class BotState:
         self.owns_runtime = False  # post_shutdown closes only what post_init opened
         self.ready = False  # post_init has run
         self.newest = NewestArticle()
+        # One registry per Application: two bots in one process (the tests) never collide.
+        self.metrics = Metrics()
+        self.liveness = Liveness()  # build_application shares it with the getUpdates transport
+        self.error_reports = ErrorReports()  # ERROR_CHAT_ID's one-a-minute budget
         self._digests: DigestCache | None = None
 
     def require_runtime(self) -> Runtime:

@@ -19,7 +19,7 @@ from telegram.error import Forbidden
 from bot.arguments import PAGE_SIZE, Page, deep_link_article, page_of, parse_page
 from bot.digest import Button, Part, callback, parse_callback
 from bot.errors import NotFoundError, UsageError
-from bot.i18n import language_for
+from bot.i18n import DEFAULT_LANG, language_for
 from bot.model import StoredArticle
 from bot.scheduling import schedule_context, schedule_for
 from bot.store import Store
@@ -271,6 +271,7 @@ async def reload(update: Update, context: DigestContext) -> None:
     if chat is None:
         return
     report = await context.db(context.runtime.sync)
+    context.bot_data.metrics.synced(report)
     context.bot_data.newest.forget()  # /latest shows what the admin just imported
     log.info("seeds re-synced by /reload: %s", report.summary())
     values = {
@@ -378,6 +379,8 @@ async def on_error(update: object, context: DigestContext) -> None:
         log.info("chat %s blocked the bot; unsubscribed", chat_id)
         return
     log.error("error while handling an update", exc_info=error)
+    if error is not None:
+        await report_error(update, context, error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     user = update.effective_user
@@ -387,3 +390,35 @@ async def on_error(update: object, context: DigestContext) -> None:
         await context.bot.send_message(update.effective_chat.id, text)
     except Exception:  # the apology is best effort; the error itself is logged above
         log.warning("could not send the apology to chat %s", update.effective_chat.id)
+
+
+async def report_error(update: object, context: DigestContext, error: BaseException) -> None:
+    """Send the error to ERROR_CHAT_ID (at most one a minute; the next says how many were held)."""
+    state = context.bot_data
+    chat_id = state.settings.error_chat_id if state.settings else None
+    if chat_id is None or state.runtime is None:  # no renderer before post_init
+        return
+    where = ""
+    if isinstance(update, Update):
+        chat = update.effective_chat
+        message = update.effective_message
+        command = message.text.split(maxsplit=1)[0][:64] if message and message.text else ""
+        where = " ".join(part for part in (command, f"chat {chat.id}" if chat else "") if part)
+    elif context.job is not None:
+        where = f"job {context.job.name}"
+    secret = context.bot.token.split(":", 1)[-1]
+    report = context.bot_data.error_reports.report(error, where=where, secret=secret)
+    if report is None:
+        return
+    text = context.renderer.render(
+        "error_report",
+        DEFAULT_LANG,
+        summary=report.summary,
+        where=report.where,
+        details=report.details,
+        suppressed=report.suppressed,
+    )
+    try:
+        await context.bot.send_message(chat_id, text)
+    except Exception:  # best effort: the error itself is in the log already
+        log.warning("could not send the error report to ERROR_CHAT_ID %s", chat_id)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from typing import Final, cast
 
 from bot.errors import DigestError
+from bot.metrics import Metrics
 from bot.push.options import PushOptions
 from bot.push.reports import PushReport
 from bot.push.run import run_push
+from bot.status import PUSH_TICK as PUSH_TICK_BEAT
 from bot.telegram.context import DigestApplication, DigestContext
 from bot.telegram.sender import TelegramSender
 
@@ -35,6 +38,7 @@ _last_fatal: weakref.WeakKeyDictionary[DigestApplication, str] = weakref.WeakKey
 async def sync_seeds(context: DigestContext) -> None:
     """Re-sync SEEDS_DIR into the store (in a worker thread: it reads and hashes files)."""
     report = await context.db(context.runtime.sync)
+    context.bot_data.metrics.synced(report)
     if report.new or report.updated or report.hidden:
         context.bot_data.newest.forget()  # /latest answers with the new newest at once
         log.info("seeds re-synced: %s", report.summary())
@@ -61,6 +65,8 @@ def start_push(
 async def _push_until_stopped(application: DigestApplication, *, force: bool) -> PushReport | None:
     """Run one push; cancel it as soon as the application begins to stop."""
     runtime = application.bot_data.require_runtime()
+    metrics = application.bot_data.metrics
+    started = time.monotonic()
     options = PushOptions.from_settings(runtime.settings)
     sender = TelegramSender(application.bot)
     push = asyncio.create_task(
@@ -72,13 +78,16 @@ async def _push_until_stopped(application: DigestApplication, *, force: bool) ->
             if done:
                 report = push.result()
                 _last_fatal.pop(application, None)
+                count_push(metrics, report)
                 return report
             if not application.running:
                 # Application.stop() waits for this task: give the rows back to the ledger
                 # now instead of sending for minutes during a shutdown.
                 log.info("push interrupted by shutdown; the ledger resumes it later")
+                metrics.push_finished("interrupted", time.monotonic() - started)
                 return None
     except DigestError as exc:
+        metrics.push_finished("error", time.monotonic() - started)
         # A refused token and the like: one line, no traceback, and not again every tick
         # while nothing changed (the next tick still tries).
         if _last_fatal.get(application) != str(exc):
@@ -88,6 +97,7 @@ async def _push_until_stopped(application: DigestApplication, *, force: bool) ->
             log.debug("push stopped again: %s", exc)
         return None
     except Exception:
+        metrics.push_finished("error", time.monotonic() - started)
         log.exception("push failed")
         return None
     finally:
@@ -97,10 +107,25 @@ async def _push_until_stopped(application: DigestApplication, *, force: bool) ->
                 await push
 
 
+def count_push(metrics: Metrics, report: PushReport) -> None:
+    """Count a finished push in the metrics (a tick that found nothing to do as idle)."""
+    if not (report.due or report.sent or report.failed or report.blocked or report.retried):
+        metrics.push_runs.labels("idle").inc()
+        return
+    outcomes = {
+        "sent": report.sent,
+        "failed": report.failed,
+        "blocked": report.blocked,
+        "retried": report.retried,
+    }
+    metrics.push_finished("ok", report.duration.total_seconds(), outcomes)
+
+
 async def push_tick(context: DigestContext) -> None:
     """Push to whoever is due now, unless this application's last push is still running."""
     # PTB types context.application loosely (its context type is a TypeVar there).
     application = cast("DigestApplication", context.application)
+    application.bot_data.liveness.beat(PUSH_TICK_BEAT)  # /healthz: the scheduler is alive
     if push_running(application):
         log.debug("push tick skipped: a push is still running")
         return

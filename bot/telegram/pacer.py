@@ -42,11 +42,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, Literal, TypeVar
 
-from telegram.error import RetryAfter
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.config import Settings
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +92,21 @@ def retry_after_seconds(exc: RetryAfter) -> float:
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def failure_reason(exc: TelegramError) -> str:
+    """Return a short label for why a Bot API call failed (the metrics' `reason`)."""
+    # Subclasses before their bases: BadRequest, TimedOut and ChatMigrated are NetworkErrors.
+    kinds: tuple[tuple[type[TelegramError], str], ...] = (
+        (RetryAfter, "flood"),
+        (ChatMigrated, "migrated"),
+        (Forbidden, "forbidden"),
+        (InvalidToken, "token"),
+        (BadRequest, "bad_request"),
+        (TimedOut, "timeout"),
+        (NetworkError, "network"),
+    )
+    return next((label for kind, label in kinds if isinstance(exc, kind)), "other")
 
 
 def _chat_key(chat_id: object) -> int | str | None:
@@ -130,6 +155,7 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         "_sleep",
         "_tolerance",
         "enabled",
+        "metrics",
         "paid_broadcast",
         "rate",
         "stats",
@@ -154,6 +180,8 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         self.paid_broadcast = paid_broadcast
         self.enabled = enabled
         self.stats = PacerStats()
+        # Set by build_application: every paced call's result is counted there.
+        self.metrics: Metrics | None = None
         self._interval = 1.0 / rate
         self._paid_interval = 1.0 / paid_rate
         # A little credit (2 % of a second, at least one message) absorbs late wake-ups without
@@ -296,14 +324,24 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
                 if wait > 0:
                     await self._sleep(wait)
             try:
-                return await call()
+                result = await call()
             except RetryAfter as exc:
                 seconds = retry_after_seconds(exc)
                 self.stats.retry_after += 1
+                if self.metrics is not None:
+                    self.metrics.flood_wait(seconds)
                 log.warning(
                     "%s got 429: pausing every send for %.1f s, then retrying", endpoint, seconds
                 )
                 self.pause(seconds)
+            except TelegramError as exc:
+                if self.metrics is not None:
+                    self.metrics.failed(lane, failure_reason(exc))
+                raise
+            else:
+                if self.metrics is not None:
+                    self.metrics.sent(lane)
+                return result
 
     # ----------------------------------------------------------------- PTB hook
 

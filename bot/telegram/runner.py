@@ -6,6 +6,10 @@ PTB's ``customwebhookbot`` examples. Polling and webhook share one lifecycle (:f
 which mirrors ``Application.run_polling``: initialize (with post_init), start; then stop,
 shutdown (with post_shutdown) — so the console, the tests and ``digestbot run`` all run the same
 sequence.
+
+``digestbot run`` also serves GET /healthz and GET /metrics (``bot.status``): on the webhook's
+own server (PORT) in webhook mode, and on METRICS_PORT when that is set (polling: off unless
+set).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from aiohttp import web
 from telegram import Update
 from telegram.error import NetworkError
 
-from bot.config import Settings
+from bot.config import MAX_PUSH_TICK, Settings
 from bot.errors import ConfigError, DeliveryError
+from bot.status import WEBHOOK, Status, add_status_routes, bounds_for, status_served
 from bot.telegram.app import build_application
 from bot.telegram.context import DigestApplication
 from bot.telegram.credentials import bot_token, refusal_is_config_error
@@ -34,6 +39,7 @@ from bot.web.app import mount_reader
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 -- a header name
+POLL_TIMEOUT = 10  # seconds a getUpdates long poll waits (PTB's default); /healthz's bound
 
 
 @contextlib.asynccontextmanager
@@ -45,7 +51,9 @@ async def started(application: DigestApplication, *, poll: bool) -> AsyncIterato
         if poll:
             if application.updater is None:
                 raise ConfigError("the application was built without an updater")
-            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            await application.updater.start_polling(
+                timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
+            )
         await application.start()
         yield
     finally:
@@ -104,11 +112,30 @@ def webhook_app(application: DigestApplication, hook: Webhook) -> web.Applicatio
             log.warning("webhook: ignored a request whose body is not an Update")
             return web.Response(status=400, text="not an Update")
         await application.update_queue.put(update)
+        application.bot_data.liveness.beat(WEBHOOK)
         return web.Response(text="ok")
 
     app = web.Application()
     app.router.add_post(hook.path, receive)
+    mount_status(app, application, webhook=True)
     return app
+
+
+def status_of(application: DigestApplication, *, webhook: bool) -> Status:
+    """Return what /healthz and /metrics report on for this application."""
+    state = application.bot_data
+    push_tick = state.settings.push_tick if state.settings else MAX_PUSH_TICK
+    bounds = bounds_for(push_tick=push_tick, poll_timeout=POLL_TIMEOUT, webhook=webhook)
+
+    def ping() -> None:
+        state.require_runtime().store.ping()
+
+    return Status(state.liveness, bounds, state.metrics, ping)
+
+
+def mount_status(app: web.Application, application: DigestApplication, *, webhook: bool) -> None:
+    """Serve /healthz and /metrics on `app` (the webhook's server, or one of their own)."""
+    add_status_routes(app, status_of(application, webhook=webhook))
 
 
 @contextlib.asynccontextmanager
@@ -138,13 +165,37 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def serve(application: DigestApplication, hook: Webhook | None = None) -> None:
-    """Run the bot (polling, or the webhook `hook`) until SIGINT or SIGTERM."""
+@contextlib.asynccontextmanager
+async def metrics_served(
+    application: DigestApplication, hook: Webhook | None, listen: str, port: int
+) -> AsyncIterator[None]:
+    """Serve /healthz and /metrics on METRICS_PORT, unless off (0) or the webhook's own port."""
+    if not port or (hook is not None and port == hook.port):
+        yield
+        return
+    async with status_served(status_of(application, webhook=hook is not None), listen, port):
+        yield
+
+
+async def serve(
+    application: DigestApplication,
+    hook: Webhook | None = None,
+    *,
+    metrics_port: int = 0,
+    listen: str = "127.0.0.1",
+) -> None:
+    """Run the bot (polling, or the webhook `hook`) until SIGINT or SIGTERM.
+
+    /healthz and /metrics are served on the webhook's server, and on `metrics_port` if set.
+    """
     stop = asyncio.Event()
     _stop_on_signals(stop)
     try:
         with refusal_is_config_error():
-            async with started(application, poll=hook is None):
+            async with (
+                started(application, poll=hook is None),
+                metrics_served(application, hook, listen, metrics_port),
+            ):
                 if hook is None:
                     log.info("polling for updates; stop with Ctrl-C or SIGTERM")
                     await stop.wait()
@@ -160,4 +211,5 @@ def run(settings: Settings, *, webhook: bool = False, listen: str = "0.0.0.0") -
     """Run the bot from settings: polling, or a webhook when asked or WEBHOOK_URL is set."""
     bot_token(settings)  # an unset token is the first thing to fix
     hook = webhook_for(settings, listen) if webhook or settings.webhook_url else None
-    asyncio.run(serve(build_application(settings), hook))
+    application = build_application(settings)
+    asyncio.run(serve(application, hook, metrics_port=settings.metrics_port, listen=listen))

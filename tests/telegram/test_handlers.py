@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.alerts import ErrorReports
 from bot.digest import render_part
 from bot.fakeapi.models import Fault, Limits
 from bot.fakeapi.server import LoopbackBotApi
+from bot.i18n import DEFAULT_LANG
 from bot.telegram.commands import COMMANDS
 from tests.telegram.conftest import (
     ADMIN_ID,
@@ -501,6 +503,43 @@ async def test_an_error_is_logged_once_and_the_user_gets_a_short_apology(
     assert errors[0].exc_info is not None
     await bot.api.settle()
     assert len(bot.api.messages(chat.id)) == 1
+
+
+async def test_unhandled_errors_reach_error_chat_id_once_a_minute_without_the_token(
+    loopback_api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path
+) -> None:
+    api = loopback_api
+    admin_chat = api.private_chat(api.user(ADMIN_ID))
+    settings = bot_settings(api, tmp_path, seeds_dir, DEFAULT_BACKEND).model_copy(
+        update={"error_chat_id": admin_chat.id}
+    )
+    secret = api.token.split(":", 1)[1]
+    async with running_bot(api, settings) as bot:
+        now = [0.0]
+        bot.app.bot_data.error_reports = ErrorReports(clock=lambda: now[0])
+        user = api.user(62)
+        chat = api.private_chat(user)
+
+        async def fail_once() -> None:
+            api.fail_next("sendMessage", fault=Fault.bad_request(f"Wrong token {api.token}"))
+            [apology] = await bot.say(chat, user, "/latest")
+            assert "Sorry" in apology.text
+
+        await fail_once()
+        await fail_once()  # within the minute: held back
+        await api.settle()
+        [report] = api.messages(admin_chat.id)
+        assert "BadRequest" in report.text
+        assert "/latest chat 62" in report.text
+        assert secret not in report.text
+        assert "<token>" in report.text
+
+        now[0] = 61.0
+        await fail_once()
+        await api.settle()
+        [_, second] = api.messages(admin_chat.id)
+        held = bot.runtime.renderer.text("error_report_suppressed", DEFAULT_LANG, count=1)
+        assert held in second.text
 
 
 async def test_a_chat_that_blocked_the_bot_is_unsubscribed(bot: BotHarness) -> None:
