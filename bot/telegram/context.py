@@ -17,6 +17,7 @@ from bot.i18n import Lang, is_lang, language_for
 from bot.model import StoredArticle, Subscriber
 from bot.push.options import push_defaults
 from bot.rendering import Renderer
+from bot.roles import RoleCache
 from bot.runtime import Runtime
 from bot.scheduling import PushDefaults
 from bot.store import Store
@@ -112,6 +113,7 @@ class BotState:
         self.owns_runtime = False  # post_shutdown closes only what post_init opened
         self.ready = False  # post_init has run
         self.newest = NewestArticle()
+        self.roles = RoleCache()  # members' roles in groups and channels, read briefly
         self._digests: DigestCache | None = None
 
     def require_runtime(self) -> Runtime:

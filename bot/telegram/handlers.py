@@ -26,6 +26,7 @@ from bot.telegram import settings_flow
 from bot.telegram.commands import help_lines
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
 from bot.telegram.keyboards import article_rows, list_rows
+from bot.telegram.permissions import manager_only
 from bot.telegram.replies import UNAVAILABLE, Answer, Replier, edit_in_place
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ async def start(update: Update, context: DigestContext) -> None:
 async def stop(update: Update, context: DigestContext) -> None:
     """Unsubscribe this chat (/stop, /unsubscribe); its history and settings are kept."""
     chat = await chat_info(update, context)
-    if chat is None:
+    if chat is None or not await manager_only(update, context, chat):
         return
     was_active = await context.db(context.store.unsubscribe, chat.id)
     key = "stop_done" if was_active else "stop_not_subscribed"
