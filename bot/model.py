@@ -198,3 +198,15 @@ class PlanResult:
     due: int
     skipped: int
     pairs: tuple[tuple[int, int], ...] = ()  # (chat_id, article_id), dry runs only
+
+
+# -- topics -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A topic: its short stable id, its name, and how many visible articles carry it."""
+
+    id: int
+    name: str
+    articles: int = 0
