@@ -253,3 +253,15 @@ class ReadRate:
     def percent(self) -> int:
         """Return read_by as a whole percentage of received (0 when nobody received it)."""
         return round(100 * self.read_by / self.received) if self.received else 0
+
+
+# -- topics -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A topic: its short stable id, its name, and how many visible articles carry it."""
+
+    id: int
+    name: str
+    articles: int = 0

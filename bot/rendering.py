@@ -11,6 +11,7 @@ from jinja2.runtime import Context
 
 from bot.errors import ConfigError
 from bot.i18n import Catalogue, Lang
+from bot.topics import hashtags
 
 SUFFIX = ".html.j2"
 
@@ -57,6 +58,7 @@ def create_environment(templates_dir: Path) -> Environment:
     env.globals["_"] = _translate
     env.tests["http_url"] = is_http_url
     env.filters["iso"] = _iso
+    env.filters["hashtags"] = hashtags
     return env
 
 

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import IntegrityError
 
-from bot.db import articles, subscribers
+from bot.db import articles, follows, subscribers, topics
 from bot.db.engine import create_db_engine
 from bot.db.tables import UNSCHEDULED
 from bot.errors import DatabaseError, NotFoundError
@@ -33,6 +34,7 @@ from bot.model import (
     SubscriberImport,
     Subscription,
     SyncWrites,
+    Topic,
 )
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,7 @@ class Store:
             articles.update_content(c, updates, now)
             articles.restamp(c, restamps)
             articles.hide(c, hide)
+            topics.link(c, [i.article.slug for i in (*inserts, *updates)])
         return SyncWrites(
             inserted=len(inserts) - len(taken),
             taken_updated=taken_updated,
@@ -151,10 +154,10 @@ class Store:
 
     # -- articles: reading -------------------------------------------------------------
 
-    def latest_article(self) -> StoredArticle | None:
-        """Return the newest visible article, or None when there is none."""
+    def latest_article(self, topic_id: int | None = None) -> StoredArticle | None:
+        """Return the newest visible article (of one topic), or None when there is none."""
         with self.engine.connect() as c:
-            return articles.newest(c)
+            return articles.newest(c, topic_id)
 
     def get_article(
         self, article_id: int, *, include_hidden: bool = False
@@ -193,15 +196,17 @@ class Store:
             )
         return found
 
-    def list_articles(self, *, offset: int = 0, limit: int | None = None) -> list[StoredArticle]:
-        """Return visible articles, newest first."""
+    def list_articles(
+        self, *, offset: int = 0, limit: int | None = None, topic_id: int | None = None
+    ) -> list[StoredArticle]:
+        """Return visible articles (of one topic), newest first."""
         with self.engine.connect() as c:
-            return articles.visible_page(c, offset=offset, limit=limit)
+            return articles.visible_page(c, offset=offset, limit=limit, topic_id=topic_id)
 
-    def count_articles(self) -> int:
-        """Return how many visible articles there are."""
+    def count_articles(self, topic_id: int | None = None) -> int:
+        """Return how many visible articles there are (of one topic)."""
         with self.engine.connect() as c:
-            return articles.count_visible(c)
+            return articles.count_visible(c, topic_id)
 
     def search_articles(self, words: Sequence[str], *, limit: int = 10) -> list[StoredArticle]:
         """Return visible articles containing every word (case-insensitive), newest first."""
@@ -312,3 +317,49 @@ class Store:
             active_subscribers=active,
             inactive_subscribers=inactive,
         )
+
+    # -- topics ------------------------------------------------------------------------
+
+    def list_topics(self, *, offset: int = 0, limit: int | None = None) -> list[Topic]:
+        """Return the topics visible articles carry, most articles first."""
+        with self.engine.connect() as c:
+            return topics.listed(c, offset=offset, limit=limit)
+
+    def count_topics(self) -> int:
+        """Return how many topics visible articles carry."""
+        with self.engine.connect() as c:
+            return topics.count_listed(c)
+
+    def get_topic(self, topic_id: int) -> Topic | None:
+        """Return a topic by its short id."""
+        with self.engine.connect() as c:
+            return topics.by_id(c, topic_id)
+
+    def find_topic(self, name: str) -> Topic | None:
+        """Return the topic with this name, case-insensitively."""
+        with self.engine.connect() as c:
+            return topics.by_name(c, name)
+
+    def followed_topics(self, chat_id: int) -> list[Topic]:
+        """Return the topics a chat follows, by name (none: it receives everything)."""
+        with self.engine.connect() as c:
+            found = subscribers.by_chat(c, chat_id)
+            return [] if found is None else topics.by_ids(c, follows.followed(c, found.id))
+
+    def set_following(self, chat_id: int, topic_id: int, *, follow: bool) -> bool | None:
+        """Follow or unfollow a topic; False if already so, None if the chat never subscribed."""
+        try:
+            with self.write_engine.begin() as c:
+                found = subscribers.by_chat(c, chat_id)
+                if found is None:
+                    return None
+                if follow:
+                    return follows.follow(c, found.id, topic_id)
+                return follows.unfollow(c, found.id, topic_id)
+        except IntegrityError:
+            return False  # a concurrent tap followed it first (or the topic is unknown)
+
+    def topic_followers(self) -> list[tuple[str, int]]:
+        """Return (topic, active followers) for every followed topic."""
+        with self.engine.connect() as c:
+            return follows.followers_per_topic(c)

@@ -37,7 +37,13 @@ _SCHEDULE: dict[str, object] = {
     "custom_time": False,
     "custom_timezone": True,
 }
-_STATS: dict[str, object] = {"articles": 3, "hidden": 1, "active": 10, "inactive": 2}
+_STATS: dict[str, object] = {
+    "articles": 3,
+    "hidden": 1,
+    "active": 10,
+    "inactive": 2,
+    "topics": [("AI", 3), ("<b>", 1)],
+}
 
 # One or more sample contexts per template; a new template needs a sample here.
 SAMPLES: dict[str, list[dict[str, object]]] = {
@@ -65,8 +71,15 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
             "pages": 2,
             "total": 11,
             "articles": [{"id": 1, "title": "T <1>", "date": date(2025, 1, 1)}],
+            "topic": None,
         },
-        {"page": 2, "pages": 2, "total": 11, "articles": [{"id": 2, "title": "T", "date": None}]},
+        {
+            "page": 2,
+            "pages": 2,
+            "total": 11,
+            "articles": [{"id": 2, "title": "T", "date": None}],
+            "topic": "A <b>",
+        },
     ],
     "search": [{"query": "a <b>", "count": 2}],
     "settings": [
@@ -74,9 +87,13 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
         for view in ("main", "time", "timezone", "language")
         for lang in LANGS
     ],
-    "stats": [_STATS],
+    "stats": [_STATS, {**_STATS, "topics": []}],
     "reader_offer": [{"title": "T <x>"}],
     "read_rates": [{"rates": [ReadRate(1, "T <x>", 3, 4, 1), ReadRate(2, "U", 0, 0, 0)]}],
+    "topics": [
+        {"page": 1, "pages": 2, "total": 12, "following": ["AI", "<b>"]},
+        {"page": 2, "pages": 2, "total": 12, "following": []},
+    ],
     "reload": [
         {"new": 1, "updated": 0, "unchanged": 2, "hidden": 0, "failed": 0, "failures": []},
         {"new": 0, "updated": 0, "unchanged": 2, "hidden": 0, "failed": 1, "failures": ["a: b"]},

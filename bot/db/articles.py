@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.db.tables import ARTICLES
+from bot.db.tables import ARTICLE_TOPICS, ARTICLES
 from bot.model import Article, ArticleUpsert, FileStamp, Point, StoredArticle
 
 _ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
@@ -44,6 +44,14 @@ OLDEST_FIRST = (ARTICLES.c.date.is_(None), ARTICLES.c.date.asc(), ARTICLES.c.id.
 _VISIBLE = ARTICLES.c.hidden.is_(False)
 # Slugs per `IN (...)` read: far below SQLite's 32 766 bound parameters.
 _IN_CHUNK = 1000
+
+
+def _in_topic(query: Select[Any], topic_id: int | None) -> Select[Any]:
+    """Narrow an article query to one topic's articles (all of them for None)."""
+    if topic_id is None:
+        return query
+    tagged = select(ARTICLE_TOPICS.c.article_id).where(ARTICLE_TOPICS.c.topic_id == topic_id)
+    return query.where(ARTICLES.c.id.in_(tagged))
 
 
 def search_text(article: Article) -> str:
@@ -214,9 +222,10 @@ def file_stamps(c: Connection, slugs: Sequence[str] | None = None) -> dict[str, 
     return found
 
 
-def newest(c: Connection) -> StoredArticle | None:
-    """Return the newest visible article."""
-    return _first(c, select(*_COLUMNS).where(_VISIBLE).order_by(*NEWEST_FIRST).limit(1))
+def newest(c: Connection, topic_id: int | None = None) -> StoredArticle | None:
+    """Return the newest visible article (of one topic, when given)."""
+    query = _in_topic(select(*_COLUMNS).where(_VISIBLE), topic_id)
+    return _first(c, query.order_by(*NEWEST_FIRST).limit(1))
 
 
 def by_id(c: Connection, article_id: int) -> StoredArticle | None:
@@ -238,18 +247,20 @@ def by_ids(c: Connection, ids: Sequence[int]) -> dict[int, StoredArticle]:
 
 
 def visible_page(
-    c: Connection, *, offset: int = 0, limit: int | None = None
+    c: Connection, *, offset: int = 0, limit: int | None = None, topic_id: int | None = None
 ) -> list[StoredArticle]:
-    """Return visible articles, newest first, from `offset` (all of them without `limit`)."""
-    query = select(*_COLUMNS).where(_VISIBLE).order_by(*NEWEST_FIRST).offset(offset)
+    """Return visible articles (of one topic), newest first, from `offset` (all: no `limit`)."""
+    query = _in_topic(select(*_COLUMNS).where(_VISIBLE), topic_id)
+    query = query.order_by(*NEWEST_FIRST).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return _all(c, query)
 
 
-def count_visible(c: Connection) -> int:
-    """Return how many visible articles there are."""
-    return int(c.scalar(select(func.count()).select_from(ARTICLES).where(_VISIBLE)) or 0)
+def count_visible(c: Connection, topic_id: int | None = None) -> int:
+    """Return how many visible articles there are (of one topic, when given)."""
+    query = _in_topic(select(func.count()).select_from(ARTICLES).where(_VISIBLE), topic_id)
+    return int(c.scalar(query) or 0)
 
 
 def count_by_hidden(c: Connection) -> tuple[int, int]:

@@ -193,8 +193,51 @@ class ReadRow(Base):
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class TopicRow(Base):
+    """A topic articles carry (front-matter tags, ## Related links); its id never changes."""
+
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text)  # as first written
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # bot.topics.topic_key(name)
+
+
+class ArticleTopicRow(Base):
+    """Which topics an article carries (rewritten by the sync with the article)."""
+
+    __tablename__ = "article_topics"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic_id: Mapped[int] = mapped_column(
+        ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    __table_args__ = (Index("ix_article_topics_topic", "topic_id", "article_id"),)
+
+
+class FollowRow(Base):
+    """A subscriber follows a topic: its push carries only articles of followed topics."""
+
+    __tablename__ = "follows"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic_id: Mapped[int] = mapped_column(
+        ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    __table_args__ = (Index("ix_follows_topic", "topic_id", "subscriber_id"),)
+
+
 ARTICLES = cast(Table, ArticleRow.__table__)
 SUBSCRIBERS = cast(Table, SubscriberRow.__table__)
 DELIVERIES = cast(Table, DeliveryRow.__table__)
 PUSH_RUNS = cast(Table, PushRunRow.__table__)
 READS = cast(Table, ReadRow.__table__)
+TOPICS = cast(Table, TopicRow.__table__)
+ARTICLE_TOPICS = cast(Table, ArticleTopicRow.__table__)
+FOLLOWS = cast(Table, FollowRow.__table__)

@@ -9,6 +9,8 @@ GET  /_control/commands
 POST /_control/fail      {method, times?, fault: {kind, seconds?, description?}}
                          or {method, probability, fault, seed?}
 POST /_control/block     {user_id, blocked?: true}
+POST /_control/member    {chat_id, user_id?, status, rights?, custom_title?}
+                         (no user_id: the bot's own role)   → the ChatMember's status
 POST /_control/migrate   {chat_id}                     → {"migrate_to_chat_id": …}
 POST /_control/settle    {quiet?, timeout?}
 Answers are {"ok": true, "result": …} or {"ok": false, "description": …} with status 400.
@@ -92,6 +94,27 @@ def _participants(api: LoopbackBotApi, data: dict[str, Any]) -> tuple[FakeChat, 
     return chat, user
 
 
+def _set_member(api: LoopbackBotApi, data: dict[str, Any]) -> dict[str, str]:
+    """Give a user (no user_id: the bot) a role in a registered chat."""
+    chat = api.get_chat(int(data["chat_id"]))
+    if chat is None:
+        raise ValueError(f"chat {data['chat_id']} is not registered")
+    user = None
+    if data.get("user_id") is not None:
+        user = api.get_user(int(data["user_id"])) or api.user(int(data["user_id"]))
+    rights = data.get("rights")
+    if rights is not None and not isinstance(rights, dict):
+        raise TypeError("rights must be an object of booleans")
+    role = api.set_role(
+        chat,
+        user,
+        str(data["status"]),
+        rights={str(k): bool(v) for k, v in (rights or {}).items()},
+        custom_title=data.get("custom_title"),
+    )
+    return {"status": role.status}
+
+
 def add_routes(app: web.Application, api: LoopbackBotApi) -> None:
     """Add the /_control routes for `api` to `app`."""
 
@@ -145,6 +168,9 @@ def add_routes(app: web.Application, api: LoopbackBotApi) -> None:
             api.unblock(int(data["user_id"]))
         return True
 
+    async def member(request: web.Request) -> Any:
+        return _set_member(api, await _body(request))
+
     async def migrate(request: web.Request) -> Any:
         data = await _body(request)
         return {"migrate_to_chat_id": api.migrate_group(int(data["chat_id"]))}
@@ -162,5 +188,6 @@ def add_routes(app: web.Application, api: LoopbackBotApi) -> None:
     app.router.add_get("/_control/commands", _guard(commands))
     app.router.add_post("/_control/fail", _guard(fail))
     app.router.add_post("/_control/block", _guard(block))
+    app.router.add_post("/_control/member", _guard(member))
     app.router.add_post("/_control/migrate", _guard(migrate))
     app.router.add_post("/_control/settle", _guard(settle))

@@ -29,6 +29,7 @@ from bot.fakeapi.chats import Chats
 from bot.fakeapi.commands import CommandLists
 from bot.fakeapi.faults import FaultPlan, drop
 from bot.fakeapi.limits import RateMeter
+from bot.fakeapi.members import Members, Role
 from bot.fakeapi.messages import MessageStore
 from bot.fakeapi.models import (
     AnsweredCallback,
@@ -46,6 +47,14 @@ from bot.markup import utf16_len
 
 DEFAULT_TOKEN = "123456789:TESTTOKEN-loopback-api-00000000000"  # noqa: S105 -- a fake token
 DEFAULT_USERNAME = "digest_test_bot"
+
+# The user Telegram puts in `from` of an anonymous administrator's message.
+ANONYMOUS_ADMIN: dict[str, Any] = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
 
 _COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 
@@ -109,6 +118,7 @@ class LoopbackBotApi:
         self._messages = MessageStore(
             self._chats, RateMeter(limits, self.stats), self._bot_user, keep_text=keep_text
         )
+        self._members = Members(self._chats, self._bot_user)
         self._callbacks = CallbackQueries()
         self._commands = CommandLists()
         self._updates = UpdateQueue()
@@ -127,6 +137,8 @@ class LoopbackBotApi:
             ("deleteMessage", self._messages.delete_message),
             ("sendChatAction", self._messages.send_chat_action),
             ("answerCallbackQuery", self._callbacks.answer_callback_query),
+            ("getChatMember", self._members.get_chat_member),
+            ("getChatAdministrators", self._members.get_chat_administrators),
             ("setMyCommands", self._commands.set_my_commands),
             ("getMyCommands", self._commands.get_my_commands),
             ("deleteMyCommands", self._commands.delete_my_commands),
@@ -291,11 +303,40 @@ class LoopbackBotApi:
         """Register a group (negative id) the bot is a member of."""
         return self._chats.group(chat_id, title, supergroup=supergroup)
 
-    def send_message(self, chat: FakeChat, user: FakeUser, text: str) -> int:
+    def set_role(
+        self,
+        chat: FakeChat,
+        user: FakeUser | None,
+        status: str,
+        *,
+        rights: dict[str, bool] | None = None,
+        custom_title: str | None = None,
+    ) -> Role:
+        """Make `user` (None: the bot) creator, administrator, member, left or kicked in `chat`.
+
+        An administrator gets the default rights of that kind of chat; `rights` overrides
+        some (e.g. ``{"can_post_messages": False}`` in a channel).
+        """
+        if user is not None:
+            self._chats.remember(user)
+        user_id = self._members.bot_id if user is None else user.id
+        return self._members.set_role(
+            chat.id, user_id, status, rights=rights, custom_title=custom_title
+        )
+
+    def role(self, chat: FakeChat, user: FakeUser | None) -> Role:
+        """Return the role of `user` (None: the bot) in `chat`."""
+        return self._members.role(chat, self._members.bot_id if user is None else user.id)
+
+    def send_message(
+        self, chat: FakeChat, user: FakeUser, text: str, *, anonymous: bool = False
+    ) -> int:
         """Queue a message from `user` in `chat`; return its update_id.
 
         A leading /command (or /command@bot) gets a bot_command entity, like Telegram. A
-        message in a private chat unblocks the bot, as restarting it does in a client.
+        message in a private chat unblocks the bot, as restarting it does in a client. With
+        `anonymous` an administrator writes as the group: ``sender_chat`` is the group and
+        ``from`` is Telegram's GroupAnonymousBot.
         """
         new_id = self._chats.migrated_to(chat.id)
         if new_id is not None:
@@ -305,13 +346,17 @@ class LoopbackBotApi:
         self._chats.remember(user)
         if chat.type == "private":
             self._chats.unblock(user.id)
+        else:
+            self._members.joined(chat.id, user.id)
         message: dict[str, Any] = {
             "message_id": self._messages.next_id(chat.id),
-            "from": user.to_dict(),
+            "from": ANONYMOUS_ADMIN if anonymous else user.to_dict(),
             "chat": self._chats.chat_dict(chat),
             "date": int(time.time()),
             "text": text,
         }
+        if anonymous:
+            message["sender_chat"] = self._chats.chat_dict(chat)
         match = _COMMAND.match(text)
         if match:
             message["entities"] = [

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from bot.db import articles, deliveries, subscribers
+from bot.db import articles, deliveries, follows, subscribers, topics
 from bot.model import PlanResult, Subscriber
 from bot.scheduling import (
     PushDefaults,
@@ -26,6 +26,7 @@ from bot.store import Store
 
 PAGE = 1000  # subscribers per page and per transaction
 NEVER = datetime.min.replace(tzinfo=UTC)  # before any subscription
+ALL: frozenset[int] = frozenset()  # following no topic: every article is offered
 
 
 class Planner:
@@ -116,21 +117,49 @@ class Planner:
     def _pick(
         self, c: Connection, due: Sequence[tuple[Subscriber, date]], defaults: PushDefaults
     ) -> list[tuple[Subscriber, int, date]]:
-        """Pick each due subscriber's articles: (subscriber, article_id, local date) rows."""
+        """Pick each due subscriber's articles: (subscriber, article_id, local date) rows.
+
+        A subscriber that follows topics is offered only the articles of those topics (in
+        the same order); one that follows none is offered every article.
+        """
         if not due:
             return []
         ordered = articles.visible_ids(c, newest_first=defaults.policy == "newest")
         if not ordered:
             return []
-        window = newest_window(defaults.policy, ordered, defaults.max_per_day)
+        followed = follows.followed_by(c, [sub.id for sub, _ in due])
+        offered = self._offered(c, ordered, set(followed.values()))
+        windows = {
+            key: newest_window(defaults.policy, ids, defaults.max_per_day)
+            for key, ids in offered.items()
+        }
+        window = sorted({a for ids in windows.values() for a in ids})
         delivered = self._delivered(c, [sub.id for sub, _ in due], window, defaults)
         picks: list[tuple[Subscriber, int, date]] = []
         for sub, day in due:
             chosen = pick_articles(
-                defaults.policy, ordered, delivered.get(sub.id, set()), defaults.max_per_day
+                defaults.policy,
+                offered[followed.get(sub.id, ALL)],
+                delivered.get(sub.id, set()),
+                defaults.max_per_day,
             )
             picks.extend((sub, article_id, day) for article_id in chosen)
         return picks
+
+    @staticmethod
+    def _offered(
+        c: Connection, ordered: list[int], sets: set[frozenset[int]]
+    ) -> dict[frozenset[int], list[int]]:
+        """Return the articles offered to each distinct set of followed topics, in push order."""
+        offered: dict[frozenset[int], list[int]] = {ALL: ordered}
+        sets.discard(ALL)
+        if not sets:
+            return offered
+        members = topics.articles_of(c, {t for s in sets for t in s})
+        for topic_set in sets:
+            allowed = set().union(*(members.get(t, set()) for t in topic_set))
+            offered[topic_set] = [a for a in ordered if a in allowed]
+        return offered
 
     def _delivered(
         self,

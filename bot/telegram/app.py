@@ -36,7 +36,7 @@ from bot.ledger import Ledger
 from bot.metrics import DatabaseTotals
 from bot.runtime import Runtime
 from bot.status import Liveness
-from bot.telegram import handlers, jobs, push_commands, settings_flow
+from bot.telegram import handlers, jobs, push_commands, settings_flow, topics_flow
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.commands import menu_commands
 from bot.telegram.context import BotState, DigestApplication, DigestContext
@@ -143,6 +143,9 @@ def register_handlers(application: DigestApplication) -> None:
     command("settings", settings_flow.settings_command)
     command("time", settings_flow.time_command)
     command("timezone", settings_flow.timezone_command)
+    command("topics", topics_flow.topics_command)
+    command("follow", topics_flow.follow_command)
+    command("unfollow", topics_flow.unfollow_command)
     command("help", handlers.help_command)
     command("stats", push_commands.stats)
     command("reload", handlers.reload)

@@ -35,12 +35,15 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("start"),
-    Command("latest"),
-    Command("list", "arg_page"),
+    Command("latest", "arg_optional_topic"),
+    Command("list", "arg_list"),
     Command("article", "arg_id"),
     Command("search", "arg_words"),
     Command("full", "arg_optional_id"),
     Command("risks", "arg_optional_id"),
+    Command("topics"),
+    Command("follow", "arg_topic"),
+    Command("unfollow", "arg_topic"),
     Command("settings"),
     Command("time", "arg_time"),
     Command("timezone", "arg_timezone"),

@@ -19,6 +19,7 @@ from bot.metrics import Metrics
 from bot.model import StoredArticle, Subscriber
 from bot.push.options import push_defaults
 from bot.rendering import Renderer
+from bot.roles import RoleCache
 from bot.runtime import Runtime
 from bot.scheduling import PushDefaults
 from bot.status import Liveness
@@ -119,6 +120,7 @@ class BotState:
         self.metrics = Metrics()
         self.liveness = Liveness()  # build_application shares it with the getUpdates transport
         self.error_reports = ErrorReports()  # ERROR_CHAT_ID's one-a-minute budget
+        self.roles = RoleCache()  # members' roles in groups and channels, read briefly
         self._digests: DigestCache | None = None
 
     def require_runtime(self) -> Runtime:

@@ -23,11 +23,13 @@ from bot.i18n import DEFAULT_LANG, language_for
 from bot.model import StoredArticle
 from bot.scheduling import schedule_context, schedule_for
 from bot.store import Store
-from bot.telegram import settings_flow
+from bot.telegram import settings_flow, topics_flow
 from bot.telegram.commands import help_lines
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
 from bot.telegram.keyboards import article_rows, list_rows
+from bot.telegram.permissions import manager_only
 from bot.telegram.replies import UNAVAILABLE, Answer, Replier, edit_in_place
+from bot.topics import deep_link_topic
 from bot.web.links import ReaderLinks, full_text_button, is_private_chat, with_reader
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,10 @@ async def start(update: Update, context: DigestContext) -> None:
     status = "new" if subscription.created else "back" if subscription.reactivated else "already"
     schedule = schedule_context(schedule_for(subscriber, context.push_defaults), now())
     await reply.template("welcome", {"status": status, "group": not chat.is_private, **schedule})
-    if context.args:
+    topic_id = deep_link_topic(context.args[0]) if context.args else None
+    if topic_id is not None:
+        await topics_flow.follow_deep_link(context, chat, topic_id)
+    elif context.args:
         article_id = deep_link_article(context.args[0])
         stored = (
             None if article_id is None else await context.db(context.store.get_article, article_id)
@@ -107,7 +112,7 @@ async def start(update: Update, context: DigestContext) -> None:
 async def stop(update: Update, context: DigestContext) -> None:
     """Unsubscribe this chat (/stop, /unsubscribe); its history and settings are kept."""
     chat = await chat_info(update, context)
-    if chat is None:
+    if chat is None or not await manager_only(update, context, chat):
         return
     was_active = await context.db(context.store.unsubscribe, chat.id)
     key = "stop_done" if was_active else "stop_not_subscribed"
@@ -118,9 +123,14 @@ async def stop(update: Update, context: DigestContext) -> None:
 
 
 async def latest(update: Update, context: DigestContext) -> None:
-    """Send the newest article's digest with its buttons."""
+    """Send the newest article's digest (of one topic: `/latest <topic>`) with its buttons."""
     chat = await chat_info(update, context)
     if chat is None:
+        return
+    if context.args:
+        in_topic = await topics_flow.latest_in_topic(context, chat, " ".join(context.args))
+        if in_topic is not None:
+            await send_article(context.reply(chat), in_topic, "digest")
         return
     stored = await context.newest_article()
     if stored is None:
@@ -178,6 +188,7 @@ def _list_context(page: Page, articles: list[StoredArticle]) -> dict[str, object
         "page": page.number,
         "pages": page.pages,
         "total": page.total,
+        "topic": None,
         "articles": [
             {"id": a.id, "title": a.article.title, "date": a.article.date} for a in articles
         ],
@@ -185,12 +196,18 @@ def _list_context(page: Page, articles: list[StoredArticle]) -> dict[str, object
 
 
 async def list_archive(update: Update, context: DigestContext) -> None:
-    """Send a page of the archive, newest first, with ◀ ▶ and a button per article."""
+    """Send a page of the archive (or of a topic), newest first, with ◀ ▶ and article buttons."""
     chat = await chat_info(update, context)
     if chat is None:
         return
+    args = list(context.args or ())
+    if args and not all(a.isdigit() for a in args):
+        # `/list <topic> [page]`: a trailing number after the topic's name is its page.
+        page_arg = int(args.pop()) if len(args) > 1 and args[-1].isdigit() else 1
+        await topics_flow.list_topic(context, chat, " ".join(args), max(page_arg, 1))
+        return
     try:
-        requested = parse_page(list(context.args or ()))
+        requested = parse_page(args)
     except UsageError:
         await context.reply(chat).notice("usage_list")
         return
@@ -347,6 +364,8 @@ async def _dispatch(context: DigestContext, chat: ChatInfo | None, query: Callba
         return await _list_button(context, chat, query, args)
     if action in settings_flow.ACTIONS:
         return await settings_flow.on_button(context, chat, query, action, args)
+    if action in topics_flow.ACTIONS:
+        return await topics_flow.on_button(context, chat, query, action, args)
     return UNAVAILABLE
 
 

@@ -47,6 +47,7 @@ async def stats(update: Update, context: DigestContext) -> None:
         return
     counts = await context.db(context.store.counts)
     run = await context.db(_last_push, context.store)
+    followers = await context.db(context.store.topic_followers)
     last_push = None
     if run is not None:
         last_push = {
@@ -64,6 +65,7 @@ async def stats(update: Update, context: DigestContext) -> None:
         "hidden": counts.hidden_articles,
         "active": counts.active_subscribers,
         "inactive": counts.inactive_subscribers,
+        "topics": followers,
         "last_push": last_push,
     }
     await context.reply(chat).template("push_stats", values)

@@ -19,6 +19,7 @@ from bot.model import Subscriber
 from bot.scheduling import PushDefaults, schedule_context, schedule_for
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
 from bot.telegram.keyboards import TIMEZONES, SettingsView, settings_rows
+from bot.telegram.permissions import manager_only, may_manage
 from bot.telegram.replies import UNAVAILABLE, Answer, edit_in_place
 
 ACTIONS = frozenset({"set", "settime", "settz", "setlang"})
@@ -51,7 +52,7 @@ async def settings_command(update: Update, context: DigestContext) -> None:
 
 async def _typed(update: Update, context: DigestContext, what: str) -> None:
     chat = await chat_info(update, context)
-    if chat is None:
+    if chat is None or not await manager_only(update, context, chat):
         return
     text = " ".join(context.args or ())
     try:
@@ -113,6 +114,8 @@ async def on_button(
     """Handle a /settings button; return what to answer the press with."""
     if chat.subscriber is None:
         return Answer("settings_need_start", alert=True)
+    if not await may_manage(context, chat):
+        return Answer("chat_admins_only", alert=True, lang=chat.user_lang)
     if action == "set":
         if len(args) != 1 or args[0] >= len(SettingsView):
             return UNAVAILABLE

@@ -132,7 +132,10 @@ def fresh_chat(bot: BotHarness, lang: Lang, kind: str) -> tuple[FakeUser, FakeCh
     """Return a new user speaking `lang` and a new chat of `kind` nobody has used yet."""
     n = next(_ids)
     user = bot.api.user(n, language_code=LANGUAGE_CODES[lang])
-    chat = bot.api.private_chat(user) if kind == "private" else bot.api.group(-n, f"Group {n}")
+    if kind == "private":
+        return user, bot.api.private_chat(user)
+    chat = bot.api.group(-n, f"Group {n}")
+    bot.api.set_role(chat, user, "creator")  # the group's settings are its owner's to change
     return user, chat
 
 

@@ -293,8 +293,10 @@ async def test_list_page_arguments(bot: BotHarness) -> None:
     assert "第 2/2 页" in page2.text
     [clamped] = await bot.say(chat, user, "/list 99")
     assert "第 2/2 页" in clamped.text
-    [usage] = await bot.say(chat, user, "/list abc")
+    [usage] = await bot.say(chat, user, "/list 0")
     assert usage.text.startswith("用法：/list")
+    [unknown] = await bot.say(chat, user, "/list abc")  # a word is a topic
+    assert "没有名为“abc”的主题" in unknown.text
 
 
 async def test_search_finds_articles_as_buttons_and_explains_no_match_and_empty_query(
@@ -401,7 +403,12 @@ async def test_help_in_chinese_names_the_arguments_in_chinese(bot: BotHarness) -
     user = bot.api.user(44, language_code="zh-hans")
     chat = bot.api.private_chat(user)
     [reply] = await bot.say(chat, user, "/help")
-    for usage in ("/list [页码]", "/article <编号>", "/search <关键词>", "/timezone 地区/城市"):
+    for usage in (
+        "/list [主题] [页码]",
+        "/article <编号>",
+        "/search <关键词>",
+        "/timezone 地区/城市",
+    ):
         assert usage in reply.text
     assert "[page]" not in reply.text
     assert "Area/City" not in reply.text
