@@ -32,13 +32,15 @@ SEARCH_MAX_CHARS = 200
 TIMEZONE_MAX = 64  # the longest IANA name is ~32 characters
 CALLBACK_MAX_ARGS = 3  # action:arg:arg:arg (Telegram allows 64 bytes of callback data)
 
-_DIGITS = re.compile(r"[0-9]{1,20}")  # ASCII only; \d would take any script's digits
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only; \d would take any script's digits
+_MAX_DIGITS = 20  # more is out of every range here; int() refuses 4300 and more digits
 _HHMM = re.compile(r"([01]?[0-9]|2[0-3])[:：]([0-5][0-9])")  # the fullwidth colon of CJK input
 
 
 def parse_number(text: str, *, low: int = 0, high: int = ID_MAX) -> int:
     """Parse ASCII digits into an int in [low, high]; raise UsageError otherwise."""
-    if _DIGITS.fullmatch(text) is None or not low <= (value := int(text)) <= high:
+    digits = _DIGITS.fullmatch(text) is not None and len(text) <= _MAX_DIGITS
+    if not digits or not low <= (value := int(text)) <= high:
         raise UsageError(f"not a number from {low} to {high}: {_shown(text)}")
     return value
 

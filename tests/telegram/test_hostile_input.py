@@ -227,3 +227,96 @@ async def test_no_callback_data_reaches_a_traceback_on_postgres(
     pg_attacker: Attacker, argument: str
 ) -> None:
     await pg_attacker.buttons_everywhere(callback_datas(argument))
+
+
+# -- regressions: the inputs of issue 9 §3, each with the reply it gets --------------------
+
+
+def english(bot: BotHarness, key: str, **values: object) -> str:
+    """Return the English notice `key` as the bot sends it (HTML)."""
+    return bot.runtime.renderer.render("notice", "en", key=key, values=values).strip()
+
+
+async def user_chat(bot: BotHarness, user_id: int) -> tuple[FakeUser, FakeChat]:
+    """Return an English-speaking subscribed user and their chat."""
+    user = bot.api.user(user_id, language_code="en")
+    chat = bot.api.private_chat(user)
+    await bot.say(chat, user, "/start")
+    return user, chat
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "values"),
+    [
+        ("/article ²", "not_found", {"ref": "²"}),  # not a number: a slug no article has
+        ("/article ①", "not_found", {"ref": "①"}),
+        (f"/article {ID_MAX + 1}", "usage_article", {}),
+        ("/article 99999999999999999999999", "usage_article", {}),
+        ("/article a\x00b", "usage_article", {}),
+        ("/full 99999999999999999999999", "usage", {"usage": "/full [id]"}),
+        ("/risks ²³", "not_found", {"ref": "²³"}),
+        ("/list ①", "usage_list", {}),
+        ("/list ²", "usage_list", {}),
+        (f"/list {ID_MAX + 1}", "usage_list", {}),
+        ("/timezone Asia", "usage_timezone", {}),
+        ("/timezone " + "x" * 300, "usage_timezone", {}),
+        ("/timezone Asia/Shanghai\x00", "usage_timezone", {}),
+        ("/time ０８:３０", "usage_time", {}),
+        ("/time 8²:30", "usage_time", {}),
+        ("/search " + " ".join(["word"] * 1500), "usage_search", {}),
+        ("/search " + "x" * 300, "usage_search", {}),
+        ("/search a\x00", "usage_search", {}),
+    ],
+)
+async def test_hostile_arguments_get_the_usage_or_not_found_reply(
+    bot: BotHarness, text: str, key: str, values: dict[str, object]
+) -> None:
+    user, chat = await user_chat(bot, 900)
+    [reply] = await bot.say(chat, user, text)
+    assert reply.html.strip() == english(bot, key, **values)
+
+
+async def test_a_deep_link_with_odd_digits_opens_nothing_and_says_so(bot: BotHarness) -> None:
+    user = bot.api.user(901, language_code="en")
+    chat = bot.api.private_chat(user)
+    for payload in ("a²", "a①", f"a{ID_MAX + 1}", "a" + "9" * 30):
+        _, unavailable = await bot.say(chat, user, f"/start {payload}", expect=2)
+        assert unavailable.html.strip() == english(bot, "unavailable")
+
+
+@pytest.mark.parametrize(
+    "data", ["full:²", "risks:①", "article:٣", f"full:{ID_MAX + 1}", "list:²", "settime:²:0"]
+)
+async def test_forged_callback_data_gets_the_unavailable_alert(bot: BotHarness, data: str) -> None:
+    user, chat = await user_chat(bot, 902)
+    welcome = bot.api.messages(chat.id)[-1]
+    answer, sent = await bot.press(chat, user, welcome, data)
+    assert answer.show_alert
+    assert answer.text == bot.runtime.renderer.text("unavailable", "en")
+    assert sent == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (f"/article {ID_MAX + 1}", "usage_article"),
+        (f"/full {2**63}", "usage"),
+        (f"/list {ID_MAX + 1}", "usage_list"),
+        ("/search a\x00", "usage_search"),
+        ("/article a\x00", "usage_article"),
+    ],
+)
+async def test_ids_past_postgres_integer_get_the_usage_reply(
+    pg_attacker: Attacker, text: str, key: str
+) -> None:
+    bot = pg_attacker.bot
+    user, chat = await user_chat(bot, 903)
+    [reply] = await bot.say(chat, user, text)
+    assert reply.html.startswith(english(bot, key, usage="/x")[:6])  # "Usage:" in English
+    welcome = bot.api.messages(chat.id)[0]
+    answer, _ = await bot.press(chat, user, welcome, f"full:{ID_MAX + 1}")
+    assert answer.text == bot.runtime.renderer.text("unavailable", "en")
+    _, unavailable = await bot.say(chat, user, f"/start a{ID_MAX + 1}", expect=2)
+    assert unavailable.html.strip() == english(bot, "unavailable")
+    pg_attacker.check(text, [reply])
