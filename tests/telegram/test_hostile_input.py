@@ -45,10 +45,13 @@ numbers = st.one_of(
 ).map(str)
 odd_numbers = st.text(alphabet=ODD_DIGITS + ODD_MARKS + "0123456789-+:./ ", min_size=1)
 anything = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=80)
+# Long enough to be cut, echoed or refused: up to Telegram's 4096 characters.
+long_text = st.builds(lambda piece, times: (piece * times)[:4000], anything, st.integers(1, 4000))
 arguments = st.one_of(
     numbers,
     odd_numbers,
     anything,
+    long_text,
     st.lists(st.one_of(numbers, odd_numbers, anything), min_size=2, max_size=5).map(" ".join),
 )
 EXAMPLES = 40
@@ -155,11 +158,12 @@ async def pg_attacker(
 
 
 def command_texts(argument: str) -> list[str]:
-    """Return every command with `argument`, and the /start deep-link payloads."""
+    """Return every command with `argument`, the deep-link payloads, and it as a command."""
     return [
         *(f"/{name} {argument}" for name in COMMAND_NAMES),
         f"/start a{argument}",
         f"/start {argument}",
+        f"/{argument}",  # an unknown (or odd) command name
     ]
 
 
