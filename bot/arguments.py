@@ -29,6 +29,7 @@ CHAT_ID_MAX = 2**63 - 1  # subscribers.chat_id is BIGINT
 SLUG_MAX = 400  # articles.slug is VARCHAR(400)
 SEARCH_MAX_WORDS = 20  # each word is one LIKE; SQLite refuses ~1000 ("too large")
 SEARCH_MAX_CHARS = 200
+TITLE_MAX = 255  # Telegram allows 128 characters
 TIMEZONE_MAX = 64  # the longest IANA name is ~32 characters
 CALLBACK_MAX_ARGS = 3  # action:arg:arg:arg (Telegram allows 64 bytes of callback data)
 
@@ -70,6 +71,12 @@ def parse_text(text: str, *, limit: int, what: str = "text") -> str:
     if len(text) > limit or any(unicodedata.category(c) in {"Cc", "Cs"} for c in text):
         raise UsageError(f"not a usable {what}: {_shown(text)}")
     return text
+
+
+def chat_title(text: str) -> str:
+    """Return a chat's title as it is stored: no control characters, at most 255 of them."""
+    # Not refused like typed text: the title comes from Telegram, the chat must still subscribe.
+    return "".join(c for c in text if unicodedata.category(c) not in {"Cc", "Cs"})[:TITLE_MAX]
 
 
 @dataclass(frozen=True, slots=True)

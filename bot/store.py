@@ -145,7 +145,11 @@ class Store:
                 new = subscribers.insert_new(
                     c, chat_id, chat_type=chat_type, language=language, title=title, now=now
                 )
-                return Subscription(new, created=True, reactivated=False)
+                if new is not None:
+                    return Subscription(new, created=True, reactivated=False)
+                # Another /start of this chat inserted it meanwhile: subscribe that row.
+                found = subscribers.by_chat(c, chat_id, lock=True)
+                assert found is not None  # noqa: S101 - the conflict means the row exists
             reactivated = not found.active
             values: dict[str, object] = {
                 "active": True,

@@ -12,6 +12,7 @@ from bot.arguments import (
     SEARCH_MAX_WORDS,
     SLUG_MAX,
     ArticleRef,
+    chat_title,
     deep_link_article,
     is_number,
     page_of,
@@ -128,3 +129,8 @@ def test_deep_links_take_only_ascii_ids_in_range() -> None:
     assert deep_link_article(f"a{ID_MAX}") == ID_MAX
     for bad in ("a²", "a①", "a٣", f"a{ID_MAX + 1}", "a0", "a-1", "a 1"):
         assert deep_link_article(bad) is None
+
+
+def test_chat_titles_lose_control_characters_and_are_bounded() -> None:
+    assert chat_title("G\x00ro\x1bup\u202e") == "Group\u202e"
+    assert len(chat_title("x" * 1000)) == 255

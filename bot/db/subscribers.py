@@ -7,7 +7,9 @@ from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db.tables import SUBSCRIBERS
 from bot.model import Subscriber
@@ -65,8 +67,8 @@ def count_by_active(c: Connection) -> tuple[int, int]:
 
 def insert_new(
     c: Connection, chat_id: int, *, chat_type: str, language: str, title: str, now: datetime
-) -> Subscriber:
-    """Insert an active subscriber for a chat that never subscribed."""
+) -> Subscriber | None:
+    """Insert an active subscriber for a chat that never subscribed; None if one just did."""
     values = {
         "chat_id": chat_id,
         "chat_type": chat_type,
@@ -76,9 +78,11 @@ def insert_new(
         "active": True,
         "subscribed_at": now,
     }
-    return to_subscriber(
-        c.execute(insert(SUBSCRIBERS).returning(*COLUMNS), values).mappings().one()
-    )
+    # Two /start of one chat at once both find no row; the second must not fail on chat_id.
+    dialect_insert = pg_insert if c.dialect.name == "postgresql" else sqlite_insert
+    query = dialect_insert(SUBSCRIBERS).on_conflict_do_nothing(index_elements=["chat_id"])
+    row = c.execute(query.returning(*COLUMNS), values).mappings().first()
+    return None if row is None else to_subscriber(row)
 
 
 def change(c: Connection, chat_id: int, **values: Any) -> Subscriber | None:

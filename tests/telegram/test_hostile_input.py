@@ -324,3 +324,35 @@ async def test_ids_past_postgres_integer_get_the_usage_reply(
     _, unavailable = await bot.say(chat, user, f"/start a{ID_MAX + 1}", expect=2)
     assert unavailable.html.strip() == english(bot, "unavailable")
     pg_attacker.check(text, [reply])
+
+
+async def groups_with_odd_titles_subscribe(attacker: Attacker) -> None:
+    """Subscribe groups whose titles carry NUL, RTL marks and more, each with /start x5 at once."""
+    api = attacker.api
+    attacker.caplog.clear()
+    titles = ["G\x00roup", "\u202eevil\u202c", "x" * 300, "²\x1b[31m"]
+    for number, title in enumerate(titles, start=1):
+        group = api.group(-5000 - number, title=title)
+        user = api.user(5000 + number, language_code="en")
+        for text in ("/start", "/start", f"/start@{api.bot_username} a²", "/start", "/start"):
+            api.send_message(group, user, text)
+        await api.wait_sent(group.id, 6)  # five welcomes and the deep link's "unavailable"
+        await api.settle(quiet=0.05)
+        attacker.check(repr(title), api.messages(group.id))
+        subscriber = attacker.bot.runtime.store.get_subscriber(group.id)
+        assert subscriber is not None
+        assert subscriber.active
+        assert "\x00" not in subscriber.title
+        assert len(subscriber.title) <= 255
+
+
+async def test_groups_with_odd_titles_subscribe_even_with_five_starts_at_once(
+    attacker: Attacker,
+) -> None:
+    await groups_with_odd_titles_subscribe(attacker)
+
+
+@pytest.mark.postgres
+async def test_groups_with_odd_titles_subscribe_on_postgres(pg_attacker: Attacker) -> None:
+    """PostgreSQL text holds no NUL, and two INSERTs of one chat_id race there."""
+    await groups_with_odd_titles_subscribe(pg_attacker)
