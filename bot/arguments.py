@@ -1,38 +1,128 @@
-"""Command arguments and payloads → values: times, timezones, archive pages, deep links.
+"""Command arguments and payloads → values: the one place user input is validated.
 
-Pure functions: a handler passes the text the user typed and gets a value back, or a
-UsageError it answers with the command's usage line.
+Pure functions: a handler (or the CLI, or the console) passes the text a person typed, a
+button's callback data or a deep-link payload, and gets a value back, or a UsageError it
+answers with the command's usage line. Every rule here is about what the rest of the bot can
+safely be handed:
+
+- numbers are ASCII digits only (``str.isdigit()`` also accepts ², ① and ٣, which ``int()``
+  refuses) and lie in the range of the column they are looked up in: article ids and the
+  other id columns are INTEGER (PostgreSQL refuses 2^31 and more, SQLite past 2^63);
+- text never carries control characters (PostgreSQL cannot store NUL) and is bounded, so a
+  reply that echoes it stays far below Telegram's 4096 characters;
+- timezone names are checked against the IANA list, never by opening a file named by a user.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import UsageError
+from bot.scheduling import zone
 
 PAGE_SIZE = 10  # articles on one page of /list
+ID_MAX = 2**31 - 1  # the INTEGER id columns (articles, subscribers): PostgreSQL's int4
+CHAT_ID_MAX = 2**63 - 1  # subscribers.chat_id is BIGINT
+SLUG_MAX = 400  # articles.slug is VARCHAR(400)
+SEARCH_MAX_WORDS = 20  # each word is one LIKE; SQLite refuses ~1000 ("too large")
+SEARCH_MAX_CHARS = 200
+TITLE_MAX = 255  # Telegram allows 128 characters
+TIMEZONE_MAX = 64  # the longest IANA name is ~32 characters
+CALLBACK_MAX_ARGS = 3  # action:arg:arg:arg (Telegram allows 64 bytes of callback data)
 
-_HHMM = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only; \d would take any script's digits
+_MAX_DIGITS = 20  # more is out of every range here; int() refuses 4300 and more digits
+_HHMM = re.compile(r"([01]?[0-9]|2[0-3])[:：]([0-5][0-9])")  # the fullwidth colon of CJK input
+
+
+def parse_number(text: str, *, low: int = 0, high: int = ID_MAX) -> int:
+    """Parse ASCII digits into an int in [low, high]; raise UsageError otherwise."""
+    digits = _DIGITS.fullmatch(text) is not None and len(text) <= _MAX_DIGITS
+    if not digits or not low <= (value := int(text)) <= high:
+        raise UsageError(f"not a number from {low} to {high}: {_shown(text)}")
+    return value
+
+
+def is_number(text: str) -> bool:
+    """Tell whether `text` is ASCII digits (of any value); ², ① and ٣ are not."""
+    return _DIGITS.fullmatch(text) is not None
+
+
+def parse_id(text: str) -> int:
+    """Parse an article (or other row) id: ASCII digits, 1 to 2^31-1."""
+    return parse_number(text, low=1, high=ID_MAX)
+
+
+def parse_chat_id(text: str) -> int:
+    """Parse a Telegram chat id: an optional minus sign and ASCII digits, within BIGINT."""
+    digits = text.removeprefix("-")
+    value = parse_number(digits, low=0, high=CHAT_ID_MAX)
+    if value == 0:
+        raise UsageError(f"not a chat id: {_shown(text)}")
+    return -value if text.startswith("-") else value
+
+
+def parse_text(text: str, *, limit: int, what: str = "text") -> str:
+    """Return `text` stripped, if it has no control characters and at most `limit` of them."""
+    text = text.strip()
+    if len(text) > limit or any(unicodedata.category(c) in {"Cc", "Cs"} for c in text):
+        raise UsageError(f"not a usable {what}: {_shown(text)}")
+    return text
+
+
+def chat_title(text: str) -> str:
+    """Return a chat's title as it is stored: no control characters, at most 255 of them."""
+    # Not refused like typed text: the title comes from Telegram, the chat must still subscribe.
+    return "".join(c for c in text if unicodedata.category(c) not in {"Cc", "Cs"})[:TITLE_MAX]
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRef:
+    """What `/article REF` or `digestbot preview REF` names: an id, a slug, or the newest."""
+
+    id: int | None = None
+    slug: str | None = None
+
+    @property
+    def latest(self) -> bool:
+        """Tell whether the reference is `latest` (the newest visible article)."""
+        return self.id is None and self.slug is None
+
+
+def parse_article_ref(text: str) -> ArticleRef:
+    """Parse an article reference: `latest`, an id (1 to 2^31-1) or a slug."""
+    ref = parse_text(text, limit=SLUG_MAX, what="article reference")
+    if not ref:
+        raise UsageError("no article reference")
+    if ref.lower() == "latest":
+        return ArticleRef()
+    if is_number(ref):
+        try:
+            return ArticleRef(id=parse_id(ref))
+        except UsageError:
+            raise UsageError(
+                f"not an article id: {_shown(ref)} (ids run from 1 to {ID_MAX})"
+            ) from None
+    return ArticleRef(slug=ref)
 
 
 def parse_time(text: str) -> time:
-    """Parse `HH:MM` (24-hour clock); raise UsageError otherwise."""
-    match = _HHMM.match(text.strip())
+    """Parse `HH:MM` or `H:MM` (24-hour clock, ASCII digits); raise UsageError otherwise."""
+    match = _HHMM.fullmatch(text.strip())
     if match is None:
-        raise UsageError(f"not a time: {text!r}")
+        raise UsageError(f"not a time: {_shown(text)}")
     return time(int(match[1]), int(match[2]))
 
 
 def parse_timezone(text: str) -> str:
     """Return `text` if it names an IANA timezone; raise UsageError otherwise."""
     name = text.strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise UsageError(f"not an IANA timezone: {text!r}") from exc
+    # zone() looks the name up in the IANA list first: no file is opened with what a user typed.
+    if len(name) > TIMEZONE_MAX or zone(name) is None:
+        raise UsageError(f"not an IANA timezone: {_shown(text)}")
     return name
 
 
@@ -40,9 +130,29 @@ def parse_page(args: list[str]) -> int:
     """Parse /list's optional 1-based page number; raise UsageError otherwise."""
     if not args:
         return 1
-    if len(args) > 1 or not args[0].isdigit() or int(args[0]) < 1:
-        raise UsageError(f"not a page number: {' '.join(args)!r}")
-    return int(args[0])
+    if len(args) > 1:
+        raise UsageError(f"not a page number: {_shown(' '.join(args))}")
+    return parse_number(args[0], low=1)
+
+
+def parse_search(words: list[str]) -> tuple[str, ...]:
+    """Return /search's words, if there are 1 to 20 of them, 200 characters in all."""
+    query = parse_text(" ".join(words), limit=SEARCH_MAX_CHARS, what="search")
+    found = tuple(query.split())
+    if not found or len(found) > SEARCH_MAX_WORDS:
+        raise UsageError(f"search for 1 to {SEARCH_MAX_WORDS} words: {_shown(query)}")
+    return found
+
+
+def parse_callback(data: str) -> tuple[str, tuple[int, ...]] | None:
+    """Decode `action:arg:...` callback data; None when it is malformed or forged."""
+    action, *rest = data.split(":")
+    if not action or len(rest) > CALLBACK_MAX_ARGS:
+        return None
+    try:
+        return action, tuple(parse_number(r) for r in rest)
+    except UsageError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +177,14 @@ def page_of(requested: int, total: int) -> Page:
 
 def deep_link_article(payload: str) -> int | None:
     """Return the article id of a `/start a<id>` deep-link payload, or None."""
-    if payload.startswith("a") and payload[1:].isdigit() and len(payload) < 20:
-        return int(payload[1:])
-    return None
+    if not payload.startswith("a"):
+        return None
+    try:
+        return parse_id(payload[1:])
+    except UsageError:
+        return None
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """Return `text` for an error message: quoted, escaped, and cut short."""
+    return repr(text[:limit] + ("…" if len(text) > limit else ""))

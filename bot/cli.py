@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from bot.arguments import CHAT_ID_MAX
 from bot.config import Settings, load_settings
 from bot.digest import PARTS, Part, render_part
 from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
@@ -223,7 +224,10 @@ def console(
             show_envvar=False,
         ),
     ] = None,
-    user_id: Annotated[int, typer.Option(help="Your user id in the offline chat.")] = 10001,
+    user_id: Annotated[
+        int,
+        typer.Option(min=1, max=CHAT_ID_MAX, help="Your user id in the offline chat."),
+    ] = 10001,
     database: Annotated[
         str | None,
         typer.Option(
@@ -247,7 +251,9 @@ def console(
 
 @app.command("fake-api")
 def fake_api(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8081,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")
+    ] = 8081,
     strict: Annotated[bool, typer.Option(help="Enforce Telegram's flood limits (429).")] = False,
 ) -> None:
     """Serve a fake Telegram Bot API on 127.0.0.1 for `digestbot run` to poll.

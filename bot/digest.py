@@ -32,14 +32,6 @@ def callback(action: str, *args: int) -> str:
     return ":".join((action, *map(str, args)))
 
 
-def parse_callback(data: str) -> tuple[str, tuple[int, ...]] | None:
-    """Decode `action:arg:...` callback data; None when it is malformed or forged."""
-    action, *rest = data.split(":")
-    if not action or len(rest) > 3 or not all(r.isdigit() and len(r) < 19 for r in rest):
-        return None
-    return action, tuple(int(r) for r in rest)
-
-
 def article_buttons(renderer: Renderer, stored: StoredArticle, lang: Lang) -> tuple[Button, ...]:
     """Return the 📖 full text, ⚠️ risks (when there are any) and 🔗 original (http) buttons."""
     buttons = [

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from bot.arguments import parse_article_ref
 from bot.db import articles, follows, subscribers, topics
 from bot.db.engine import create_db_engine
 from bot.db.tables import UNSCHEDULED
@@ -182,18 +183,16 @@ class Store:
             return articles.by_ids(c, ids)
 
     def resolve(self, ref: str) -> StoredArticle:
-        """Find a visible article by numeric id, slug, or `latest`; raise NotFoundError."""
-        ref = ref.strip()
-        if ref.lower() == "latest":
-            found = self.latest_article()
-        elif ref.isdigit():
-            found = self.get_article(int(ref))
+        """Find a visible article by id, slug, or `latest`; raise UsageError or NotFoundError."""
+        parsed = parse_article_ref(ref)
+        if parsed.id is not None:
+            found = self.get_article(parsed.id)
+        elif parsed.slug is not None:
+            found = self.get_article_by_slug(parsed.slug)
         else:
-            found = self.get_article_by_slug(ref)
+            found = self.latest_article()
         if found is None:
-            raise NotFoundError(
-                f"no article {ref!r}" if ref.lower() != "latest" else "no articles"
-            )
+            raise NotFoundError("no articles" if parsed.latest else f"no article {ref.strip()!r}")
         return found
 
     def list_articles(

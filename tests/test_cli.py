@@ -55,6 +55,31 @@ def test_preview_unknown_reference_is_one_line_error(tmp_path: Path, seeds_dir: 
     assert result.stderr.strip() == "digestbot: no article 'no-such-article'"
 
 
+@pytest.mark.parametrize(
+    ("ref", "code", "line"),
+    [
+        ("99999999999999999999", 2, "digestbot: not an article id: '99999999999999999999' "),
+        ("2147483648", 2, "digestbot: not an article id: '2147483648' "),
+        ("²", 1, "digestbot: no article '²'"),
+        ("a\x01b", 2, "digestbot: not a usable article reference: 'a\\x01b'"),
+        ("", 2, "digestbot: no article reference"),
+    ],
+)
+def test_preview_hostile_reference_is_one_line_and_an_exit_code(
+    tmp_path: Path, seeds_dir: Path, ref: str, code: int, line: str
+) -> None:
+    result = run(tmp_path, seeds_dir, "preview", ref)
+    assert result.returncode == code
+    assert result.stderr.startswith(line)
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_console_user_id_out_of_range_is_a_usage_error(tmp_path: Path, seeds_dir: Path) -> None:
+    result = run(tmp_path, seeds_dir, "console", "--user-id", "99999999999999999999")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
 def test_preview_bad_part_is_a_usage_error(tmp_path: Path, seeds_dir: Path) -> None:
     result = run(tmp_path, seeds_dir, "preview", "latest", "--part", "nope")
     assert result.returncode == 2

@@ -7,12 +7,12 @@ from datetime import date
 
 import pytest
 
+from bot.arguments import parse_callback
 from bot.digest import (
     PARTS,
     DigestCache,
     article_buttons,
     callback,
-    parse_callback,
     render_part,
 )
 from bot.i18n import LANGS, Lang
@@ -131,6 +131,12 @@ def test_buttons_carry_short_callback_data(renderer: Renderer) -> None:
         ("full:-1", None),
         (":1", None),
         ("full:" + "9" * 40, None),
+        ("full:²", None),
+        ("full:①", None),
+        ("full:٣", None),
+        ("full:2147483647", ("full", (2147483647,))),
+        ("full:2147483648", None),
+        ("full:3:", None),
     ],
 )
 def test_callback_data_round_trips_and_rejects_forgeries(

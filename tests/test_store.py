@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.db import articles, subscribers
 from bot.db.engine import open_database
-from bot.errors import DatabaseError, NotFoundError
+from bot.errors import DatabaseError, NotFoundError, UsageError
 from bot.ledger import Ledger
 from bot.model import Article, ArticleUpsert, Point, SyncWrites
 from bot.store import Store, utcnow
@@ -76,6 +76,18 @@ def test_resolve_by_id_slug_and_latest(store: Store) -> None:
         store.resolve("nope")
     with pytest.raises(NotFoundError):
         store.resolve("999")
+
+
+@pytest.mark.parametrize("ref", ["2147483648", "9" * 23, "a\x00b", "", "x" * 401])
+def test_resolve_refuses_what_no_id_or_slug_column_can_hold(store: Store, ref: str) -> None:
+    with pytest.raises(UsageError):
+        store.resolve(ref)
+
+
+@pytest.mark.parametrize("ref", ["²", "①", "٣", "-1", "x" * 400])
+def test_resolve_takes_odd_digits_for_a_slug(store: Store, ref: str) -> None:
+    with pytest.raises(NotFoundError):
+        store.resolve(ref)
 
 
 def test_hidden_articles_are_not_listed_or_resolved(store: Store) -> None:

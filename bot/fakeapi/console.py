@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import logging
 import queue
 import signal
 import sys
@@ -33,6 +35,7 @@ from rich.style import Style
 from rich.text import Text
 from sqlalchemy.engine import make_url
 
+from bot.arguments import is_number
 from bot.config import Settings
 from bot.fakeapi.models import FakeChat, FakeUser, SentMessage
 from bot.fakeapi.server import LoopbackBotApi
@@ -51,6 +54,8 @@ __all__ = [
     "run_console",
     "wait_answered",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_USER_ID = 10001
 QUIT = frozenset({"/quit", "/exit"})
@@ -80,6 +85,10 @@ class LineReader:
         self._requests: queue.SimpleQueue[
             tuple[asyncio.AbstractEventLoop, asyncio.Future[str | None]]
         ] = queue.SimpleQueue()
+        if isinstance(sys.stdin, io.TextIOWrapper):
+            # Bytes that are not UTF-8 (a Latin-1 file piped in) become U+FFFD, not an error
+            # that would end the reading thread and leave the console waiting forever.
+            sys.stdin.reconfigure(errors="replace")
         self._thread = threading.Thread(target=self._run, name="console-stdin", daemon=True)
         self._thread.start()
 
@@ -89,6 +98,9 @@ class LineReader:
                 return input(self._prompt)
             line = sys.stdin.readline()
         except EOFError:
+            return None
+        except (OSError, ValueError) as exc:  # an unreadable or undecodable stdin ends the input
+            log.warning("cannot read the console input: %s", exc)
             return None
         return line.rstrip("\r\n") if line else None
 
@@ -130,7 +142,7 @@ class ChatView:
 
     def act(self, line: str) -> str | None:
         """Send the line, or press the button it numbers; return the callback query id."""
-        if line.isdigit() and self.buttons:
+        if is_number(line) and self.buttons:
             button = self.buttons.get(int(line))
             if button is None:
                 self.say("console_no_button", number=line, count=len(self.buttons))

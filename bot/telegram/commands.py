@@ -57,6 +57,12 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+def command_usage(renderer: Renderer, lang: Lang, name: str) -> str:
+    """Return `/name args` of the named command in `lang` (just `/name` if it is unknown)."""
+    found = next((c for c in COMMANDS if c.name == name), Command(name))
+    return found.usage(renderer, lang)
+
+
 def menu_commands(renderer: Renderer, lang: Lang) -> list[BotCommand]:
     """Return the command menu in one language (admin commands are not listed)."""
     return [BotCommand(c.name, renderer.text(f"cmd_{c.name}", lang)) for c in COMMANDS if c.menu]

@@ -12,6 +12,7 @@ from telegram import Chat, Update
 from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
 from bot.alerts import ErrorReports
+from bot.arguments import chat_title
 from bot.config import Settings
 from bot.digest import DigestCache
 from bot.i18n import Lang, is_lang, language_for
@@ -227,7 +228,7 @@ async def chat_info(update: Update, context: DigestContext) -> ChatInfo | None:
     return ChatInfo(
         id=chat.id,
         type=chat.type,
-        title=chat.title or chat.full_name or "",
+        title=chat_title(chat.title or chat.full_name or ""),
         user_id=user.id if user else None,
         user_lang=language_for(user.language_code if user else None),
         subscriber=subscriber,

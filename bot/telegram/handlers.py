@@ -16,15 +16,23 @@ from datetime import UTC, datetime
 from telegram import CallbackQuery, Update
 from telegram.error import Forbidden
 
-from bot.arguments import PAGE_SIZE, Page, deep_link_article, page_of, parse_page
-from bot.digest import Button, Part, callback, parse_callback
+from bot.arguments import (
+    PAGE_SIZE,
+    Page,
+    deep_link_article,
+    page_of,
+    parse_callback,
+    parse_page,
+    parse_search,
+)
+from bot.digest import Button, Part, callback
 from bot.errors import NotFoundError, UsageError
 from bot.i18n import DEFAULT_LANG, language_for
 from bot.model import StoredArticle
 from bot.scheduling import schedule_context, schedule_for
 from bot.store import Store
 from bot.telegram import settings_flow, topics_flow
-from bot.telegram.commands import help_lines
+from bot.telegram.commands import command_usage, help_lines
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
 from bot.telegram.keyboards import article_rows, list_rows
 from bot.telegram.permissions import manager_only
@@ -150,6 +158,12 @@ async def _part(update: Update, context: DigestContext, part: Part, *, required:
     try:
         # Without a ref: the newest, shared with /latest (resolve("latest") reads the same).
         found = await (context.db(context.store.resolve, ref) if ref else context.newest_article())
+    except UsageError:
+        if part == "digest":
+            await context.reply(chat).notice("usage_article")
+        else:
+            await usage(context, chat, PART_COMMANDS[part])
+        return
     except NotFoundError:
         found = None
     if found is None:
@@ -161,6 +175,16 @@ async def _part(update: Update, context: DigestContext, part: Part, *, required:
         await offer_reader(context.reply(chat), found, reader)
         return
     await send_article(context.reply(chat), found, part, reader)
+
+
+# The command that sends each part, for its usage line.
+PART_COMMANDS: dict[Part, str] = {"digest": "article", "full": "full", "risks": "risks"}
+
+
+async def usage(context: DigestContext, chat: ChatInfo, name: str) -> None:
+    """Reply with a command's synopsis from the command table, in the chat's language."""
+    synopsis = command_usage(context.renderer, chat.lang, name)
+    await context.reply(chat).notice("usage", usage=synopsis)
 
 
 async def risks(update: Update, context: DigestContext) -> None:
@@ -224,8 +248,9 @@ async def search(update: Update, context: DigestContext) -> None:
     chat = await chat_info(update, context)
     if chat is None:
         return
-    words = list(context.args or ())
-    if not words:
+    try:
+        words = parse_search(list(context.args or ()))
+    except UsageError:
         await context.reply(chat).notice("usage_search")
         return
     found = await context.db(context.store.search_articles, words, limit=10)

@@ -6,6 +6,7 @@ import io
 import re
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,27 @@ def test_console_exits_cleanly_at_end_of_input_without_quit(
     assert "/latest" in result.stdout
     assert "Traceback" not in result.stderr
     assert not ANSI.search(result.stdout)
+
+
+@pytest.mark.slow
+def test_console_reads_input_that_is_not_utf8_and_ends_at_its_end(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """Latin-1 bytes on stdin become U+FFFD; the console answers and exits, never hangs."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "console", "--lang", "en"],
+        input=b"/help\n/search caf\xe9 \xff\xfe\n\xff\n",
+        capture_output=True,
+        env=cli_env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "/latest" in result.stdout.decode()  # /help was answered
+    assert "caf\ufffd" in result.stdout.decode()  # the search echoes what it understood
 
 
 def long_article(paragraphs: int) -> str:
@@ -232,6 +254,13 @@ async def test_chat_view_shows_new_and_edited_messages_and_numbers_buttons(
     assert "open it in a browser" in buffer.getvalue()
     assert view.act("9") is None
     assert "no button [9]" in buffer.getvalue()
+    # Digits of other kinds are text to send, never a button number (int("²") would raise).
+    before = loopback_api.pending_updates
+    for odd in ("²", "①", "٣", "１"):
+        assert view.act(odd) is None
+    assert loopback_api.pending_updates == before + 4
+    assert view.act("9" * 40) is None
+    assert "no button [" + "9" * 40 in buffer.getvalue()
 
 
 @pytest.mark.parametrize(
