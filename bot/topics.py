@@ -15,7 +15,7 @@ from typing import Final
 
 DEEP_LINK_PREFIX: Final = "t"  # t.me/<bot>?start=t<id>
 _PAYLOAD_MAX: Final = 64  # Telegram's limit on a /start payload
-_KEY_MAX: Final = 200  # topics.key's column width
+TOPIC_NAME_MAX: Final = 200  # topics.key's column width; a longer name is no topic
 _SPACES = re.compile(r"\s+")
 # Telegram links #word where word is letters, digits and underscores (any script).
 _NOT_HASHTAG = re.compile(r"[^\w]+")
@@ -23,7 +23,7 @@ _NOT_HASHTAG = re.compile(r"[^\w]+")
 
 def topic_key(name: str) -> str:
     """Return the key a topic is found by: case-folded, whitespace collapsed."""
-    return _SPACES.sub(" ", name).strip().casefold()[:_KEY_MAX]
+    return _SPACES.sub(" ", name).strip().casefold()[:TOPIC_NAME_MAX]
 
 
 def hashtag(name: str) -> str | None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from telegram import CallbackQuery, Update
 
-from bot.arguments import PAGE_SIZE, Page, page_of
+from bot.arguments import PAGE_SIZE, Page, chat_title, page_of, parse_text
 from bot.digest import Button, callback
+from bot.errors import UsageError
 from bot.i18n import Lang
 from bot.model import StoredArticle, Topic
 from bot.rendering import Renderer
@@ -21,7 +22,7 @@ from bot.telegram.context import ChatInfo, DigestContext, chat_info
 from bot.telegram.keyboards import article_rows
 from bot.telegram.permissions import manager_only, may_manage
 from bot.telegram.replies import UNAVAILABLE, Answer, Replier, edit_in_place
-from bot.topics import suggest
+from bot.topics import TOPIC_NAME_MAX, suggest
 
 ACTIONS = frozenset({"topic", "topics", "listt"})
 _LABEL_LIMIT = 28  # characters of a topic name on its button
@@ -32,6 +33,13 @@ _LABEL_LIMIT = 28  # characters of a topic name on its button
 
 async def find_topic(context: DigestContext, reply: Replier, name: str) -> Topic | None:
     """Return the topic called `name` (any case); otherwise say so, with a suggestion."""
+    try:
+        name = parse_text(name, limit=TOPIC_NAME_MAX, what="topic")
+    except UsageError:
+        # Control characters or an endless name: no topic has one (and PostgreSQL cannot
+        # even compare a NUL), so it is simply not a topic.
+        await reply.notice("topic_unknown", name=chat_title(name)[:TOPIC_NAME_MAX])
+        return None
     found = await context.db(context.store.find_topic, name)
     if found is not None:
         return found

@@ -23,7 +23,7 @@ from bot.arguments import ID_MAX
 from bot.fakeapi.models import FakeChat, FakeUser, SentMessage
 from bot.fakeapi.server import LoopbackBotApi
 from bot.i18n import LANGS
-from bot.telegram import settings_flow
+from bot.telegram import settings_flow, topics_flow
 from bot.telegram.commands import COMMANDS
 from bot.telegram.handlers import ARTICLE_ACTIONS
 from tests.telegram.conftest import DEFAULT_BACKEND, BotHarness, bot_settings, running_bot
@@ -31,7 +31,9 @@ from tests.telegram.conftest import DEFAULT_BACKEND, BotHarness, bot_settings, r
 T = TypeVar("T")
 COMMAND_NAMES = tuple(c.name for c in COMMANDS)
 # Every action a button can carry: the article parts, the archive pages, the settings screens.
-CALLBACK_ACTIONS = tuple(sorted({*ARTICLE_ACTIONS, "list", *settings_flow.ACTIONS}))
+CALLBACK_ACTIONS = tuple(
+    sorted({*ARTICLE_ACTIONS, "list", *settings_flow.ACTIONS, *topics_flow.ACTIONS})
+)
 FIRST_USER = 700_000
 
 # Characters str.isdigit() or \d take for digits that int() or the database may not.
