@@ -23,6 +23,7 @@ from bot.digest import PARTS, Part, render_part
 from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
 from bot.i18n import is_lang
 from bot.push.reports import PushProgress
+from bot.redaction import protect, redact_streams
 from bot.runtime import Runtime
 from bot.sync import SyncReport, sync_articles
 
@@ -346,8 +347,22 @@ def backup(
 EXIT_CODES: dict[type[DigestError], int] = {ConfigError: 2, UsageError: 2, NotFoundError: 1}
 
 
+def protect_secrets() -> None:
+    """Redact the configured token and webhook secret from all this process prints or logs."""
+    # First thing, before a command can log or print: typer's own errors, the DEBUG log of
+    # loading the settings and a traceback at exit all pass through these streams.
+    redact_streams()
+    # A malformed setting is the command's to report (ConfigError never echoes a secret).
+    with contextlib.suppress(ConfigError):
+        settings = load_settings()
+        for secret in (settings.telegram_bot_token, settings.webhook_secret):
+            if secret is not None:
+                protect(secret.get_secret_value())
+
+
 def main() -> None:
     """Run the CLI; a DigestError becomes one line on stderr and a non-zero exit."""
+    protect_secrets()
     # PTB 22 warns on every 429 unless it hands out durations as timedelta, the type it moves
     # to (bot.telegram.pacer reads either form); opt in for this process, unless whoever
     # runs the bot chose otherwise.

@@ -20,7 +20,7 @@ from bot.push.run import run_push
 from bot.push.sender import OutgoingMessage, SendResult
 from bot.runtime import Runtime
 from bot.telegram.aiohttp_request import build_request
-from bot.telegram.credentials import bot_token, refusal_is_config_error
+from bot.telegram.credentials import bot_token, reaching_bot_api
 from bot.telegram.pacer import Pacer, RateLimitArgs, pacer_for
 from bot.telegram.sender import TelegramSender
 
@@ -60,7 +60,7 @@ async def push_once(
         )
     bot = build_push_bot(settings, concurrency=options.concurrency)
     # getMe in `async with`: a refused token fails there, before anything is planned.
-    with refusal_is_config_error():
+    with reaching_bot_api():
         async with bot:
             return await run_push(
                 runtime.store,

@@ -22,13 +22,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import Update
-from telegram.error import NetworkError
 
 from bot.config import Settings
-from bot.errors import ConfigError, DeliveryError
+from bot.errors import ConfigError
 from bot.telegram.app import build_application
 from bot.telegram.context import DigestApplication
-from bot.telegram.credentials import bot_token, refusal_is_config_error
+from bot.telegram.credentials import bot_token, reaching_bot_api
 
 log = logging.getLogger(__name__)
 
@@ -138,17 +137,14 @@ async def serve(application: DigestApplication, hook: Webhook | None = None) -> 
     """Run the bot (polling, or the webhook `hook`) until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    try:
-        with refusal_is_config_error():
-            async with started(application, poll=hook is None):
-                if hook is None:
-                    log.info("polling for updates; stop with Ctrl-C or SIGTERM")
+    with reaching_bot_api():
+        async with started(application, poll=hook is None):
+            if hook is None:
+                log.info("polling for updates; stop with Ctrl-C or SIGTERM")
+                await stop.wait()
+            else:
+                async with webhook_served(application, hook):
                     await stop.wait()
-                else:
-                    async with webhook_served(application, hook):
-                        await stop.wait()
-    except NetworkError as exc:
-        raise DeliveryError(f"cannot reach the Bot API: {exc}") from exc
     log.info("stopped")
 
 
