@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, configured_secrets, load_settings
 from bot.digest import PARTS, Part, render_part
 from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
 from bot.i18n import is_lang
@@ -352,12 +352,9 @@ def protect_secrets() -> None:
     # First thing, before a command can log or print: typer's own errors, the DEBUG log of
     # loading the settings and a traceback at exit all pass through these streams.
     redact_streams()
-    # A malformed setting is the command's to report (ConfigError never echoes a secret).
-    with contextlib.suppress(ConfigError):
-        settings = load_settings()
-        for secret in (settings.telegram_bot_token, settings.webhook_secret):
-            if secret is not None:
-                protect(secret.get_secret_value())
+    # As given, even when another setting (or the token itself) is invalid.
+    for secret in configured_secrets():
+        protect(secret)
 
 
 def main() -> None:

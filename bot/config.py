@@ -333,6 +333,27 @@ def _parse_duration(text: str) -> float:
     raise ValueError("not a duration")
 
 
+class _Secrets(BaseSettings):
+    """The secret settings alone, as given: read even when another setting is invalid."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
+
+    telegram_bot_token: str | None = None
+    webhook_secret: str | None = None
+
+
+def configured_secrets() -> list[str]:
+    """Return TELEGRAM_BOT_TOKEN and WEBHOOK_SECRET as set, to keep out of every output."""
+    try:
+        found = _Secrets()
+    except (ValidationError, SettingsError, UnicodeDecodeError, OSError):
+        return []  # load_settings reports the same problem in one line
+    values = (found.telegram_bot_token, found.webhook_secret)
+    return [value.strip() for value in values if value and value.strip()]
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment and `.env`; a bad value becomes one ConfigError."""
     try:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.config import Settings
 from bot.errors import ConfigError, DeliveryError
@@ -46,10 +46,12 @@ def refusal_is_config_error() -> Iterator[None]:
 
 @contextmanager
 def reaching_bot_api() -> Iterator[None]:
-    """Turn a refused token into a ConfigError and an unreachable Bot API into a DeliveryError."""
+    """Turn a refused token into a ConfigError, any other Bot API failure into a DeliveryError."""
     try:
         with refusal_is_config_error():
             yield
     except NetworkError as exc:
-        # The message names the failure (DNS, refused, timed out), not the URL with the token.
         raise DeliveryError(f"cannot reach the Bot API: {exc}") from exc
+    except TelegramError as exc:
+        # Not Telegram, maybe (TELEGRAM_BASE_URL pointing at some other server): one line.
+        raise DeliveryError(f"the Bot API failed: {exc}") from exc
