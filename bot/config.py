@@ -32,6 +32,8 @@ MAX_SYNC_INTERVAL = 30 * 24 * 3600.0
 MAX_PUSH_TICK = 3600.0
 MIN_GRACE = timedelta(minutes=1)
 MAX_GRACE = timedelta(hours=24)
+# Platforms kill a process some seconds after SIGTERM (Heroku: 30 s); more than this is a typo.
+MAX_SHUTDOWN_GRACE = 600.0
 
 # What PostgreSQL URLs from hosting platforms say → the driver digestbot ships with.
 _POSTGRES_SCHEMES = ("postgres://", "postgresql://")
@@ -74,6 +76,7 @@ _EXAMPLES: dict[str, str] = {
     "push_max_per_day": "1 (1 to 10)",
     "push_max_attempts": "5 (1 to 100)",
     "push_tick": "30 (seconds, at most 3600)",
+    "shutdown_grace": "10s (or 2, 30s; seconds, at most 600)",
     "rate_limit": "25 (messages per second)",
     "paid_broadcast": "false (or true)",
     "http_backend": "aiohttp (or httpx)",
@@ -124,6 +127,8 @@ class Settings(BaseSettings):
     push_max_per_day: int = Field(default=1, ge=1, le=10)
     push_max_attempts: int = Field(default=5, ge=1, le=100)
     push_tick: float = 30.0  # seconds between scheduler ticks
+    # seconds a stopping bot (SIGTERM, Ctrl-C) still sends for; later sends are abandoned
+    shutdown_grace: float = 10.0
     # messages per second, all chats together
     rate_limit: float = Field(default=25.0, ge=0.01, allow_inf_nan=False)
     paid_broadcast: bool = False
@@ -255,6 +260,14 @@ class Settings(BaseSettings):
         seconds = _seconds(value)
         if seconds != 0 and not MIN_INTERVAL <= seconds <= MAX_SYNC_INTERVAL:
             raise ValueError(f"must be 0 (off) or between {MIN_INTERVAL} s and 30 days")
+        return seconds
+
+    @field_validator("shutdown_grace", mode="before")
+    @classmethod
+    def _shutdown_grace(cls, value: object) -> float:
+        seconds = _seconds(value)
+        if seconds > MAX_SHUTDOWN_GRACE:
+            raise ValueError("must be at most 10 minutes")
         return seconds
 
     @field_validator("push_tick", mode="before")

@@ -29,3 +29,7 @@ class UsageError(DigestError):
 
 class DeliveryError(DigestError):
     """A message could not be delivered."""
+
+
+class SendAbandoned(DeliveryError):
+    """A message was not sent: the bot is shutting down and its slot came too late."""
