@@ -156,7 +156,7 @@ def run_case(case: Case, tmp_path: Path, env: dict[str, str]) -> str:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 out, err = proc.communicate()
-    return f"$ digestbot {case}\n{out}{err}"
+    return out + err
 
 
 @pytest.mark.slow
@@ -167,7 +167,11 @@ def test_no_command_prints_the_token_at_debug_on_any_failure(
     workers = min(6, (os.cpu_count() or 2) * 2)
     with ThreadPoolExecutor(workers) as pool:
         outputs = list(pool.map(lambda case: run_case(case, tmp_path, cli_env), every))
-    leaks = [out for out in outputs if SECRET in out or "webhook_secret_value_42" in out]
+    leaks = [
+        f"$ digestbot {case}\n{out}"
+        for case, out in zip(every, outputs, strict=True)
+        if SECRET in out or "webhook_secret_value_42" in out
+    ]
     assert not leaks, "\n\n".join(leaks)[:5000]
     # The sweep did reach the failures it is about.
     text = "\n".join(outputs)
