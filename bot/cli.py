@@ -19,12 +19,13 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bot.arguments import CHAT_ID_MAX
-from bot.config import Settings, load_settings
+from bot.config import Settings, configured_secrets, load_settings
 from bot.digest import PARTS, Part, render_part
 from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
 from bot.i18n import is_lang
 from bot.logging_setup import configure_logging, quiet_libraries
 from bot.push.reports import PushProgress
+from bot.redaction import protect, redact_streams
 from bot.runtime import Runtime
 from bot.sync import SyncReport, sync_articles
 
@@ -414,8 +415,19 @@ def backup(
 EXIT_CODES: dict[type[DigestError], int] = {ConfigError: 2, UsageError: 2, NotFoundError: 1}
 
 
+def protect_secrets() -> None:
+    """Redact the configured token and webhook secret from all this process prints or logs."""
+    # First thing, before a command can log or print: typer's own errors, the DEBUG log of
+    # loading the settings and a traceback at exit all pass through these streams.
+    redact_streams()
+    # As given, even when another setting (or the token itself) is invalid.
+    for secret in configured_secrets():
+        protect(secret)
+
+
 def main() -> None:
     """Run the CLI; a DigestError becomes one line on stderr and a non-zero exit."""
+    protect_secrets()
     # PTB 22 warns on every 429 unless it hands out durations as timedelta, the type it moves
     # to (bot.telegram.pacer reads either form); opt in for this process, unless whoever
     # runs the bot chose otherwise.

@@ -35,6 +35,8 @@ MAX_GRACE = timedelta(hours=24)
 # A reader link shorter than an hour expires before people read; bot.web.access caps a year.
 MIN_LINK_TTL = timedelta(hours=1)
 MAX_LINK_TTL = timedelta(days=366)
+# Platforms kill a process some seconds after SIGTERM (Heroku: 30 s); more than this is a typo.
+MAX_SHUTDOWN_GRACE = 600.0
 
 # What PostgreSQL URLs from hosting platforms say → the driver digestbot ships with.
 _POSTGRES_SCHEMES = ("postgres://", "postgresql://")
@@ -77,6 +79,7 @@ _EXAMPLES: dict[str, str] = {
     "push_max_per_day": "1 (1 to 10)",
     "push_max_attempts": "5 (1 to 100)",
     "push_tick": "30 (seconds, at most 3600)",
+    "shutdown_grace": "10s (or 2, 30s; seconds, at most 600)",
     "rate_limit": "25 (messages per second)",
     "paid_broadcast": "false (or true)",
     "http_backend": "aiohttp (or httpx)",
@@ -135,6 +138,8 @@ class Settings(BaseSettings):
     push_max_per_day: int = Field(default=1, ge=1, le=10)
     push_max_attempts: int = Field(default=5, ge=1, le=100)
     push_tick: float = 30.0  # seconds between scheduler ticks
+    # seconds a stopping bot (SIGTERM, Ctrl-C) still sends for; later sends are abandoned
+    shutdown_grace: float = 10.0
     # messages per second, all chats together
     rate_limit: float = Field(default=25.0, ge=0.01, allow_inf_nan=False)
     paid_broadcast: bool = False
@@ -303,6 +308,14 @@ class Settings(BaseSettings):
             raise ValueError(f"must be 0 (off) or between {MIN_INTERVAL} s and 30 days")
         return seconds
 
+    @field_validator("shutdown_grace", mode="before")
+    @classmethod
+    def _shutdown_grace(cls, value: object) -> float:
+        seconds = _seconds(value)
+        if seconds > MAX_SHUTDOWN_GRACE:
+            raise ValueError("must be at most 10 minutes")
+        return seconds
+
     @field_validator("push_tick", mode="before")
     @classmethod
     def _push_tick(cls, value: object) -> float:
@@ -377,6 +390,27 @@ def _parse_duration(text: str) -> float:
     if clock is not None:
         return int(clock[1]) * 3600 + int(clock[2]) * 60 + float(clock[3])
     raise ValueError("not a duration")
+
+
+class _Secrets(BaseSettings):
+    """The secret settings alone, as given: read even when another setting is invalid."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
+
+    telegram_bot_token: str | None = None
+    webhook_secret: str | None = None
+
+
+def configured_secrets() -> list[str]:
+    """Return TELEGRAM_BOT_TOKEN and WEBHOOK_SECRET as set, to keep out of every output."""
+    try:
+        found = _Secrets()
+    except (ValidationError, SettingsError, UnicodeDecodeError, OSError):
+        return []  # load_settings reports the same problem in one line
+    values = (found.telegram_bot_token, found.webhook_secret)
+    return [value.strip() for value in values if value and value.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -33,3 +33,7 @@ class DeliveryError(DigestError):
 
 class DatabaseError(DigestError):
     """The database cannot be used safely (its SQLite file was deleted or replaced)."""
+
+
+class SendAbandoned(DeliveryError):
+    """A message was not sent: the bot is shutting down and its slot came too late."""

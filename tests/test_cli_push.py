@@ -8,12 +8,14 @@ HTTP backend (the e2e push tests cover both backends).
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from bot.db.engine import open_database
 from bot.fakeapi.models import Limits
@@ -199,3 +201,52 @@ async def test_paid_broadcast_reaches_the_server_as_allow_paid_broadcast(
         assert len(sent) == len(chats)
         assert all(m.allow_paid_broadcast for m in sent)
         assert api.stats.too_many_requests == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_a_signal_stops_the_push_at_once_with_one_line_and_gives_the_rows_back(
+    sig: signal.Signals,
+    cli_env: dict[str, str],
+    cli_store: Store,
+    loopback_api: LoopbackBotApi,
+) -> None:
+    """SIGTERM or Ctrl-C during a long push (RATE_LIMIT=2, 300 chats): exit non-zero within
+    a few seconds, one line on stderr, and no row left `sending` (all pending again)."""
+    subscribe(cli_store, list(range(1000, 1300)))
+    env = env_for(cli_env, loopback_api, RATE_LIMIT="2", SHUTDOWN_GRACE="2s")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "push",
+        "--now",
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(60):
+            while loopback_api.stats.sent < 3:  # noqa: ASYNC110 - polls a counter, no event
+                await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        process.send_signal(sig)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        seconds = loop.time() - started
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+    lines = err.decode().strip().splitlines()
+    assert process.returncode != 0
+    assert seconds < 6, lines
+    assert len(lines) == 1, lines
+    assert "interrupted" in lines[0]
+    with cli_store.engine.connect() as c:
+        states = dict(
+            c.execute(text("SELECT state, count(*) FROM deliveries GROUP BY state")).all()
+        )
+    assert "sending" not in states, states
+    assert states.get("pending", 0) + states.get("sent", 0) == 300

@@ -84,6 +84,9 @@ BAD: list[tuple[str, str, str]] = [
     ("push_tick", "nan", "not a duration"),
     ("push_tick", "0", "between 0.05 s and 1 hour"),
     ("push_tick", "2h", "between 0.05 s and 1 hour"),
+    ("shutdown_grace", "inf", "not a duration"),
+    ("shutdown_grace", "-1", "not a duration"),
+    ("shutdown_grace", "1h", "at most 10 minutes"),
     ("rate_limit", "inf", "not a (finite) number"),
     ("rate_limit", "nan", "not a (finite) number"),
     ("rate_limit", "0", "must be at least 0.01"),
@@ -270,3 +273,10 @@ def test_any_text_for_any_variable_loads_or_is_one_config_error(field: str, valu
         message = str(exc)
         assert "\n" not in message
         assert message.startswith(f"invalid configuration: {field.upper()}")
+
+
+def test_shutdown_grace_is_a_duration_like_the_others() -> None:
+    assert load_settings().shutdown_grace == 10
+    assert load_settings(shutdown_grace="2s").shutdown_grace == 2
+    assert load_settings(shutdown_grace="PT30S").shutdown_grace == 30
+    assert load_settings(shutdown_grace="0").shutdown_grace == 0

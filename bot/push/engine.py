@@ -85,7 +85,7 @@ class Push:
             asyncio.create_task(self._heartbeat()),
         ]
         producer = asyncio.create_task(self._produce())
-        fatal = False
+        stopped = False
         try:
             # A worker only ends early by raising (a fatal sender error): watch it too, or
             # the producer would wait forever for room in a queue nobody drains.
@@ -95,8 +95,10 @@ class Push:
             for _ in workers:
                 await self.queue.put(None)
             await asyncio.gather(*workers)
-        except DigestError:
-            fatal = True
+        except (DigestError, asyncio.CancelledError):
+            # Nothing more goes out: a refused token, a shutdown (sends abandoned), or the
+            # push was cancelled.
+            stopped = True
             raise
         finally:
             for task in (producer, *workers, *helpers):
@@ -104,9 +106,8 @@ class Push:
             await asyncio.gather(producer, *workers, *helpers, return_exceptions=True)
             self._requeue_unsent()
             written = await self.outcomes.final_flush()
-            if fatal and written:
-                # Nothing can be sent with this bot (its sends in flight were refused too):
-                # give back the claims now rather than after the lease.
+            if stopped and written:
+                # Give back this worker's claims now rather than after the lease.
                 await asyncio.to_thread(self.ledger.release, self.options.worker_id)
 
     async def _claim(self, limit: int) -> list[Claim]:

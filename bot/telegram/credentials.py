@@ -1,8 +1,9 @@
 """The bot token: whether it is set, kept out of the log, and a refusal as a ConfigError.
 
 Every way the bot reaches Telegram (``digestbot run``, ``digestbot push``, the console) asks
-:func:`bot_token` for the token and wraps its first call in :func:`refusal_is_config_error`,
-so a missing or refused token reads the same everywhere and never shows the token.
+:func:`bot_token` for the token and wraps its first call in :func:`refusal_is_config_error`
+(or :func:`reaching_bot_api`, which also turns an unreachable Bot API into one line), so a
+missing, refused or unreachable token reads the same everywhere and never shows the token.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
-from telegram.error import InvalidToken
+from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.config import Settings
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DeliveryError
 from bot.telegram.logs import protect_token
 
 NOT_SET: Final = (
@@ -41,3 +42,16 @@ def refusal_is_config_error() -> Iterator[None]:
     except InvalidToken:
         # `from None`: PTB's message quotes the token, which must not reach a log or a terminal.
         raise ConfigError(REFUSED) from None
+
+
+@contextmanager
+def reaching_bot_api() -> Iterator[None]:
+    """Turn a refused token into a ConfigError, any other Bot API failure into a DeliveryError."""
+    try:
+        with refusal_is_config_error():
+            yield
+    except NetworkError as exc:
+        raise DeliveryError(f"cannot reach the Bot API: {exc}") from exc
+    except TelegramError as exc:
+        # Not Telegram, maybe (TELEGRAM_BASE_URL pointing at some other server): one line.
+        raise DeliveryError(f"the Bot API failed: {exc}") from exc

@@ -26,7 +26,7 @@ from bot.arguments import (
     parse_search,
 )
 from bot.digest import Button, Part, callback
-from bot.errors import NotFoundError, UsageError
+from bot.errors import NotFoundError, SendAbandoned, UsageError
 from bot.i18n import DEFAULT_LANG, language_for
 from bot.model import StoredArticle
 from bot.scheduling import schedule_context, schedule_for
@@ -416,6 +416,10 @@ async def button(update: Update, context: DigestContext) -> None:
 async def on_error(update: object, context: DigestContext) -> None:
     """Log the traceback once, and apologise to the chat without showing internals."""
     error = context.error
+    if isinstance(error, SendAbandoned):
+        # The bot is shutting down: the reply was given up on purpose; an apology would be too.
+        log.debug("shutting down: a reply was not sent")
+        return
     if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_chat:
         # The user blocked the bot (or removed it from the group): stop pushing to them.
         chat_id = update.effective_chat.id

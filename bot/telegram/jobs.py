@@ -2,19 +2,19 @@
 
 The push tick (every PUSH_TICK s) starts ``bot.push.run.run_push`` in the background unless
 this application's push is still running, so a push longer than a tick is never doubled and
-the JobQueue is never held up. A push stops when the application stops; the ledger resumes
-it on the next start (or in another instance)."""
+the JobQueue is never held up. A push stops when the application stops: its sends go on for
+SHUTDOWN_GRACE (then the pacer abandons them) and its unsent rows go back to the ledger, which
+resumes them on the next start (or in another instance)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import weakref
 from typing import Final, cast
 
-from bot.errors import DigestError
+from bot.errors import DigestError, SendAbandoned
 from bot.metrics import Metrics
 from bot.push.options import PushOptions
 from bot.push.reports import PushReport
@@ -81,11 +81,16 @@ async def _push_until_stopped(application: DigestApplication, *, force: bool) ->
                 count_push(metrics, report)
                 return report
             if not application.running:
-                # Application.stop() waits for this task: give the rows back to the ledger
-                # now instead of sending for minutes during a shutdown.
+                # Application.stop() waits for this task: the pacer abandons the sends that
+                # miss SHUTDOWN_GRACE, and the push gives their rows back to the ledger.
                 log.info("push interrupted by shutdown; the ledger resumes it later")
+                await asyncio.wait({push}, timeout=runtime.settings.shutdown_grace)
                 metrics.push_finished("interrupted", time.monotonic() - started)
                 return None
+    except SendAbandoned:
+        log.info("push interrupted by shutdown; the ledger resumes it later")
+        metrics.push_finished("interrupted", time.monotonic() - started)
+        return None
     except DigestError as exc:
         metrics.push_finished("error", time.monotonic() - started)
         # A refused token and the like: one line, no traceback, and not again every tick
@@ -101,10 +106,10 @@ async def _push_until_stopped(application: DigestApplication, *, force: bool) ->
         log.exception("push failed")
         return None
     finally:
-        if not push.done():
-            push.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await push
+        push.cancel()  # when still sending after the grace; a no-op once it ended
+        await asyncio.wait({push})
+        if not push.cancelled():
+            push.exception()  # retrieved: a shutdown's SendAbandoned is no news
 
 
 def count_push(metrics: Metrics, report: PushReport) -> None:

@@ -26,6 +26,11 @@ each sleeps on ``asyncio.sleep`` until its slot, on a monotonic clock.
 moves later: a request finishing early cannot lift it), then the same call is made again. It is
 never dropped; the caller's own timeout or cancellation is the only way out.
 
+Shutdown. :meth:`Pacer.close` gives the sends a deadline (SHUTDOWN_GRACE from now): a send
+whose slot comes later (a chat's queue of replies at 1/s, a long full text, a 429 pause) raises
+:class:`~bot.errors.SendAbandoned` at once instead of waiting, sleepers included; sends whose slot
+comes sooner still go out.
+
 Only sending and editing endpoints are paced (``sendMessage``, ``editMessageText``, ...);
 ``getUpdates``, ``getMe``, ``answerCallbackQuery`` and the like go straight through.
 """
@@ -56,6 +61,7 @@ from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.config import Settings
+from bot.errors import SendAbandoned
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -145,6 +151,8 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         "_chat_interval",
         "_chats",
         "_clock",
+        "_closing",
+        "_deadline",
         "_global_tat",
         "_group_limit",
         "_groups",
@@ -197,6 +205,9 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         self._chats: dict[int | str, float] = {}
         self._groups: dict[int | str, list[float]] = {}
         self._push_gate = asyncio.Lock()
+        # Set by close(): no send may start after this time; _closing wakes the sleepers.
+        self._deadline: float | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     async def initialize(self) -> None:
         """Nothing to set up: the pacer holds no connection and starts no task."""
@@ -205,6 +216,51 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         """Forget per-chat state."""
         self._chats.clear()
         self._groups.clear()
+
+    # ----------------------------------------------------------------- shutdown
+
+    def close(self, grace: float) -> None:
+        """Abandon every send that cannot start within ``grace`` seconds from now (shutdown).
+
+        Waiting sends whose slot comes later raise SendAbandoned at once; so does every send
+        asked for after the deadline. Closing again can only bring the deadline closer.
+        """
+        deadline = self._clock() + max(grace, 0.0)
+        if self._deadline is None or deadline < self._deadline:
+            self._deadline = deadline
+        if self._closing is not None and not self._closing.done():
+            self._closing.set_result(None)
+
+    @property
+    def closed(self) -> bool:
+        """Tell whether close() was called: sends past its deadline are abandoned."""
+        return self._deadline is not None
+
+    def _abandon_after(self, at: float) -> None:
+        """Raise SendAbandoned when a send starting at ``at`` would miss the deadline."""
+        if self._deadline is not None and at > self._deadline:
+            raise SendAbandoned("the bot is shutting down; a message was not sent")
+
+    async def _wait(self, delay: float) -> None:
+        """Sleep ``delay`` seconds, or give up (SendAbandoned) once a shutdown makes it moot."""
+        target = self._clock() + delay
+        self._abandon_after(target)
+        if self._deadline is None:
+            if self._closing is None:
+                self._closing = asyncio.get_running_loop().create_future()
+            sleeper = asyncio.ensure_future(self._sleep(delay))
+            try:
+                await asyncio.wait({sleeper, self._closing}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+            if not self._closing.done():
+                return
+            # Closed meanwhile: go on sleeping only if the send still makes the deadline.
+            self._abandon_after(target)
+            delay = target - self._clock()
+            if delay <= 0:
+                return
+        await self._sleep(delay)
 
     # ----------------------------------------------------------------- limits
 
@@ -256,6 +312,7 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         """Wait until a message to ``chat_id`` may be sent in ``lane``, and book its slot."""
         chat = _chat_key(chat_id)
         paid = paid and self.paid_broadcast
+        self._abandon_after(self._clock())
         if lane == "push":
             self.stats.push += 1
             await self._acquire_push(chat, paid=paid)
@@ -270,11 +327,12 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
             delay = self._local_delay(chat, "command", now)
             if delay <= 0:
                 break
-            await self._sleep(delay)
+            await self._wait(delay)
         at = max(now, self._global_tat - self._tolerance, self._paused_until)
+        self._abandon_after(at)
         self._commit(chat, at, paid=paid)
         if at > now:
-            await self._sleep(at - now)
+            await self._wait(at - now)
 
     async def _acquire_push(self, chat: int | str | None, *, paid: bool) -> None:
         """Wait for the chat, then take a global slot that is free now, one waiter at a time."""
@@ -282,7 +340,7 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
             delay = self._local_delay(chat, "push", self._clock())
             if delay > 0:
                 # Waiting for one chat must not hold the gate: other chats' sends go meanwhile.
-                await self._sleep(delay)
+                await self._wait(delay)
                 continue
             async with self._push_gate:
                 while True:
@@ -295,7 +353,7 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
                         self._commit(chat, now, paid=paid)
                         return
                     # Re-check after the sleep: a command reply may have reserved this slot.
-                    await self._sleep(wait)
+                    await self._wait(wait)
 
     # ----------------------------------------------------------------- sending
 
@@ -320,9 +378,10 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
             if self.enabled:
                 await self.acquire(chat_id, lane=lane, paid=paid)
             else:
+                self._abandon_after(self._clock())
                 wait = self._paused_until - self._clock()
                 if wait > 0:
-                    await self._sleep(wait)
+                    await self._wait(wait)
             try:
                 result = await call()
             except RetryAfter as exc:

@@ -7,20 +7,23 @@ pacer, though; give each a RATE_LIMIT that sums to Telegram's limit if they push
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
 
 from telegram.constants import ParseMode
 from telegram.ext import Defaults, ExtBot
 
 from bot.config import Settings
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, SendAbandoned
 from bot.push.options import PushOptions
 from bot.push.reports import PushProgress, PushReport
 from bot.push.run import run_push
 from bot.push.sender import OutgoingMessage, SendResult
 from bot.runtime import Runtime
 from bot.telegram.aiohttp_request import build_request
-from bot.telegram.credentials import bot_token, refusal_is_config_error
+from bot.telegram.credentials import bot_token, reaching_bot_api
 from bot.telegram.pacer import Pacer, RateLimitArgs, pacer_for
 from bot.telegram.sender import TelegramSender
 
@@ -60,16 +63,62 @@ async def push_once(
         )
     bot = build_push_bot(settings, concurrency=options.concurrency)
     # getMe in `async with`: a refused token fails there, before anything is planned.
-    with refusal_is_config_error():
+    with reaching_bot_api():
         async with bot:
-            return await run_push(
-                runtime.store,
-                runtime.renderer,
-                TelegramSender(bot),
-                options,
-                force=force,
-                progress=progress,
+            push = asyncio.ensure_future(
+                run_push(
+                    runtime.store,
+                    runtime.renderer,
+                    TelegramSender(bot),
+                    options,
+                    force=force,
+                    progress=progress,
+                )
             )
+            with _stopped_by_signals(push, bot, settings.shutdown_grace) as caught:
+                try:
+                    return await push
+                except (SendAbandoned, asyncio.CancelledError):
+                    if not caught:
+                        raise
+                    raise DeliveryError(
+                        f"push interrupted by {caught[0]}; its unsent messages are pending "
+                        "again (`digestbot push` resumes them)"
+                    ) from None
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(
+    push: asyncio.Future[PushReport], bot: ExtBot[RateLimitArgs], grace: float
+) -> Iterator[list[str]]:
+    """On SIGINT/SIGTERM stop `push`: abandon waiting sends now, cancel it after `grace`.
+
+    Yields the list that receives the name of the signal that stopped it. Either way the
+    push gives its unsent rows back to the ledger before it ends.
+    """
+    loop = asyncio.get_running_loop()
+    caught: list[str] = []
+
+    def stop(sig: signal.Signals) -> None:
+        if caught:
+            push.cancel()  # a second Ctrl-C: do not wait for sends in flight
+            return
+        caught.append(sig.name)
+        if isinstance(bot.rate_limiter, Pacer):
+            bot.rate_limiter.close(0.0)
+        loop.call_later(grace, push.cancel)
+
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Not every platform's loop supports signal handlers (Windows): Ctrl-C still stops it.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop, sig)
+            installed.append(sig)
+    try:
+        yield caught
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 class _NoSender:

@@ -10,6 +10,12 @@ sequence.
 ``digestbot run`` also serves GET /healthz and GET /metrics (``bot.status``): on the webhook's
 own server (PORT) in webhook mode, and on METRICS_PORT when that is set (polling: off unless
 set).
+
+Stopping (SIGTERM, Ctrl-C) must not wait for every queued reply at 1 message/s per chat, nor for
+a long full text: platforms kill a process some seconds after SIGTERM (Heroku: 30 s). So
+:func:`wind_down` stops fetching updates at once, drops those not yet handled, gives the sends
+SHUTDOWN_GRACE (the pacer abandons any send whose slot comes later, and a push gives its rows
+back to the ledger), and stops the application by then whatever is still running.
 """
 
 from __future__ import annotations
@@ -26,20 +32,23 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import Update
-from telegram.error import NetworkError
 
 from bot.config import MAX_PUSH_TICK, Settings
-from bot.errors import ConfigError, DeliveryError
+from bot.errors import ConfigError
 from bot.status import WEBHOOK, Status, add_status_routes, bounds_for, status_served
 from bot.telegram.app import build_application
 from bot.telegram.context import DigestApplication
-from bot.telegram.credentials import bot_token, refusal_is_config_error
+from bot.telegram.credentials import bot_token, reaching_bot_api
+from bot.telegram.pacer import Pacer
 from bot.web.app import mount_reader
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 -- a header name
 POLL_TIMEOUT = 10  # seconds a getUpdates long poll waits (PTB's default); /healthz's bound
+DEFAULT_GRACE = 10.0
+# Beyond SHUTDOWN_GRACE: time for the abandoned sends' handlers and the push to unwind.
+UNWIND = 0.5
 
 
 @contextlib.asynccontextmanager
@@ -57,15 +66,49 @@ async def started(application: DigestApplication, *, poll: bool) -> AsyncIterato
         await application.start()
         yield
     finally:
-        # Same order as Application.run_polling's shutdown.
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
-        if application.running:
-            await application.stop()
+        await wind_down(application)
         await application.shutdown()  # runs bot.telegram.app.post_shutdown
         # When initialize() failed (Bot API unreachable, token refused) PTB's shutdown()
         # returns early and leaves the HTTP sessions open; closing twice is a no-op.
         await application.bot.shutdown()
+
+
+async def wind_down(application: DigestApplication) -> None:
+    """Stop taking updates now, let sends go on for SHUTDOWN_GRACE, then stop the application."""
+    # Same order as Application.run_polling's shutdown: the updater, then the application.
+    settings = application.bot_data.settings
+    grace = settings.shutdown_grace if settings is not None else DEFAULT_GRACE
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    dropped = _drop_pending_updates(application)
+    if dropped:
+        log.info("shutting down: dropped %d updates not yet handled", dropped)
+    pacer = application.bot.rate_limiter
+    if isinstance(pacer, Pacer):
+        pacer.close(max(deadline - loop.time(), 0.0))
+    if not application.running:
+        return
+    try:
+        async with asyncio.timeout(max(deadline - loop.time(), 0.0) + UNWIND):
+            await application.stop()  # waits for handlers, jobs and the push to end
+    except TimeoutError:
+        # What is still running (a send stuck in the network) is cancelled with the loop.
+        log.warning("shutting down: abandoned what was still running after %.1f s", grace)
+        if application.job_queue is not None and application.job_queue.scheduler.running:
+            await application.job_queue.stop(wait=False)
+
+
+def _drop_pending_updates(application: DigestApplication) -> int:
+    """Take the updates not yet handed to a handler off the queue; return how many."""
+    queue = application.update_queue
+    dropped = 0
+    while not queue.empty():
+        queue.get_nowait()
+        queue.task_done()
+        dropped += 1
+    return dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,20 +233,17 @@ async def serve(
     """
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    try:
-        with refusal_is_config_error():
-            async with (
-                started(application, poll=hook is None),
-                metrics_served(application, hook, listen, metrics_port),
-            ):
-                if hook is None:
-                    log.info("polling for updates; stop with Ctrl-C or SIGTERM")
+    with reaching_bot_api():
+        async with (
+            started(application, poll=hook is None),
+            metrics_served(application, hook, listen, metrics_port),
+        ):
+            if hook is None:
+                log.info("polling for updates; stop with Ctrl-C or SIGTERM")
+                await stop.wait()
+            else:
+                async with webhook_served(application, hook):
                     await stop.wait()
-                else:
-                    async with webhook_served(application, hook):
-                        await stop.wait()
-    except NetworkError as exc:
-        raise DeliveryError(f"cannot reach the Bot API: {exc}") from exc
     log.info("stopped")
 
 

@@ -411,3 +411,37 @@ async def test_a_fatal_sender_error_stops_the_push_and_hands_its_rows_back(
     assert report.sent == 50
     assert set(fixed.per_chat()) | set(sender.per_chat()) == set(range(1, 61))
     assert not set(fixed.per_chat()) & set(sender.per_chat())
+
+
+class HangingSender(FakeSender):
+    """Every send hangs until cancelled (a shutdown lands while the sends are in flight)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stuck = asyncio.Event()
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        self.stuck.set()
+        await asyncio.Event().wait()
+        return await super().send(message)
+
+
+async def test_a_cancelled_push_hands_its_claimed_rows_back_at_once(
+    store: Store, renderer: Renderer
+) -> None:
+    """A push stopped by a shutdown (cancelled) leaves no row `sending`: its claims are
+    pending again now, not after the lease."""
+    add_articles(store, 1)
+    add_subscribers(store, 60)
+    sender = HangingSender()
+    push = asyncio.create_task(
+        run_push(store, renderer, sender, options(concurrency=4, batch=10), now=NOW)
+    )
+    await sender.stuck.wait()
+    push.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await push
+    with Session(store.engine) as s:
+        states = Counter(s.scalars(select(DeliveryRow.state)).all())
+    assert states["sending"] == 0
+    assert states["pending"] == 60

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from bot.telegram.logs import REDACTED, protect_token
+from bot.redaction import REDACTED
+from bot.telegram.logs import protect_token
 
 TOKEN = "987654321:AAH-secret-part-of-the-token-xyz0123456"  # noqa: S105 - a fake token
 SECRET = TOKEN.split(":", 1)[1]
@@ -42,4 +43,4 @@ def test_protecting_the_same_token_twice_changes_nothing(
     assert logging.getLogRecordFactory() is factory
     caplog.set_level(logging.INFO)
     logging.getLogger("bot").info("token %s", TOKEN)
-    assert caplog.records[-1].getMessage() == f"token 987654321:{REDACTED}"
+    assert caplog.records[-1].getMessage() == f"token {REDACTED}"

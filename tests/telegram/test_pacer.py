@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from telegram.error import RetryAfter
 
+from bot.errors import SendAbandoned
 from bot.telegram.pacer import GROUP_WINDOW, Pacer, is_paced
 
 
@@ -265,3 +266,29 @@ async def test_unpaced_endpoint_passes_429_back(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(RetryAfter):
         await pacer.process_request(callback, (), {}, "answerCallbackQuery", {}, None)
     assert len(calls) == 1
+
+
+async def test_after_close_a_send_within_the_grace_goes_and_later_ones_are_refused() -> None:
+    pacer = Pacer(100.0, chat_interval=0.5, chat_burst=1)
+    await pacer.acquire(1)
+    timely = asyncio.create_task(pacer.acquire(1, lane="push"))  # its slot is 0.5 s away
+    await asyncio.sleep(0.05)
+    pacer.close(3.0)
+    await asyncio.wait_for(timely, 5)
+    pacer.close(0.0)  # the deadline only moves closer: now
+    with pytest.raises(SendAbandoned):
+        await pacer.acquire(2)
+
+
+async def test_a_send_waiting_past_the_grace_is_abandoned_without_waiting() -> None:
+    """close() wakes a send whose slot comes after the grace: SendAbandoned now, not later."""
+    pacer = Pacer(100.0, chat_interval=5.0, chat_burst=1)
+    await pacer.acquire(1)
+    waiting = asyncio.create_task(pacer.acquire(1))
+    await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    pacer.close(1.0)
+    with pytest.raises(SendAbandoned):
+        await waiting
+    assert loop.time() - started < 0.5
