@@ -157,6 +157,15 @@ def reschedule(c: Connection, rows: Sequence[tuple[int, datetime]]) -> None:
     )
 
 
+def unschedule_all(c: Connection) -> None:
+    """Mark every active subscriber's next push instant as not computed (the next tick does)."""
+    c.execute(
+        update(SUBSCRIBERS)
+        .where(SUBSCRIBERS.c.active.is_(True), SUBSCRIBERS.c.next_push_at != UNSCHEDULED)
+        .values(next_push_at=UNSCHEDULED)
+    )
+
+
 def page(c: Connection, *, after_id: int = 0, limit: int = 1000) -> list[Subscriber]:
     """Return a page of every subscriber, active or not, by id."""
     query = select(*COLUMNS).where(SUBSCRIBERS.c.id > after_id).order_by(SUBSCRIBERS.c.id)

@@ -233,6 +233,15 @@ class FollowRow(Base):
     __table_args__ = (Index("ix_follows_topic", "topic_id", "subscriber_id"),)
 
 
+class MetaRow(Base):
+    """Facts the database keeps about itself, by key (the push defaults planned with)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 ARTICLES = cast(Table, ArticleRow.__table__)
 SUBSCRIBERS = cast(Table, SubscriberRow.__table__)
 DELIVERIES = cast(Table, DeliveryRow.__table__)
@@ -241,3 +250,4 @@ READS = cast(Table, ReadRow.__table__)
 TOPICS = cast(Table, TopicRow.__table__)
 ARTICLE_TOPICS = cast(Table, ArticleTopicRow.__table__)
 FOLLOWS = cast(Table, FollowRow.__table__)
+META = cast(Table, MetaRow.__table__)

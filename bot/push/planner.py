@@ -5,13 +5,16 @@ The planner decides (bot.scheduling: who is due, which articles); its SQL lives 
 
 from __future__ import annotations
 
+import importlib.metadata
+import zoneinfo
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from bot.db import articles, deliveries, follows, subscribers, topics
+from bot.db import articles, deliveries, follows, meta, subscribers, topics
 from bot.model import PlanResult, Subscriber
 from bot.scheduling import (
     PushDefaults,
@@ -28,6 +31,34 @@ PAGE = 1000  # subscribers per page and per transaction
 NEVER = datetime.min.replace(tzinfo=UTC)  # before any subscription
 ALL: frozenset[int] = frozenset()  # following no topic: every article is offered
 
+_DEFAULTS_KEY = "push_defaults"
+
+
+def zone_database_version() -> str:
+    """Return the IANA zone database's version zoneinfo reads (its tzdata.zi), or ''."""
+    for root in zoneinfo.TZPATH:
+        try:
+            with (Path(root) / "tzdata.zi").open(encoding="utf-8") as f:
+                return f.readline().removeprefix("# version").strip()
+        except OSError:
+            continue
+    try:
+        return importlib.metadata.version("tzdata")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def defaults_fingerprint(defaults: PushDefaults) -> str:
+    """Return what the stored next push instants depend on besides each subscriber's own."""
+    return "|".join(
+        (
+            defaults.push_time.isoformat(),
+            defaults.timezone,
+            str(defaults.grace.total_seconds()),
+            zone_database_version(),
+        )
+    )
+
 
 class Planner:
     """Plans pushes into the ledger on a store's database, a page of subscribers at a time."""
@@ -37,6 +68,22 @@ class Planner:
         # Store.writing: on SQLite BEGIN IMMEDIATE (see bot.db.engine), never into a lost file.
         self._write = store.writing
         self._page = page
+
+    def _defaults_changed(self, defaults: PushDefaults) -> bool:
+        """Tell whether the stored instants were computed with other push defaults."""
+        with self._read() as c:
+            return meta.get(c, _DEFAULTS_KEY) != defaults_fingerprint(defaults)
+
+    def _reschedule_on_new_defaults(self, defaults: PushDefaults) -> None:
+        """Unschedule everyone once when the push defaults differ from the stored instants'."""
+        fingerprint = defaults_fingerprint(defaults)
+        with self._read() as c:
+            if meta.get(c, _DEFAULTS_KEY) == fingerprint:
+                return  # the common case: one point read a tick
+        with self._write() as c:
+            if meta.get(c, _DEFAULTS_KEY) != fingerprint:
+                subscribers.unschedule_all(c)
+                meta.put(c, _DEFAULTS_KEY, fingerprint)
 
     def plan(
         self,
@@ -58,6 +105,12 @@ class Planner:
         returns the (chat_id, article_id) pairs instead.
         """
         decide = is_due_forced if force else is_due
+        # Stored instants were computed with the defaults of their time: after a change of
+        # PUSH_TIME, TIMEZONE, PUSH_GRACE or the zone database they may be late. A real tick
+        # recomputes them all once; a dry run reads everyone instead of writing.
+        everyone = force or (dry_run and self._defaults_changed(defaults))
+        if not force and not dry_run:
+            self._reschedule_on_new_defaults(defaults)
         planned = due_count = skipped = 0
         pairs: list[tuple[int, int]] = []
         after_id = 0  # force: keyset over every active subscriber by id
@@ -72,7 +125,7 @@ class Planner:
             # subscribers, and sees their last_push_date once this commits, so two planners
             # never give one subscriber two different articles on one day.
             with begin() as c:
-                if force:
+                if everyone:
                     page = subscribers.active_page(
                         c, after_id=after_id, limit=self._page, lock=not dry_run
                     )

@@ -280,6 +280,22 @@ def test_a_tick_reads_only_rows_whose_instant_has_come(store: Store, planner: Pl
     assert (result.planned, result.due, result.skipped) == (0, 0, 0)
 
 
+def test_a_new_default_push_time_reschedules_everyone_at_the_next_tick(
+    store: Store, planner: Planner
+) -> None:
+    """Instants stored under PUSH_TIME 08:00 would wait for tomorrow; an operator who moves the
+    default to 06:00 gets today's push at the next tick, and a dry run already shows it."""
+    add_articles(store, 1)
+    add_subscribers(store, 2)
+    early = SLOT - timedelta(hours=3)  # 05:00 Shanghai: nobody due under the 08:00 default
+    assert planner.plan(None, early, DEFAULTS).planned == 0
+    assert next_push(store, 1) == SLOT
+    moved = replace(DEFAULTS, push_time=time(4, 30))
+    assert planner.plan(None, early, moved, dry_run=True).planned == 2
+    assert planner.plan(None, early, moved).planned == 2
+    assert planner.plan(None, early + timedelta(minutes=1), moved).planned == 0
+
+
 def test_changing_the_push_time_reschedules_the_chat(store: Store, planner: Planner) -> None:
     """A chat pushed at 08:00 that moves its time to 10:00 gets tomorrow's push at 10:00, and
     a timezone change counts likewise; both take effect at the next tick."""
