@@ -70,3 +70,17 @@ def deep_link_article(payload: str) -> int | None:
     if payload.startswith("a") and payload[1:].isdigit() and len(payload) < 20:
         return int(payload[1:])
     return None
+
+
+def parse_full(args: list[str]) -> tuple[str, int]:
+    """Parse /full's `[id] [page]`: the article ref ('' for the newest) and the 1-based page.
+
+    A second word that is a number is the page (`/full 3 2`); otherwise the words are the ref
+    as before (`/full some slug` is looked up and not found). Raise UsageError for page 0.
+    """
+    if len(args) == 2 and args[1].isascii() and args[1].isdigit():
+        page = int(args[1]) if len(args[1]) <= 9 else 0
+        if page < 1:
+            raise UsageError(f"not a page number: {args[1]!r}")
+        return args[0], page
+    return " ".join(args), 1

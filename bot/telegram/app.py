@@ -1,8 +1,9 @@
 """The Application: built from Settings, its handler table, and its start-up and shut-down.
 
 ``build_application(settings)`` returns a ready PTB Application. Its ``initialize()`` runs
-``post_init`` (open the Runtime, sync the seeds, set the command menus, schedule the jobs) and
-its ``shutdown()`` runs ``post_shutdown``, so the same set-up happens under ``run_polling``,
+``post_init`` (open the Runtime and the reply outbox, sync the seeds, set the command menus,
+schedule the jobs) and its ``shutdown()`` drains the outbox (``drain_replies``, bounded) while the
+bot can still send, then runs ``post_shutdown``, so the same set-up happens under ``run_polling``,
 ``run_webhook`` and a hand-driven ``async with application: await application.start()``
 (the console and the tests). PTB's own post_init hook only fires in ``run_*``.
 """
@@ -13,7 +14,7 @@ import asyncio
 import logging
 from typing import Any
 
-from telegram import Message
+from telegram import Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
@@ -25,6 +26,7 @@ from telegram.ext import (
     ExtBot,
     JobQueue,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -32,16 +34,20 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from bot.i18n import DEFAULT_LANG, LANGS
 from bot.runtime import Runtime
-from bot.telegram import handlers, jobs, push_commands, settings_flow
+from bot.telegram import flood_guard, handlers, jobs, push_commands, settings_flow
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.commands import menu_commands
 from bot.telegram.context import BotState, DigestApplication, DigestContext
 from bot.telegram.credentials import bot_token
+from bot.telegram.outbox import Outbox
 from bot.telegram.pacer import Pacer, pacer_for
 
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 256  # PTB's default: updates are handled concurrently, each may send at once
+# Seconds queued replies may take to go out at shutdown before they are abandoned.
+# TODO(L): take it from Settings.shutdown_grace (SHUTDOWN_GRACE) once that lands.
+REPLY_GRACE = 10.0
 
 
 class _DigestApp(
@@ -63,7 +69,9 @@ class _DigestApp(
             await post_init(self)
 
     async def shutdown(self) -> None:
-        """Shut PTB down, then close what post_init opened."""
+        """Send or abandon the queued replies, shut PTB down, then close what post_init opened."""
+        # Before PTB closes the bot's connection: the queued replies still need it.
+        await drain_replies(self, REPLY_GRACE)
         await super().shutdown()
         await post_shutdown(self)
 
@@ -114,6 +122,9 @@ def register_handlers(application: DigestApplication) -> None:
 
     def command(names: str | list[str], callback: Any) -> None:
         application.add_handler(CommandHandler(names, callback, filters=new))
+
+    # Group -1, before every other handler: a flooding chat's updates stop here.
+    application.add_handler(TypeHandler(Update, flood_guard.guard), group=flood_guard.GROUP)
 
     # A group's migration to a supergroup arrives as a service message; handle it first.
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.migrate))
@@ -193,11 +204,22 @@ async def post_init(application: DigestApplication) -> None:
         if state.settings is None:
             raise ConfigError("the Application was not built by build_application()")
         state.runtime = await asyncio.to_thread(Runtime.open, state.settings)
+    if state.outbox is None or state.outbox.closed:
+        # Errors while sending a queued reply go through the one error path (handlers.on_error).
+        state.outbox = Outbox(application.process_error)
     report = await asyncio.to_thread(state.runtime.sync)
     log.info("seeds synced: %s", report.summary())
     await set_command_menus(application)
     schedule_jobs(application)
     state.ready = True
+
+
+async def drain_replies(application: DigestApplication, grace: float) -> int:
+    """Stop taking replies, send the queued ones for `grace` s; return how many were left."""
+    outbox = application.bot_data.outbox
+    if outbox is None:
+        return 0
+    return await outbox.close(grace)
 
 
 async def post_shutdown(application: DigestApplication) -> None:

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from telegram import CallbackQuery, Update
 from telegram.error import Forbidden
 
-from bot.arguments import PAGE_SIZE, Page, deep_link_article, page_of, parse_page
+from bot.arguments import PAGE_SIZE, Page, deep_link_article, page_of, parse_full, parse_page
 from bot.digest import Part, parse_callback
 from bot.errors import NotFoundError, UsageError
-from bot.i18n import language_for
+from bot.fulltext import full_page
+from bot.i18n import Lang, language_for
 from bot.model import StoredArticle
 from bot.scheduling import schedule_context, schedule_for
 from bot.store import Store
@@ -36,11 +37,33 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def send_article(reply: Replier, stored: StoredArticle, part: Part) -> None:
-    """Send one part of an article; the digest carries the 📖 ⚠️ 🔗 buttons."""
+async def send_article(
+    reply: Replier, stored: StoredArticle, part: Part, *, page: int = 1, page_size: int = 0
+) -> None:
+    """Send one part of an article; the digest carries the 📖 ⚠️ 🔗 buttons.
+
+    With `page_size`, at most that many messages go (page `page`, 1-based), then one saying how
+    to read on; raise UsageError for a page past the end.
+    """
     chunks = reply.digests.part(stored, part, reply.lang)
     rows = (reply.digests.buttons(stored, reply.lang),) if part == "digest" else ()
-    await reply.chunks(chunks, rows)
+    if not page_size:
+        await reply.chunks(chunks, rows)
+        return
+    shown = full_page(chunks, page, page_size)
+    await reply.chunks(shown.chunks, rows)
+    if shown.next is not None:
+        await reply.notice(
+            "full_more", page=shown.number, pages=shown.pages, id=stored.id, next=shown.next
+        )
+
+
+async def send_full(
+    reply: Replier, stored: StoredArticle, context: DigestContext, page: int = 1
+) -> None:
+    """Send one page of an article's full text (FULL_TEXT_MAX_MESSAGES messages at most)."""
+    size = context.settings.full_text_max_messages
+    await send_article(reply, stored, "full", page=page, page_size=size)
 
 
 # -- subscribing ----------------------------------------------------------------------
@@ -99,11 +122,13 @@ async def latest(update: Update, context: DigestContext) -> None:
     await send_article(context.reply(chat), stored, "digest")
 
 
-async def _part(update: Update, context: DigestContext, part: Part, *, required: bool) -> None:
+async def _part(
+    update: Update, context: DigestContext, part: Part, *, required: bool, page: int = 1
+) -> None:
     chat = await chat_info(update, context)
     if chat is None:
         return
-    ref = " ".join(context.args or ())
+    ref = " ".join(context.args or ()) if part != "full" else parse_full(context.args or [])[0]
     if not ref and required:
         await context.reply(chat).notice("usage_article")
         return
@@ -116,6 +141,12 @@ async def _part(update: Update, context: DigestContext, part: Part, *, required:
         key, values = ("not_found", {"ref": ref}) if ref else ("no_articles", {})
         await context.reply(chat).notice(key, **values)
         return
+    if part == "full":
+        try:
+            await send_full(context.reply(chat), found, context, page)
+        except UsageError:
+            await context.reply(chat).notice("usage_full")
+        return
     await send_article(context.reply(chat), found, part)
 
 
@@ -125,8 +156,15 @@ async def risks(update: Update, context: DigestContext) -> None:
 
 
 async def full(update: Update, context: DigestContext) -> None:
-    """Send an article's full text in as many messages as it needs (`/full [id]`)."""
-    await _part(update, context, "full", required=False)
+    """Send a page of an article's full text (`/full [id] [page]`), then how to read on."""
+    try:
+        _, page = parse_full(list(context.args or ()))
+    except UsageError:
+        chat = await chat_info(update, context)
+        if chat is not None:
+            await context.reply(chat).notice("usage_full")
+        return
+    await _part(update, context, "full", required=False, page=page)
 
 
 async def article(update: Update, context: DigestContext) -> None:
@@ -272,14 +310,19 @@ async def migrate(update: Update, context: DigestContext) -> None:
 
 
 async def _article_button(
-    context: DigestContext, chat: ChatInfo, args: tuple[int, ...], part: Part
+    context: DigestContext, chat: ChatInfo, spinner: Spinner, args: tuple[int, ...], part: Part
 ) -> Answer:
     if len(args) != 1:
         return UNAVAILABLE
     stored = await context.db(context.store.get_article, args[0])
     if stored is None:
         return UNAVAILABLE
-    await send_article(context.reply(chat), stored, part)
+    # Stop the spinner before the send: a long full text must not keep it turning.
+    await spinner.stop(Answer(), chat.lang)
+    if part == "full":
+        await send_full(context.reply(chat), stored, context)
+    else:
+        await send_article(context.reply(chat), stored, part)
     return Answer()
 
 
@@ -301,13 +344,32 @@ async def _list_button(
 ARTICLE_ACTIONS: dict[str, Part] = {"full": "full", "risks": "risks", "article": "digest"}
 
 
-async def _dispatch(context: DigestContext, chat: ChatInfo | None, query: CallbackQuery) -> Answer:
+class Spinner:
+    """A pressed button's spinner: answered (stopped) exactly once, however the press ends."""
+
+    def __init__(self, query: CallbackQuery, context: DigestContext) -> None:
+        self.query = query
+        self.context = context
+        self.stopped = False
+
+    async def stop(self, answer: Answer, lang: Lang) -> None:
+        """Answer the query (a toast or an alert, or nothing) unless it was answered already."""
+        if self.stopped:
+            return
+        self.stopped = True
+        text = self.context.renderer.text(answer.key, answer.lang or lang) if answer.key else None
+        await self.query.answer(text, show_alert=answer.alert)
+
+
+async def _dispatch(
+    context: DigestContext, chat: ChatInfo | None, query: CallbackQuery, spinner: Spinner
+) -> Answer:
     parsed = parse_callback(query.data or "")
     if parsed is None or chat is None:
         return UNAVAILABLE
     action, args = parsed
     if action in ARTICLE_ACTIONS:
-        return await _article_button(context, chat, args, ARTICLE_ACTIONS[action])
+        return await _article_button(context, chat, spinner, args, ARTICLE_ACTIONS[action])
     if action == "list":
         return await _list_button(context, chat, query, args)
     if action in settings_flow.ACTIONS:
@@ -321,14 +383,14 @@ async def button(update: Update, context: DigestContext) -> None:
     chat = await chat_info(update, context)
     if query is None:
         return
+    spinner = Spinner(query, context)
     answer = Answer()  # if an action raises, the spinner stops and on_error apologises
     try:
-        answer = await _dispatch(context, chat, query)
+        answer = await _dispatch(context, chat, query, spinner)
     finally:
         # The client shows a spinner until the query is answered, whatever happened.
-        lang = answer.lang or (chat.lang if chat else language_for(query.from_user.language_code))
-        text = context.renderer.text(answer.key, lang) if answer.key else None
-        await query.answer(text, show_alert=answer.alert)
+        lang = chat.lang if chat else language_for(query.from_user.language_code)
+        await spinner.stop(answer, lang)
 
 
 # -- errors -------------------------------------------------------------------------------
