@@ -20,7 +20,7 @@ from pathlib import Path
 # PTB 22 warns about RetryAfter's int/timedelta unless told; the bot accepts both.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from bench import commands, importing, memory, paced_push, profile, push_ceiling
+from bench import commands, flood, importing, memory, paced_push, profile, push_ceiling
 from bench.common import ROOT, Options, Row
 from bench.report import text_table, write
 
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "push_ceiling": push_ceiling.run,
     "paced_push": paced_push.run,
     "commands": commands.run,
+    "flood": flood.run,
     "import": importing.run,
     "memory": memory.run,
     "profile": profile.run,
