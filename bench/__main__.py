@@ -22,6 +22,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from bench import (
     commands,
+    flood,
     importing,
     memory,
     paced_push,
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "push_ceiling": push_ceiling.run,
     "paced_push": paced_push.run,
     "commands": commands.run,
+    "flood": flood.run,
     "import": importing.run,
     "planning": planning.run,
     "memory": memory.run,

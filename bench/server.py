@@ -73,10 +73,11 @@ class Timings:
 
     def summary(self) -> dict[str, Any]:
         """Return reply latencies (s) per timed chat, how many wait, and accepted sends' span."""
-        samples = [self.replied[c] - t for c, t in self.fetched.items() if c in self.replied]
+        per_chat = {c: self.replied[c] - t for c, t in self.fetched.items() if c in self.replied}
         return {
-            "samples": samples,
-            "waiting": len(self.fetched) - len(samples),
+            "samples": list(per_chat.values()),
+            "per_chat": per_chat,
+            "waiting": len(self.fetched) - len(per_chat),
             "sends": self.sends,
             "send_seconds": self.last_send - self.first_send,
         }

@@ -25,6 +25,7 @@ from bot.scheduling import zone
 
 PAGE_SIZE = 10  # articles on one page of /list
 ID_MAX = 2**31 - 1  # the INTEGER id columns (articles, subscribers): PostgreSQL's int4
+PAGE_MAX = 1_000_000  # a page number beyond any article or list: refused as usage
 CHAT_ID_MAX = 2**63 - 1  # subscribers.chat_id is BIGINT
 SLUG_MAX = 400  # articles.slug is VARCHAR(400)
 SEARCH_MAX_WORDS = 20  # each word is one LIKE; SQLite refuses ~1000 ("too large")
@@ -188,3 +189,15 @@ def deep_link_article(payload: str) -> int | None:
 def _shown(text: str, limit: int = 40) -> str:
     """Return `text` for an error message: quoted, escaped, and cut short."""
     return repr(text[:limit] + ("…" if len(text) > limit else ""))
+
+
+def parse_full(args: list[str]) -> tuple[str, int]:
+    """Parse /full's `[id] [page]`: the article ref ('' for the newest) and the 1-based page.
+
+    A second word of ASCII digits is the page (`/full 3 2`); otherwise the words are the ref
+    as before (`/full some slug` is looked up and not found). Raise UsageError for page 0 or
+    a page beyond any article's length.
+    """
+    if len(args) == 2 and is_number(args[1]):
+        return args[0], parse_number(args[1], low=1, high=PAGE_MAX)
+    return " ".join(args), 1

@@ -82,6 +82,7 @@ _EXAMPLES: dict[str, str] = {
     "shutdown_grace": "10s (or 2, 30s; seconds, at most 600)",
     "rate_limit": "25 (messages per second)",
     "paid_broadcast": "false (or true)",
+    "full_text_max_messages": "10 (1 to 100)",
     "http_backend": "aiohttp (or httpx)",
     "proxy_url": "http://proxy.internal:3128",
     "webhook_url": "https://bot.example.org/telegram",
@@ -143,6 +144,8 @@ class Settings(BaseSettings):
     # messages per second, all chats together
     rate_limit: float = Field(default=25.0, ge=0.01, allow_inf_nan=False)
     paid_broadcast: bool = False
+    # messages one /full (or 📖 press) sends; a longer text ends with how to read on
+    full_text_max_messages: int = Field(default=10, ge=1, le=100)
     http_backend: Literal["aiohttp", "httpx"] = "aiohttp"
     proxy_url: str | None = None  # http(s) proxy for every Bot API call
     webhook_url: str | None = None

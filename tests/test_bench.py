@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("push_ceiling", "paced_push", "commands", "import", "memory", "profile", "reader")
+BENCHMARKS = (
+    "push_ceiling",
+    "paced_push",
+    "commands",
+    "flood",
+    "import",
+    "memory",
+    "profile",
+    "reader",
+)
 
 
 @pytest.mark.slow

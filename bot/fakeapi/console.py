@@ -223,11 +223,14 @@ def is_start(line: str) -> bool:
 
 
 def _bot_idle(application: DigestApplication, api: LoopbackBotApi) -> bool:
-    """Tell whether every update was fetched and none is queued or being processed."""
+    """Tell whether every update was fetched, none is queued or being processed, and no reply
+    waits in an outbox (handlers queue their replies; a chat's sender sends them later)."""
+    outbox = application.bot_data.outbox
     return (
         api.pending_updates == 0
         and application.update_queue.empty()
         and application.update_processor.current_concurrent_updates == 0
+        and (outbox is None or outbox.waiting() == 0)
     )
 
 

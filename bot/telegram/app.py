@@ -1,8 +1,9 @@
 """The Application: built from Settings, its handler table, and its start-up and shut-down.
 
 ``build_application(settings)`` returns a ready PTB Application. Its ``initialize()`` runs
-``post_init`` (open the Runtime, sync the seeds, set the command menus, schedule the jobs) and
-its ``shutdown()`` runs ``post_shutdown``, so the same set-up happens under ``run_polling``,
+``post_init`` (open the Runtime and the reply outbox, sync the seeds, set the command menus,
+schedule the jobs) and its ``shutdown()`` drains the outbox (``drain_replies``, bounded) while the
+bot can still send, then runs ``post_shutdown``, so the same set-up happens under ``run_polling``,
 ``run_webhook`` and a hand-driven ``async with application: await application.start()``
 (the console and the tests). PTB's own post_init hook only fires in ``run_*``.
 """
@@ -14,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from telegram import Message
+from telegram import Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
@@ -26,6 +27,7 @@ from telegram.ext import (
     ExtBot,
     JobQueue,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -36,17 +38,21 @@ from bot.ledger import Ledger
 from bot.metrics import DatabaseTotals
 from bot.runtime import Runtime
 from bot.status import Liveness
-from bot.telegram import handlers, jobs, push_commands, settings_flow, topics_flow
+from bot.telegram import flood_guard, handlers, jobs, push_commands, settings_flow, topics_flow
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.commands import menu_commands
 from bot.telegram.context import BotState, DigestApplication, DigestContext
 from bot.telegram.credentials import bot_token
 from bot.telegram.instruments import BeatingRequest, timed
+from bot.telegram.outbox import Outbox
 from bot.telegram.pacer import Pacer, pacer_for
 
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 256  # PTB's default: updates are handled concurrently, each may send at once
+# Seconds queued replies may take to go out at shutdown before they are abandoned.
+# TODO(L): take it from Settings.shutdown_grace (SHUTDOWN_GRACE) once that lands.
+DEFAULT_REPLY_GRACE = 10.0  # SHUTDOWN_GRACE's default, when no settings are at hand
 
 
 class _DigestApp(
@@ -68,7 +74,12 @@ class _DigestApp(
             await post_init(self)
 
     async def shutdown(self) -> None:
-        """Shut PTB down, then close what post_init opened."""
+        """Send or abandon the queued replies, shut PTB down, then close what post_init opened."""
+        # Before PTB closes the bot's connection: the queued replies still need it. The pacer
+        # (closed by bot.telegram.runner.wind_down) abandons sends past SHUTDOWN_GRACE anyway.
+        settings = self.bot_data.settings
+        grace = settings.shutdown_grace if settings is not None else DEFAULT_REPLY_GRACE
+        await drain_replies(self, grace)
         await super().shutdown()
         await post_shutdown(self)
 
@@ -127,6 +138,9 @@ def register_handlers(application: DigestApplication) -> None:
         # Timed (metrics) and named in the log context by the command's first name.
         name = names if isinstance(names, str) else names[0]
         application.add_handler(CommandHandler(names, timed(name, callback), filters=new))
+
+    # Group -1, before every other handler: a flooding chat's updates stop here.
+    application.add_handler(TypeHandler(Update, flood_guard.guard), group=flood_guard.GROUP)
 
     # A group's migration to a supergroup arrives as a service message; handle it first.
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.migrate))
@@ -209,6 +223,9 @@ async def post_init(application: DigestApplication) -> None:
         if state.settings is None:
             raise ConfigError("the Application was not built by build_application()")
         state.runtime = await asyncio.to_thread(Runtime.open, state.settings)
+    if state.outbox is None or state.outbox.closed:
+        # Errors while sending a queued reply go through the one error path (handlers.on_error).
+        state.outbox = Outbox(application.process_error)
     report = await asyncio.to_thread(state.runtime.sync)
     log.info("seeds synced: %s", report.summary())
     state.metrics.synced(report)
@@ -228,6 +245,14 @@ def database_totals(runtime: Runtime) -> Callable[[], DatabaseTotals]:
         )
 
     return read
+
+
+async def drain_replies(application: DigestApplication, grace: float) -> int:
+    """Stop taking replies, send the queued ones for `grace` s; return how many were left."""
+    outbox = application.bot_data.outbox
+    if outbox is None:
+        return 0
+    return await outbox.close(grace)
 
 
 async def post_shutdown(application: DigestApplication) -> None:

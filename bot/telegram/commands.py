@@ -39,7 +39,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("list", "arg_list"),
     Command("article", "arg_id"),
     Command("search", "arg_words"),
-    Command("full", "arg_optional_id"),
+    Command("full", "arg_full"),
     Command("risks", "arg_optional_id"),
     Command("topics"),
     Command("follow", "arg_topic"),

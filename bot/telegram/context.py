@@ -15,6 +15,7 @@ from bot.alerts import ErrorReports
 from bot.arguments import chat_title
 from bot.config import Settings
 from bot.digest import DigestCache
+from bot.flood import CommandBudget, request_key
 from bot.i18n import Lang, is_lang, language_for
 from bot.metrics import Metrics
 from bot.model import StoredArticle, Subscriber
@@ -25,6 +26,7 @@ from bot.runtime import Runtime
 from bot.scheduling import PushDefaults
 from bot.status import Liveness
 from bot.store import Store
+from bot.telegram.outbox import Outbox, Request
 from bot.telegram.replies import Replier
 
 P = ParamSpec("P")
@@ -122,6 +124,8 @@ class BotState:
         self.liveness = Liveness()  # build_application shares it with the getUpdates transport
         self.error_reports = ErrorReports()  # ERROR_CHAT_ID's one-a-minute budget
         self.roles = RoleCache()  # members' roles in groups and channels, read briefly
+        self.outbox: Outbox | None = None  # opened in post_init, drained at shutdown
+        self.budget = CommandBudget()  # per-chat flood control (bot.telegram.flood_guard)
         self._digests: DigestCache | None = None
 
     def require_runtime(self) -> Runtime:
@@ -129,6 +133,12 @@ class BotState:
         if self.runtime is None:
             raise RuntimeError("the bot's Runtime is not open (post_init has not run)")
         return self.runtime
+
+    def require_outbox(self) -> Outbox:
+        """Return the open Outbox (post_init opens it before any update is handled)."""
+        if self.outbox is None:
+            raise RuntimeError("the bot's Outbox is not open (post_init has not run)")
+        return self.outbox
 
     def digests(self) -> DigestCache:
         """Return the rendering cache of the open Runtime's renderer."""
@@ -138,8 +148,33 @@ class BotState:
         return self._digests
 
 
+def request_of(update: object) -> Request | None:
+    """Describe what an update asks for: a command's or a button's request key, and its id."""
+    if not isinstance(update, Update):
+        return None
+    if update.callback_query is not None:
+        key = "button " + (update.callback_query.data or "")
+    elif update.message is not None and update.message.text:
+        key = request_key(update.message.text)
+    else:
+        return None
+    return Request(update.update_id, key, update)
+
+
 class DigestContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotState]):
     """CallbackContext with shortcuts to the runtime, store, renderer and settings."""
+
+    # What the update being handled asks for; PTB builds one context per update.
+    request: Request | None = None
+
+    @classmethod
+    def from_update(
+        cls, update: object, application: Application[Any, DigestContext, Any, Any, Any, Any]
+    ) -> DigestContext:
+        """Build the context of one update, remembering what it asks for (its replies' key)."""
+        context = super().from_update(update, application)
+        context.request = request_of(update)
+        return context
 
     @property
     def runtime(self) -> Runtime:
@@ -168,7 +203,20 @@ class DigestContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any]
 
     def reply(self, chat: ChatInfo, lang: Lang | None = None) -> Replier:
         """Return a Replier for this chat, in its language unless `lang` is given."""
-        return Replier(self.bot, chat.id, self.renderer, lang or chat.lang, self.digests)
+        return Replier(
+            self.bot,
+            chat.id,
+            self.renderer,
+            lang or chat.lang,
+            self.digests,
+            self.outbox,
+            self.request,
+        )
+
+    @property
+    def outbox(self) -> Outbox:
+        """Return the per-chat outboxes replies are queued in."""
+        return self.bot_data.require_outbox()
 
     @property
     def digests(self) -> DigestCache:

@@ -22,12 +22,14 @@ from bot.arguments import (
     deep_link_article,
     page_of,
     parse_callback,
+    parse_full,
     parse_page,
     parse_search,
 )
 from bot.digest import Button, Part, callback
 from bot.errors import NotFoundError, SendAbandoned, UsageError
-from bot.i18n import DEFAULT_LANG, language_for
+from bot.fulltext import full_page
+from bot.i18n import DEFAULT_LANG, Lang, language_for
 from bot.model import StoredArticle
 from bot.scheduling import schedule_context, schedule_for
 from bot.store import Store
@@ -49,9 +51,19 @@ def now() -> datetime:
 
 
 async def send_article(
-    reply: Replier, stored: StoredArticle, part: Part, reader: ReaderLinks | None = None
+    reply: Replier,
+    stored: StoredArticle,
+    part: Part,
+    reader: ReaderLinks | None = None,
+    *,
+    page: int = 1,
+    page_size: int = 0,
 ) -> None:
-    """Send one part of an article; the digest carries the 📖 ⚠️ 🔗 buttons."""
+    """Send one part of an article; the digest carries the 📖 ⚠️ 🔗 buttons.
+
+    With `page_size`, at most that many messages go (page `page`, 1-based), then one saying how
+    to read on; raise UsageError for a page past the end.
+    """
     chunks = reply.digests.part(stored, part, reply.lang)
     rows: tuple[tuple[Button, ...], ...] = ()
     if part == "digest":
@@ -59,7 +71,23 @@ async def send_article(
         private = is_private_chat(reply.chat_id)
         now = int(time.time())
         rows = (with_reader(buttons, reader, stored.id, private=private, now=now),)
-    await reply.chunks(chunks, rows)
+    if not page_size:
+        await reply.chunks(chunks, rows)
+        return
+    shown = full_page(chunks, page, page_size)
+    await reply.chunks(shown.chunks, rows)
+    if shown.next is not None:
+        await reply.notice(
+            "full_more", page=shown.number, pages=shown.pages, id=stored.id, next=shown.next
+        )
+
+
+async def send_full(
+    reply: Replier, stored: StoredArticle, context: DigestContext, page: int = 1
+) -> None:
+    """Send one page of an article's full text (FULL_TEXT_MAX_MESSAGES messages at most)."""
+    size = context.settings.full_text_max_messages
+    await send_article(reply, stored, "full", page=page, page_size=size)
 
 
 def reader_links(context: DigestContext) -> ReaderLinks | None:
@@ -147,11 +175,13 @@ async def latest(update: Update, context: DigestContext) -> None:
     await send_article(context.reply(chat), stored, "digest", reader_links(context))
 
 
-async def _part(update: Update, context: DigestContext, part: Part, *, required: bool) -> None:
+async def _part(
+    update: Update, context: DigestContext, part: Part, *, required: bool, page: int = 1
+) -> None:
     chat = await chat_info(update, context)
     if chat is None:
         return
-    ref = " ".join(context.args or ())
+    ref = " ".join(context.args or ()) if part != "full" else parse_full(context.args or [])[0]
     if not ref and required:
         await context.reply(chat).notice("usage_article")
         return
@@ -171,8 +201,15 @@ async def _part(update: Update, context: DigestContext, part: Part, *, required:
         await context.reply(chat).notice(key, **values)
         return
     reader = reader_links(context)
-    if part == "full" and reader is not None:
-        await offer_reader(context.reply(chat), found, reader)
+    if part == "full":
+        if reader is not None and page == 1:
+            # The whole article on one page first; "read here instead" sends the messages.
+            await offer_reader(context.reply(chat), found, reader)
+            return
+        try:
+            await send_full(context.reply(chat), found, context, page)
+        except UsageError:
+            await context.reply(chat).notice("usage_full")
         return
     await send_article(context.reply(chat), found, part, reader)
 
@@ -193,8 +230,15 @@ async def risks(update: Update, context: DigestContext) -> None:
 
 
 async def full(update: Update, context: DigestContext) -> None:
-    """Send an article's full text in as many messages as it needs (`/full [id]`)."""
-    await _part(update, context, "full", required=False)
+    """Send a page of an article's full text (`/full [id] [page]`), then how to read on."""
+    try:
+        _, page = parse_full(list(context.args or ()))
+    except UsageError:
+        chat = await chat_info(update, context)
+        if chat is not None:
+            await context.reply(chat).notice("usage_full")
+        return
+    await _part(update, context, "full", required=False, page=page)
 
 
 async def article(update: Update, context: DigestContext) -> None:
@@ -349,14 +393,19 @@ async def migrate(update: Update, context: DigestContext) -> None:
 
 
 async def _article_button(
-    context: DigestContext, chat: ChatInfo, args: tuple[int, ...], part: Part
+    context: DigestContext, chat: ChatInfo, spinner: Spinner, args: tuple[int, ...], part: Part
 ) -> Answer:
     if len(args) != 1:
         return UNAVAILABLE
     stored = await context.db(context.store.get_article, args[0])
     if stored is None:
         return UNAVAILABLE
-    await send_article(context.reply(chat), stored, part, reader_links(context))
+    # Stop the spinner before the send: a long full text must not keep it turning.
+    await spinner.stop(Answer(), chat.lang)
+    if part == "full":
+        await send_full(context.reply(chat), stored, context)
+    else:
+        await send_article(context.reply(chat), stored, part, reader_links(context))
     return Answer()
 
 
@@ -378,13 +427,32 @@ async def _list_button(
 ARTICLE_ACTIONS: dict[str, Part] = {"full": "full", "risks": "risks", "article": "digest"}
 
 
-async def _dispatch(context: DigestContext, chat: ChatInfo | None, query: CallbackQuery) -> Answer:
+class Spinner:
+    """A pressed button's spinner: answered (stopped) exactly once, however the press ends."""
+
+    def __init__(self, query: CallbackQuery, context: DigestContext) -> None:
+        self.query = query
+        self.context = context
+        self.stopped = False
+
+    async def stop(self, answer: Answer, lang: Lang) -> None:
+        """Answer the query (a toast or an alert, or nothing) unless it was answered already."""
+        if self.stopped:
+            return
+        self.stopped = True
+        text = self.context.renderer.text(answer.key, answer.lang or lang) if answer.key else None
+        await self.query.answer(text, show_alert=answer.alert)
+
+
+async def _dispatch(
+    context: DigestContext, chat: ChatInfo | None, query: CallbackQuery, spinner: Spinner
+) -> Answer:
     parsed = parse_callback(query.data or "")
     if parsed is None or chat is None:
         return UNAVAILABLE
     action, args = parsed
     if action in ARTICLE_ACTIONS:
-        return await _article_button(context, chat, args, ARTICLE_ACTIONS[action])
+        return await _article_button(context, chat, spinner, args, ARTICLE_ACTIONS[action])
     if action == "list":
         return await _list_button(context, chat, query, args)
     if action in settings_flow.ACTIONS:
@@ -400,14 +468,14 @@ async def button(update: Update, context: DigestContext) -> None:
     chat = await chat_info(update, context)
     if query is None:
         return
+    spinner = Spinner(query, context)
     answer = Answer()  # if an action raises, the spinner stops and on_error apologises
     try:
-        answer = await _dispatch(context, chat, query)
+        answer = await _dispatch(context, chat, query, spinner)
     finally:
         # The client shows a spinner until the query is answered, whatever happened.
-        lang = answer.lang or (chat.lang if chat else language_for(query.from_user.language_code))
-        text = context.renderer.text(answer.key, lang) if answer.key else None
-        await query.answer(text, show_alert=answer.alert)
+        lang = chat.lang if chat else language_for(query.from_user.language_code)
+        await spinner.stop(answer, lang)
 
 
 # -- errors -------------------------------------------------------------------------------

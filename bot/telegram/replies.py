@@ -1,7 +1,14 @@
-"""Sending replies: the one place that turns rendered chunks and buttons into messages."""
+"""Sending replies: the one place that turns rendered chunks and buttons into messages.
+
+A handler's reply is rendered at once and queued in its chat's outbox
+(``bot.telegram.outbox``), so the handler never waits for the chat's pace; the chat's sender
+sends it. Edits of the pressed message (``edit_in_place``) are made at once: one message the
+user is looking at, and the command budget (``bot.flood``) bounds how many a chat can start.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -13,6 +20,7 @@ from bot.i18n import Lang
 from bot.rendering import Renderer
 from bot.splitting import split_html
 from bot.telegram.keyboards import markup
+from bot.telegram.outbox import Outbox, Request
 
 Rows = Sequence[Sequence[Button]]
 
@@ -45,28 +53,29 @@ async def send_chunks(
 
 @dataclass(frozen=True, slots=True)
 class Replier:
-    """Replies to one chat in one language, rendered from templates/."""
+    """Replies to one chat in one language, rendered from templates/, queued in its outbox."""
 
     bot: Bot
     chat_id: int
     renderer: Renderer
     lang: Lang
     digests: DigestCache  # rendered article parts and buttons, shared by every chat
+    outbox: Outbox
+    request: Request | None = None  # what the replies answer (None: never a duplicate)
 
-    async def chunks(self, chunks: Sequence[str], rows: Rows = ()) -> list[Message]:
-        """Send already rendered chunks, the keyboard on the last one."""
-        return await send_chunks(self.bot, self.chat_id, chunks, rows)
+    async def chunks(self, chunks: Sequence[str], rows: Rows = ()) -> None:
+        """Queue already rendered chunks as one reply, the keyboard on the last one."""
+        send = functools.partial(send_chunks, self.bot, self.chat_id, tuple(chunks), rows)
+        self.outbox.put(self.chat_id, send, self.request)
 
-    async def template(
-        self, name: str, values: Mapping[str, object], rows: Rows = ()
-    ) -> list[Message]:
-        """Render templates/<name>.html.j2 with `values` and send it (split when long)."""
+    async def template(self, name: str, values: Mapping[str, object], rows: Rows = ()) -> None:
+        """Render templates/<name>.html.j2 with `values` and queue it (split when long)."""
         html = self.renderer.render(name, self.lang, **values)
-        return await self.chunks(split_html(html), rows)
+        await self.chunks(split_html(html), rows)
 
-    async def notice(self, key: str, /, **values: object) -> list[Message]:
-        """Send one catalogue sentence (usage, refusal, hint) through the notice template."""
-        return await self.template("notice", {"key": key, "values": values})
+    async def notice(self, key: str, /, **values: object) -> None:
+        """Queue one catalogue sentence (usage, refusal, hint) through the notice template."""
+        await self.template("notice", {"key": key, "values": values})
 
 
 async def edit_in_place(query: CallbackQuery, text: str, rows: Rows) -> None:

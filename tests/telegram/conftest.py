@@ -128,14 +128,16 @@ def quick_pacer() -> Pacer:
 
 @asynccontextmanager
 async def running_bot(
-    api: LoopbackBotApi, settings: Settings, *, paced: bool = False
+    api: LoopbackBotApi, settings: Settings, *, paced: bool = False, pacer: Pacer | None = None
 ) -> AsyncIterator[BotHarness]:
     """Run the real Application long-polling `api`; stop it cleanly on exit.
 
     With `paced` the bot keeps Telegram's real limits (1 message/s per chat); otherwise it
-    sends as fast as the loopback answers (``quick_pacer``).
+    sends as fast as the loopback answers (``quick_pacer``), or through `pacer` if given.
     """
-    app = build_application(settings, pacer=None if paced else quick_pacer())
+    if pacer is None and not paced:
+        pacer = quick_pacer()
+    app = build_application(settings, pacer=pacer)
     async with app:
         await app.start()
         assert app.updater is not None
