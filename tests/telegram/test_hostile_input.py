@@ -259,7 +259,7 @@ async def user_chat(bot: BotHarness, user_id: int) -> tuple[FakeUser, FakeChat]:
         (f"/article {ID_MAX + 1}", "usage_article", {}),
         ("/article 99999999999999999999999", "usage_article", {}),
         ("/article a\x00b", "usage_article", {}),
-        ("/full 99999999999999999999999", "usage", {"usage": "/full [id]"}),
+        ("/full 99999999999999999999999", "usage", {"usage": "/full [id] [page]"}),
         ("/risks ²³", "not_found", {"ref": "²³"}),
         ("/list ①", "usage_list", {}),
         ("/list ²", "usage_list", {}),
@@ -338,8 +338,11 @@ async def groups_with_odd_titles_subscribe(attacker: Attacker) -> None:
         user = api.user(5000 + number, language_code="en")
         for text in ("/start", "/start", f"/start@{api.bot_username} a²", "/start", "/start"):
             api.send_message(group, user, text)
-        await api.wait_sent(group.id, 6)  # five welcomes and the deep link's "unavailable"
-        await api.settle(quiet=0.05)
+        # A welcome and the deep link's "unavailable" at least; repeated /start while the
+        # first welcome is still queued may be answered once (the flood guard's duplicates).
+        await api.wait_sent(group.id, 2)
+        await api.settle(quiet=0.2)
+        assert 2 <= len(api.messages(group.id)) <= 6
         attacker.check(repr(title), api.messages(group.id))
         subscriber = attacker.bot.runtime.store.get_subscriber(group.id)
         assert subscriber is not None
