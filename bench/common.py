@@ -5,12 +5,14 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 
 from bot.articles import parse_article
+from bot.config import Settings
 from bot.db.tables import SUBSCRIBERS
 from bot.digest import Button, article_buttons, render_part
 from bot.model import StoredArticle
@@ -92,3 +94,20 @@ def seed_subscribers(store: Store, rows: Sequence[dict[str, Any]]) -> None:
     with store.write_engine.begin() as c:
         for start in range(0, len(full), 5000):
             c.execute(insert(SUBSCRIBERS), full[start : start + 5000])
+
+
+def bot_settings(token: str, base_url: str, folder: Path, rate_limit: float) -> Settings:
+    """Return the settings a benchmarked bot runs with: a SQLite file in `folder`, no pushes."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        telegram_bot_token=token,  # type: ignore[arg-type]
+        telegram_base_url=base_url,
+        database_url=f"sqlite:///{folder / 'bot.sqlite3'}",
+        seeds_dir=ROOT / "seeds",
+        timezone="UTC",
+        # Twelve hours away: no scheduled push tick finds anyone due during the run.
+        push_time=(datetime.now(UTC) + timedelta(hours=12)).time().replace(microsecond=0),
+        sync_interval=0,
+        log_level="WARNING",
+        rate_limit=rate_limit,
+    )

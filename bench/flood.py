@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Options, Row, median, percentile
+from bench.common import Options, Row, bot_settings, median, percentile
 from bench.server import ServerProcess
-from bot.config import Settings
 from bot.runtime import Runtime
 from bot.telegram.app import build_application
 from bot.telegram.pacer import DEFAULT_RATE
@@ -36,19 +34,7 @@ TARGET_S = 1.0
 
 async def _repeat(server: ServerProcess, flood: int, users: int, rate: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-flood-") as tmp:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            telegram_bot_token=server.token,  # type: ignore[arg-type]
-            telegram_base_url=server.base_url,
-            database_url=f"sqlite:///{Path(tmp) / 'bot.sqlite3'}",
-            seeds_dir=ROOT / "seeds",
-            timezone="UTC",
-            # Twelve hours away: no scheduled push tick finds anyone due during the run.
-            push_time=(datetime.now(UTC) + timedelta(hours=12)).time().replace(microsecond=0),
-            sync_interval=0,
-            log_level="WARNING",
-            rate_limit=rate,
-        )
+        settings = bot_settings(server.token, server.base_url, Path(tmp), rate)
         runtime = await asyncio.to_thread(Runtime.open, settings)
         try:
             await asyncio.to_thread(runtime.sync)

@@ -25,9 +25,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bot.db.engine import insert_on_conflict
 from bot.db.tables import ARTICLE_TOPICS, ARTICLES
 from bot.model import Article, ArticleUpsert, FileStamp, Point, StoredArticle
 
@@ -118,9 +117,10 @@ def insert_new(
     if not items:
         return []
     items = sorted(items, key=lambda i: i.article.slug)
-    insert = pg_insert if c.dialect.name == "postgresql" else sqlite_insert
     stmt = (
-        insert(ARTICLES).on_conflict_do_nothing(index_elements=["slug"]).returning(ARTICLES.c.slug)
+        insert_on_conflict(c, ARTICLES)
+        .on_conflict_do_nothing(index_elements=["slug"])
+        .returning(ARTICLES.c.slug)
     )
     rows = [{**_content(i), "first_imported_at": now, "last_imported_at": now} for i in items]
     inserted = set(c.execute(stmt, rows).scalars())

@@ -14,7 +14,8 @@ from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError
 
@@ -150,3 +151,10 @@ def open_database(url: str) -> Engine:
     engine = create_db_engine(url)
     migrate(engine)
     return engine
+
+
+def insert_on_conflict(c: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """Return an INSERT into `table` that takes ON CONFLICT, in the connection's dialect."""
+    if c.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bot.db.engine import insert_on_conflict
 from bot.db.tables import META
 
 
@@ -17,6 +16,5 @@ def get(c: Connection, key: str) -> str | None:
 
 def put(c: Connection, key: str, value: str) -> None:
     """Store `value` under `key`, replacing what was there."""
-    insert = pg_insert if c.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(META).values(key=key, value=value)
+    stmt = insert_on_conflict(c, META).values(key=key, value=value)
     c.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))

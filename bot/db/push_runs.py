@@ -6,19 +6,19 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db import deliveries
+from bot.db.engine import insert_on_conflict
 from bot.db.tables import PUSH_RUNS
 from bot.model import FAILED, PENDING, SENDING, SENT, PushRun, RunStats
 
 
 def start(c: Connection, key: str, now: datetime) -> PushRun:
     """Create the run `key`, or return the one another caller created (created=False)."""
-    insert = pg_insert if c.dialect.name == "postgresql" else sqlite_insert
     stmt = (
-        insert(PUSH_RUNS).on_conflict_do_nothing(index_elements=["key"]).returning(PUSH_RUNS.c.id)
+        insert_on_conflict(c, PUSH_RUNS)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(PUSH_RUNS.c.id)
     )
     values = {"key": key, "started_at": now, "due": 0, "sent": 0, "failed": 0}
     inserted = c.execute(stmt, {**values, "blocked": 0, "skipped": 0}).first()

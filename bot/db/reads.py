@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db.articles import NEWEST_FIRST
+from bot.db.engine import insert_on_conflict
 from bot.db.tables import ARTICLES, DELIVERIES, READS, SUBSCRIBERS
 from bot.model import SENT, ReadRate
 
@@ -20,12 +19,11 @@ def record(c: Connection, opens: Mapping[tuple[int, int], int], now: datetime) -
     """Add opens by (article id, reader id): EVERYONE for any open, else a Mini App user."""
     if not opens:
         return
-    insert = pg_insert if c.dialect.name == "postgresql" else sqlite_insert
     rows = [
         {"article_id": article, "reader": reader, "opens": n, "first_at": now, "last_at": now}
         for (article, reader), n in sorted(opens.items())  # sorted: no deadlock between writers
     ]
-    statement = insert(READS).values(rows)
+    statement = insert_on_conflict(c, READS).values(rows)
     # One statement, no read-then-write: concurrent opens of one article never collide.
     c.execute(
         statement.on_conflict_do_update(

@@ -20,10 +20,9 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from bot.db.engine import insert_on_conflict
 from bot.db.tables import SUBSCRIBERS, UNSCHEDULED, UTCDateTime
 from bot.model import Subscriber, SubscriberImport
 
@@ -268,8 +267,7 @@ def insert_new(
         "active": True,
         "subscribed_at": now,
     }
-    insert = pg_insert if c.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(SUBSCRIBERS).on_conflict_do_nothing(index_elements=["chat_id"])
+    stmt = insert_on_conflict(c, SUBSCRIBERS).on_conflict_do_nothing(index_elements=["chat_id"])
     row = c.execute(stmt.returning(*COLUMNS), values).mappings().first()
     return None if row is None else to_subscriber(row)
 

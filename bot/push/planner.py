@@ -5,6 +5,7 @@ The planner decides (bot.scheduling: who is due, which articles); its SQL lives 
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import zoneinfo
 from collections.abc import Sequence
@@ -34,8 +35,13 @@ ALL: frozenset[int] = frozenset()  # following no topic: every article is offere
 _DEFAULTS_KEY = "push_defaults"
 
 
+@functools.cache
 def zone_database_version() -> str:
-    """Return the IANA zone database's version zoneinfo reads (its tzdata.zi), or ''."""
+    """Return the IANA zone database's version zoneinfo reads (its tzdata.zi), or ''.
+
+    Read once: zoneinfo keeps the zones it loaded, so a newer database takes a restart anyway,
+    and a tick must not open a file.
+    """
     for root in zoneinfo.TZPATH:
         try:
             with (Path(root) / "tzdata.zi").open(encoding="utf-8") as f:
