@@ -9,19 +9,19 @@ cut to fit one Telegram message.
 
 from __future__ import annotations
 
-import logging
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from bot.redaction import REDACTED, redact
+
 INTERVAL: Final = 60.0  # seconds between two reports
 # Telegram counts 4096 UTF-16 units after entity parsing; the template adds a title, the
 # context line and the "held back" line around these.
 SUMMARY_LIMIT: Final = 400
 DETAILS_LIMIT: Final = 3200
-REDACTED: Final = "<token>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +57,6 @@ def keep_tail(text: str, limit: int) -> str:
     return "…\n" + text
 
 
-def _through_log_redaction(text: str) -> str:
-    """Return `text` as a log record would carry it: the record factory takes tokens out."""
-    record = logging.getLogRecordFactory()(__name__, logging.ERROR, __file__, 0, text, None, None)
-    return record.getMessage()
-
-
 class ErrorReports:
     """Decide which unhandled errors go to the admin chat, and what each report says."""
 
@@ -86,7 +80,7 @@ class ErrorReports:
         held, self.suppressed = self.suppressed, 0
 
         def clean(text: str) -> str:
-            text = _through_log_redaction(text)
+            text = redact(text)  # every protected secret, as the logs do
             if secret:
                 text = text.replace(secret, REDACTED)
             return text
