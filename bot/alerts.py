@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from bot.markup import utf16_len
 from bot.redaction import REDACTED, redact
 
 INTERVAL: Final = 60.0  # seconds between two reports
@@ -32,11 +33,6 @@ class ErrorReport:
     where: str
     details: str
     suppressed: int
-
-
-def utf16_len(text: str) -> int:
-    """Return the length Telegram counts: UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def keep_head(text: str, limit: int) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.alerts import DETAILS_LIMIT, ErrorReports, keep_head, keep_tail, utf16_len
+from bot.alerts import DETAILS_LIMIT, ErrorReports, keep_head, keep_tail
+from bot.markup import utf16_len
 
 SECRET = "AAEsecretsecretsecret_secret"  # noqa: S105 - a fake token
 
