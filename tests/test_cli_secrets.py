@@ -30,7 +30,9 @@ SECRET = TOKEN.split(":", 1)[1]
 BACKENDS = ("aiohttp", "httpx")
 # Commands that never reach the Bot API run once per backend; every other command (run, push,
 # and any command added later) runs against every URL on both backends.
-OFFLINE = frozenset({"import", "list", "preview", "backup", "health", "fake-api", "console"})
+OFFLINE = frozenset(
+    {"import", "list", "preview", "backup", "health", "fake-api", "console", "subscribers", "web"}
+)
 # Arguments that make each command do its real work (default: none).
 ARGS: dict[str, tuple[str, ...]] = {
     "list": ("--json",),
@@ -38,7 +40,12 @@ ARGS: dict[str, tuple[str, ...]] = {
     "health": ("--port", "1"),
     "fake-api": ("--port", "0"),
 }
-TIMEOUT = 20.0
+# Commands that serve until stopped: they have logged their start and first failures well
+# within SERVE_FOR, and are then stopped with SIGTERM as an operator would. Every other command
+# ends by itself (TIMEOUT only bounds a hang).
+SERVERS = frozenset({"run", "web", "fake-api", "console"})
+SERVE_FOR = 8.0
+TIMEOUT = 60.0
 
 
 class _EchoHandler(BaseHTTPRequestHandler):
@@ -147,7 +154,8 @@ def run_case(case: Case, tmp_path: Path, env: dict[str, str]) -> str:
         cwd=cwd,
     ) as proc:
         try:
-            out, err = proc.communicate("/start\n/latest\n", timeout=TIMEOUT)
+            wait = SERVE_FOR if case.command in SERVERS else TIMEOUT
+            out, err = proc.communicate("/start\n/latest\n", timeout=wait)
         except subprocess.TimeoutExpired:
             # A server (fake-api) or a bot that keeps retrying: stop it as an operator would.
             proc.send_signal(signal.SIGTERM)
