@@ -131,7 +131,8 @@ async def start(update: Update, context: DigestContext) -> None:
     reply = context.reply(chat, lang_of(subscriber, chat.user_lang))
     status = "new" if subscription.created else "back" if subscription.reactivated else "already"
     schedule = schedule_context(schedule_for(subscriber, context.push_defaults), now())
-    await reply.template("welcome", {"status": status, "group": not chat.is_private, **schedule})
+    values = {"status": status, "group": not chat.is_private, "topic": chat.thread_id != 0}
+    await reply.template("welcome", {**values, **schedule})
     topic_id = deep_link_topic(context.args[0]) if context.args else None
     if topic_id is not None:
         await topics_flow.follow_deep_link(context, chat, topic_id)

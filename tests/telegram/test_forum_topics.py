@@ -71,6 +71,8 @@ async def test_two_topics_subscribe_separately_and_replies_land_in_their_thread(
 
     [welcome] = await say_in(bot, forum, admin, "/start", news.thread_id)
     assert welcome.thread_id == news.thread_id
+    assert "in this topic" in welcome.text
+    assert "Each other topic of this group subscribes with its own /start" in welcome.text
     assert store.get_subscriber(FORUM, chat.thread_id) is None
     assert store.get_subscriber(FORUM) is None  # the General topic did not subscribe
 
