@@ -93,7 +93,7 @@ class SyncWrites:
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
-    """A chat that subscribed (active) or once did (inactive)."""
+    """A chat (or one forum topic of it) that subscribed (active) or once did (inactive)."""
 
     id: int
     chat_id: int
@@ -106,6 +106,8 @@ class Subscriber:
     active: bool
     subscribed_at: datetime.datetime
     last_push_date: datetime.date | None
+    # The forum topic (message_thread_id) this subscription lives in; 0: the whole chat.
+    thread_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class SubscriberImport:
     timezone: str | None
     title: str = ""
     active: bool = True
+    thread_id: int = 0  # a forum topic of the chat; 0: the whole chat
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,7 @@ class Claim:
     article_id: int
     attempts: int
     parts_sent: int = 0  # the digest's parts already delivered: a resumed send starts here
+    thread_id: int = 0  # the forum topic the digest goes to; 0: the whole chat
 
 
 @dataclass(slots=True)

@@ -218,23 +218,37 @@ class Store:
             return articles.visible_ids(c, newest_first=newest_first)
 
     # -- subscribers -------------------------------------------------------------------
+    # A subscription is a chat, or one forum topic of it: `thread_id` is the topic's
+    # message_thread_id, 0 (the default) the whole chat.
 
     def subscribe(
-        self, chat_id: int, *, chat_type: str, language: str, title: str = ""
+        self,
+        chat_id: int,
+        *,
+        chat_type: str,
+        language: str,
+        title: str = "",
+        thread_id: int = 0,
     ) -> Subscription:
-        """Subscribe a chat; a returning or blocked subscriber is reactivated, never duplicated."""
+        """Subscribe a chat (topic); a returning or blocked one is reactivated, not duplicated."""
         now = utcnow()
         with self.writing() as c:
-            found = subscribers.by_chat(c, chat_id, lock=True)
+            found = subscribers.by_chat(c, chat_id, thread_id, lock=True)
             if found is None:
                 new = subscribers.insert_new(
-                    c, chat_id, chat_type=chat_type, language=language, title=title, now=now
+                    c,
+                    chat_id,
+                    thread_id,
+                    chat_type=chat_type,
+                    language=language,
+                    title=title,
+                    now=now,
                 )
                 if new is not None:
                     return Subscription(new, created=True, reactivated=False)
                 # Another instance subscribed the chat since we looked (two webhook
                 # instances, one /start each): theirs is the new row, ours a plain /start.
-                found = subscribers.by_chat(c, chat_id, lock=True)
+                found = subscribers.by_chat(c, chat_id, thread_id, lock=True)
                 assert found is not None  # noqa: S101 - insert_new met its row; rows stay
             reactivated = not found.active
             values: dict[str, object] = {
@@ -249,35 +263,52 @@ class Store:
                 values["next_push_at"] = UNSCHEDULED  # the next tick schedules it afresh
             if not found.language_locked:
                 values["language"] = language
-            changed = subscribers.change(c, chat_id, **values)
+            changed = subscribers.change(c, chat_id, thread_id, **values)
         assert changed is not None  # noqa: S101 - the row is locked and was just read
         return Subscription(changed, created=False, reactivated=reactivated)
 
-    def unsubscribe(self, chat_id: int, *, reason: str = "unsubscribed") -> bool:
-        """Mark a chat inactive, keeping its history; return False if it was not subscribed."""
-        with self.writing() as c:
-            return subscribers.unsubscribe(c, chat_id, reason=reason, now=utcnow())
+    def unsubscribe(
+        self, chat_id: int, *, reason: str = "unsubscribed", thread_id: int | None = 0
+    ) -> bool:
+        """Mark a chat thread inactive, keeping its history; False if it was not subscribed.
 
-    def get_subscriber(self, chat_id: int) -> Subscriber | None:
-        """Return the subscriber for a chat, active or not."""
+        `thread_id` None marks every subscription of the chat (the bot left the chat).
+        """
+        with self.writing() as c:
+            return subscribers.unsubscribe(c, chat_id, thread_id, reason=reason, now=utcnow())
+
+    def get_subscriber(self, chat_id: int, thread_id: int = 0) -> Subscriber | None:
+        """Return the subscriber for a chat (thread), active or not."""
         with self.engine.connect() as c:
-            return subscribers.by_chat(c, chat_id)
+            return subscribers.by_chat(c, chat_id, thread_id)
 
-    def set_language(self, chat_id: int, language: str) -> Subscriber | None:
-        """Set and lock a chat's language; None if the chat never subscribed."""
+    def set_language(
+        self, chat_id: int, language: str, *, thread_id: int = 0
+    ) -> Subscriber | None:
+        """Set and lock a chat thread's language; None if it never subscribed."""
         with self.writing() as c:
-            return subscribers.change(c, chat_id, language=language, language_locked=True)
+            return subscribers.change(
+                c, chat_id, thread_id, language=language, language_locked=True
+            )
 
-    def set_push_time(self, chat_id: int, push_time: time | None) -> Subscriber | None:
-        """Set a chat's local push time (None: the default); None if never subscribed."""
+    def set_push_time(
+        self, chat_id: int, push_time: time | None, *, thread_id: int = 0
+    ) -> Subscriber | None:
+        """Set a chat thread's local push time (None: the default); None if never subscribed."""
         with self.writing() as c:
             # UNSCHEDULED: the next tick computes its next push instant (it needs the defaults).
-            return subscribers.change(c, chat_id, push_time=push_time, next_push_at=UNSCHEDULED)
+            return subscribers.change(
+                c, chat_id, thread_id, push_time=push_time, next_push_at=UNSCHEDULED
+            )
 
-    def set_timezone(self, chat_id: int, timezone: str | None) -> Subscriber | None:
-        """Set a chat's IANA timezone (None: the default); None if never subscribed."""
+    def set_timezone(
+        self, chat_id: int, timezone: str | None, *, thread_id: int = 0
+    ) -> Subscriber | None:
+        """Set a chat thread's IANA timezone (None: the default); None if never subscribed."""
         with self.writing() as c:
-            return subscribers.change(c, chat_id, timezone=timezone, next_push_at=UNSCHEDULED)
+            return subscribers.change(
+                c, chat_id, thread_id, timezone=timezone, next_push_at=UNSCHEDULED
+            )
 
     def import_subscribers(self, rows: Sequence[SubscriberImport]) -> tuple[int, int]:
         """Add or update a batch of subscriptions from a file; return (added, updated)."""
@@ -339,17 +370,19 @@ class Store:
         with self.engine.connect() as c:
             return topics.by_name(c, name)
 
-    def followed_topics(self, chat_id: int) -> list[Topic]:
-        """Return the topics a chat follows, by name (none: it receives everything)."""
+    def followed_topics(self, chat_id: int, thread_id: int = 0) -> list[Topic]:
+        """Return the topics a chat (thread) follows, by name (none: it receives everything)."""
         with self.engine.connect() as c:
-            found = subscribers.by_chat(c, chat_id)
+            found = subscribers.by_chat(c, chat_id, thread_id)
             return [] if found is None else topics.by_ids(c, follows.followed(c, found.id))
 
-    def set_following(self, chat_id: int, topic_id: int, *, follow: bool) -> bool | None:
+    def set_following(
+        self, chat_id: int, topic_id: int, *, follow: bool, thread_id: int = 0
+    ) -> bool | None:
         """Follow or unfollow a topic; False if already so, None if the chat never subscribed."""
         try:
             with self.write_engine.begin() as c:
-                found = subscribers.by_chat(c, chat_id)
+                found = subscribers.by_chat(c, chat_id, thread_id)
                 if found is None:
                     return None
                 if follow:

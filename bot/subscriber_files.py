@@ -4,9 +4,11 @@
 subscribers (and the benchmarks to build large populations). A file has one subscription
 per line: ``chat_id``, ``kind`` (``chat_type`` is accepted too: private, group, supergroup
 or channel), ``language``, ``time`` (HH:MM, empty for the default), ``timezone`` (IANA,
-empty for the default), and optionally ``title`` and ``active``. A ``topics`` column is
-accepted and ignored: subscriptions have no topics yet. Bad rows are reported by line
-number and the rest imported; rows are written in batches, one transaction each.
+empty for the default), and optionally ``title``, ``active`` and ``thread`` (a forum topic's
+message_thread_id; empty or 0 for the whole chat, and each topic is its own subscription).
+A ``topics`` column is accepted and ignored: subscriptions have no topics yet. Bad rows are
+reported by line number and the rest imported; rows are written in batches, one transaction
+each.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bot.store import Store
 
 BATCH = 5000  # rows per transaction
 KINDS = ("private", "group", "supergroup", "channel")
-COLUMNS = ("chat_id", "kind", "language", "time", "timezone", "title", "active")
+COLUMNS = ("chat_id", "kind", "language", "time", "timezone", "title", "active", "thread")
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
 
@@ -128,6 +130,7 @@ def parse_row(values: dict[str, Any]) -> SubscriberImport:
         timezone=timezone,
         title=_text(values.get("title")),
         active=_bool(values.get("active", True)),
+        thread_id=_thread(values.get("thread")),
     )
 
 
@@ -143,6 +146,15 @@ def _int(value: object, name: str) -> int:
     if number == 0:
         raise RowError(f"{name} must not be 0")
     return number
+
+
+def _thread(value: object) -> int:
+    text = _text(value)
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise RowError(f"thread must be a topic's id (a positive integer), not {value!r}")
+    return int(text)
 
 
 def _time(value: str) -> time | None:
@@ -202,4 +214,5 @@ def to_record(sub: Subscriber) -> dict[str, Any]:
         "timezone": sub.timezone or "",
         "title": sub.title,
         "active": sub.active,
+        "thread": sub.thread_id,
     }

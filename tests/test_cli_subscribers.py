@@ -111,4 +111,5 @@ def test_json_lines_import_updates_known_chats_and_exports_as_json(
         "timezone": "",
         "title": "",
         "active": True,
+        "thread": 0,
     }

@@ -60,9 +60,9 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
         {"key": "unknown_command", "values": {}},
     ],
     "welcome": [
-        {"status": status, "group": group, **_SCHEDULE}
+        {"status": status, "group": group, "topic": topic, **_SCHEDULE}
         for status in ("new", "back", "already")
-        for group in (False, True)
+        for group, topic in ((False, False), (True, False), (True, True))
     ],
     "help": [{"commands": [{"usage": "/article <id>", "text": "one article"}]}],
     "list": [

@@ -189,7 +189,7 @@ def test_a_chat_move_onto_a_taken_chat_gives_way_and_keeps_the_transaction(store
     store.subscribe(-1005, chat_type="supergroup", language="en")
     with store.writing() as c:
         assert not subscribers.move_chat(c, -5, -1005)
-        assert subscribers.unsubscribe(c, -5, reason="moved", now=utcnow())
+        assert subscribers.unsubscribe(c, -5, 0, reason="moved", now=utcnow())
     assert store.counts().active_subscribers == 1
 
 

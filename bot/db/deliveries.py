@@ -39,6 +39,7 @@ _CLAIM_COLUMNS = (
     DELIVERIES.c.article_id,
     DELIVERIES.c.attempts,
     DELIVERIES.c.parts_sent,
+    SUBSCRIBERS.c.thread_id,
 )
 
 # The PostgreSQL planner's insert: one statement over arrays, where psycopg would otherwise

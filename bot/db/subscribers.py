@@ -1,4 +1,8 @@
-"""Queries on `subscribers`: every read and write of a subscription; the table's one writer."""
+"""Queries on `subscribers`: every read and write of a subscription; the table's one writer.
+
+A subscription is a chat, or one forum topic of a chat: keyed by (chat_id, thread_id), where
+thread_id 0 is the whole chat (a private chat, a group, a forum's General topic).
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,10 @@ from bot.model import Subscriber, SubscriberImport
 COLUMNS = tuple(SUBSCRIBERS.c[f.name] for f in fields(Subscriber))
 
 # Every command reads this: one prebuilt statement keeps SQLAlchemy's compile cache warm.
-_BY_CHAT = select(*COLUMNS).where(SUBSCRIBERS.c.chat_id == bindparam("chat_id"))
+_BY_CHAT = select(*COLUMNS).where(
+    SUBSCRIBERS.c.chat_id == bindparam("chat_id"),
+    SUBSCRIBERS.c.thread_id == bindparam("thread_id"),
+)
 
 
 def to_subscriber(row: RowMapping) -> Subscriber:
@@ -38,15 +45,17 @@ def to_subscriber(row: RowMapping) -> Subscriber:
     return Subscriber(**row)
 
 
-def by_chat(c: Connection, chat_id: int, *, lock: bool = False) -> Subscriber | None:
-    """Return the subscriber of a chat, active or not (`lock`: hold its row until commit)."""
+def by_chat(
+    c: Connection, chat_id: int, thread_id: int = 0, *, lock: bool = False
+) -> Subscriber | None:
+    """Return the subscriber of a chat's thread, active or not (`lock`: hold it until commit)."""
     query = _BY_CHAT.with_for_update() if lock else _BY_CHAT
-    row = c.execute(query, {"chat_id": chat_id}).mappings().first()
+    row = c.execute(query, {"chat_id": chat_id, "thread_id": thread_id}).mappings().first()
     return None if row is None else to_subscriber(row)
 
 
 def chat_taken(c: Connection, chat_id: int) -> bool:
-    """Tell whether a subscriber row exists for the chat."""
+    """Tell whether a subscriber row exists for the chat (the whole chat or any topic)."""
     query = select(SUBSCRIBERS.c.id).where(SUBSCRIBERS.c.chat_id == chat_id)
     return c.execute(query).first() is not None
 
@@ -176,16 +185,19 @@ def import_batch(
 ) -> tuple[int, int]:
     """Insert new chats and update known ones from a subscriber file; return (added, updated).
 
-    Each written row is unscheduled: the next tick computes its next push instant. A chat
-    that appears twice in the batch keeps its last row.
+    A subscription is a (chat, thread) pair. Each written row is unscheduled: the next tick
+    computes its next push instant. A pair that appears twice in the batch keeps its last row.
     """
-    latest = {row.chat_id: row for row in rows}
-    known = set(
-        c.scalars(select(SUBSCRIBERS.c.chat_id).where(SUBSCRIBERS.c.chat_id.in_(list(latest))))
+    latest = {(row.chat_id, row.thread_id): row for row in rows}
+    chats = list({chat_id for chat_id, _ in latest})
+    query = select(SUBSCRIBERS.c.chat_id, SUBSCRIBERS.c.thread_id).where(
+        SUBSCRIBERS.c.chat_id.in_(chats)
     )
+    known = {(chat_id, thread_id) for chat_id, thread_id in c.execute(query)}
     fresh = [
         {
             "chat_id": r.chat_id,
+            "thread_id": r.thread_id,
             "chat_type": r.chat_type,
             "title": r.title,
             "language": r.language,
@@ -198,14 +210,15 @@ def import_batch(
             "inactive_reason": None if r.active else "imported inactive",
             "next_push_at": UNSCHEDULED,
         }
-        for r in latest.values()
-        if r.chat_id not in known
+        for key, r in latest.items()
+        if key not in known
     ]
     if fresh:
         c.execute(insert(SUBSCRIBERS), fresh)
     changed = [
         {
             "b_chat": r.chat_id,
+            "b_thread": r.thread_id,
             "b_type": r.chat_type,
             "b_title": r.title,
             "b_language": r.language,
@@ -213,13 +226,16 @@ def import_batch(
             "b_zone": r.timezone,
             "b_active": r.active,
         }
-        for r in latest.values()
-        if r.chat_id in known
+        for key, r in latest.items()
+        if key in known
     ]
     if changed:
         c.execute(
             update(SUBSCRIBERS)
-            .where(SUBSCRIBERS.c.chat_id == bindparam("b_chat"))
+            .where(
+                SUBSCRIBERS.c.chat_id == bindparam("b_chat"),
+                SUBSCRIBERS.c.thread_id == bindparam("b_thread"),
+            )
             .values(
                 chat_type=bindparam("b_type"),
                 title=bindparam("b_title"),
@@ -251,15 +267,23 @@ def count_by_kind(c: Connection) -> dict[tuple[str, bool], int]:
 
 
 def insert_new(
-    c: Connection, chat_id: int, *, chat_type: str, language: str, title: str, now: datetime
+    c: Connection,
+    chat_id: int,
+    thread_id: int = 0,
+    *,
+    chat_type: str,
+    language: str,
+    title: str,
+    now: datetime,
 ) -> Subscriber | None:
-    """Insert an active subscriber for a chat that never subscribed; None if it has a row.
+    """Insert an active subscriber for a chat's thread that never subscribed; None if it has a row.
 
     The chat may have been subscribed by another writer since the caller looked (two
     instances each handling a /start): ON CONFLICT DO NOTHING leaves that row as it is.
     """
     values = {
         "chat_id": chat_id,
+        "thread_id": thread_id,
         "chat_type": chat_type,
         "title": title,
         "language": language,
@@ -267,25 +291,34 @@ def insert_new(
         "active": True,
         "subscribed_at": now,
     }
-    stmt = insert_on_conflict(c, SUBSCRIBERS).on_conflict_do_nothing(index_elements=["chat_id"])
+    stmt = insert_on_conflict(c, SUBSCRIBERS).on_conflict_do_nothing(
+        index_elements=["chat_id", "thread_id"]
+    )
     row = c.execute(stmt.returning(*COLUMNS), values).mappings().first()
     return None if row is None else to_subscriber(row)
 
 
-def change(c: Connection, chat_id: int, **values: Any) -> Subscriber | None:
-    """Set columns of a chat's subscriber; return it changed, None if the chat has none."""
-    query = update(SUBSCRIBERS).where(SUBSCRIBERS.c.chat_id == chat_id).values(**values)
+def change(c: Connection, chat_id: int, thread_id: int, **values: Any) -> Subscriber | None:
+    """Set columns of a chat thread's subscriber; return it changed, None if it has none."""
+    query = (
+        update(SUBSCRIBERS)
+        .where(SUBSCRIBERS.c.chat_id == chat_id, SUBSCRIBERS.c.thread_id == thread_id)
+        .values(**values)
+    )
     row = c.execute(query.returning(*COLUMNS)).mappings().first()
     return None if row is None else to_subscriber(row)
 
 
-def unsubscribe(c: Connection, chat_id: int, *, reason: str, now: datetime) -> bool:
-    """Mark an active chat inactive with a reason; return False if it was not active."""
-    result = c.execute(
-        update(SUBSCRIBERS)
-        .where(SUBSCRIBERS.c.chat_id == chat_id, SUBSCRIBERS.c.active.is_(True))
-        .values(active=False, unsubscribed_at=now, inactive_reason=reason)
+def unsubscribe(
+    c: Connection, chat_id: int, thread_id: int | None, *, reason: str, now: datetime
+) -> bool:
+    """Mark a chat thread (None: every thread of the chat) inactive; False if none was active."""
+    query = update(SUBSCRIBERS).where(
+        SUBSCRIBERS.c.chat_id == chat_id, SUBSCRIBERS.c.active.is_(True)
     )
+    if thread_id is not None:
+        query = query.where(SUBSCRIBERS.c.thread_id == thread_id)
+    result = c.execute(query.values(active=False, unsubscribed_at=now, inactive_reason=reason))
     return bool(result.rowcount)
 
 
@@ -312,7 +345,7 @@ def set_last_push_date(c: Connection, subscriber_ids: Sequence[int], day: date) 
 
 
 def move_chat(c: Connection, old_chat_id: int, new_chat_id: int) -> bool:
-    """Move a group's subscriber to the supergroup it became; False if that chat has a row.
+    """Move a group's subscribers to the supergroup it became; False if that chat has a row.
 
     The supergroup's row may appear after the caller checked (its /start, handled by another
     instance): the move then gives way in a savepoint instead of failing the transaction.

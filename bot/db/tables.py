@@ -107,7 +107,12 @@ class SubscriberRow(Base):
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # A forum topic's message_thread_id: each topic of a forum subscribes on its own. 0, not
+    # NULL, for the whole chat: NULLs never collide in a unique key.
+    thread_id: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default=text("0"), nullable=False
+    )
     chat_type: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(8))
@@ -126,6 +131,7 @@ class SubscriberRow(Base):
     )
 
     __table_args__ = (
+        UniqueConstraint("chat_id", "thread_id", name="uq_subscribers_chat_thread"),
         Index("ix_subscribers_active", "active", "id"),
         Index("ix_subscribers_next_push", "active", "next_push_at", "id"),
     )

@@ -61,11 +61,14 @@ class Chats:
         self.register(chat)
         return chat
 
-    def group(self, chat_id: int, title: str = "Group", *, supergroup: bool = False) -> FakeChat:
-        """Register a group (negative id) the bot is a member of."""
+    def group(
+        self, chat_id: int, title: str = "Group", *, supergroup: bool = False, forum: bool = False
+    ) -> FakeChat:
+        """Register a group (negative id) the bot is a member of; a forum is a supergroup."""
         if chat_id >= 0:
             raise ValueError("group ids are negative")
-        chat = FakeChat(chat_id, "supergroup" if supergroup else "group", title=title)
+        kind = "supergroup" if supergroup or forum else "group"
+        chat = FakeChat(chat_id, kind, title=title, is_forum=forum)
         self.register(chat)
         return chat
 
@@ -106,6 +109,24 @@ class Chats:
         self.register(FakeChat(new_id, "supergroup", title=old.title))
         self._migrated[chat_id] = new_id
         return new_id
+
+    def get_chat_info(self, params: dict[str, Any]) -> str:
+        """Return a chat's ChatFullInfo (is_forum for a forum): getChat."""
+        chat_id, _ = self.resolve(params)
+        chat = self._chats.get(chat_id)
+        data = chat.to_dict() if chat is not None else {"id": chat_id, "type": "private"}
+        data.update(
+            accent_color_id=0,
+            max_reaction_count=11,
+            accepted_gift_types={
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        )
+        return dumps(data)
 
     def resolve(self, params: dict[str, Any]) -> tuple[int, str]:
         """Return the call's chat id and the chat's JSON, or refuse the chat as Telegram does."""

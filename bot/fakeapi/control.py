@@ -1,8 +1,12 @@
 """The /_control HTTP API: the loopback server's user side for other processes.
 
-POST /_control/message   {chat_id, user_id, text, language_code?, chat_type?, first_name?, title?}
+POST /_control/message   {chat_id, user_id, text, language_code?, chat_type?, first_name?, title?,
+                          message_thread_id?}   (chat_type "forum": a supergroup with topics)
 POST /_control/press     {chat_id, user_id, message_id, data}
-GET  /_control/messages  ?chat_id=…&include_deleted=1   (all chats without chat_id)
+GET  /_control/messages  ?chat_id=…&include_deleted=1&thread_id=…   (all chats without chat_id)
+POST /_control/topic     {chat_id, user_id, action: create|close|reopen|delete, name?,
+                          message_thread_id?}   → the topic, with its message_thread_id
+GET  /_control/topics    ?chat_id=…
 GET  /_control/stats
 GET  /_control/callbacks
 GET  /_control/commands
@@ -88,6 +92,8 @@ def _participants(api: LoopbackBotApi, data: dict[str, Any]) -> tuple[FakeChat, 
             if chat_id != user_id:
                 raise ValueError("a private chat's id is its user's id")
             chat = api.private_chat(user)
+        elif chat_type == "forum":
+            chat = api.forum(chat_id, str(data.get("title", "Forum")))
         else:
             title = str(data.get("title", "Group"))
             chat = api.group(chat_id, title, supergroup=chat_type == "supergroup")
@@ -115,13 +121,33 @@ def _set_member(api: LoopbackBotApi, data: dict[str, Any]) -> dict[str, str]:
     return {"status": role.status}
 
 
+def _topic(api: LoopbackBotApi, data: dict[str, Any]) -> dict[str, Any]:
+    """Create, close, reopen or delete a forum topic as a user."""
+    chat, user = _participants(api, {"chat_type": "forum", **data})
+    action = str(data["action"])
+    if action == "create":
+        return api.create_topic(chat, user, str(data.get("name", "Topic"))).to_dict()
+    thread = int(data["message_thread_id"])
+    if action == "close":
+        api.close_topic(chat, user, thread)
+    elif action == "reopen":
+        api.reopen_topic(chat, user, thread)
+    elif action == "delete":
+        api.delete_topic(chat, thread)
+    else:
+        raise ValueError(f"unknown topic action {action!r}")
+    [found] = [t for t in api.topics(chat.id) if t.thread_id == thread]
+    return found.to_dict()
+
+
 def add_routes(app: web.Application, api: LoopbackBotApi) -> None:
     """Add the /_control routes for `api` to `app`."""
 
     async def message(request: web.Request) -> Any:
         data = await _body(request)
         chat, user = _participants(api, data)
-        return {"update_id": api.send_message(chat, user, str(data["text"]))}
+        thread = int(data.get("message_thread_id", 0))
+        return {"update_id": api.send_message(chat, user, str(data["text"]), thread_id=thread)}
 
     async def press(request: web.Request) -> Any:
         data = await _body(request)
@@ -132,7 +158,12 @@ def add_routes(app: web.Application, api: LoopbackBotApi) -> None:
     async def messages(request: web.Request) -> Any:
         deleted = request.query.get("include_deleted", "") in ("1", "true")
         if "chat_id" in request.query:
-            sent = api.messages(int(request.query["chat_id"]), include_deleted=deleted)
+            thread = request.query.get("thread_id")
+            sent = api.messages(
+                int(request.query["chat_id"]),
+                include_deleted=deleted,
+                thread_id=None if thread is None else int(thread),
+            )
         else:
             sent = [m for m in api.all_sent() if deleted or not m.deleted]
         return [m.to_dict() for m in sent]
@@ -191,3 +222,17 @@ def add_routes(app: web.Application, api: LoopbackBotApi) -> None:
     app.router.add_post("/_control/member", _guard(member))
     app.router.add_post("/_control/migrate", _guard(migrate))
     app.router.add_post("/_control/settle", _guard(settle))
+    _add_topic_routes(app, api)
+
+
+def _add_topic_routes(app: web.Application, api: LoopbackBotApi) -> None:
+    """Add the routes of forum topics: act on one, list a forum's."""
+
+    async def topic(request: web.Request) -> Any:
+        return _topic(api, await _body(request))
+
+    async def topics(request: web.Request) -> Any:
+        return [t.to_dict() for t in api.topics(int(request.query["chat_id"]))]
+
+    app.router.add_post("/_control/topic", _guard(topic))
+    app.router.add_get("/_control/topics", _guard(topics))

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from bot.errors import MarkupError
 from bot.fakeapi.chats import Chats
+from bot.fakeapi.forums import Forums
 from bot.fakeapi.limits import RateMeter
 from bot.fakeapi.models import SentMessage, entity_dict
 from bot.fakeapi.params import (
@@ -69,10 +70,17 @@ class MessageStore:
     """
 
     def __init__(
-        self, chats: Chats, meter: RateMeter, bot_user: dict[str, Any], *, keep_text: bool = True
+        self,
+        chats: Chats,
+        meter: RateMeter,
+        bot_user: dict[str, Any],
+        *,
+        keep_text: bool = True,
+        forums: Forums | None = None,
     ) -> None:
         self.keep_text = keep_text
         self._chats = chats
+        self._forums = forums or Forums()
         self._meter = meter
         self._bot_user = bot_user
         self._bot_str = dumps(bot_user)
@@ -97,10 +105,16 @@ class MessageStore:
                 return msg
         return None
 
-    def messages(self, chat_id: int, *, include_deleted: bool = False) -> list[SentMessage]:
-        """Return what the bot sent to the chat, in order, after edits."""
+    def messages(
+        self, chat_id: int, *, include_deleted: bool = False, thread_id: int | None = None
+    ) -> list[SentMessage]:
+        """Return what the bot sent to the chat (to one forum topic of it), in order."""
         sent = self._sent.get(chat_id, [])
-        return list(sent) if include_deleted else [m for m in sent if not m.deleted]
+        return [
+            m
+            for m in sent
+            if (include_deleted or not m.deleted) and thread_id in (None, m.thread_id)
+        ]
 
     def all_sent(self) -> list[SentMessage]:
         """Return every message the bot sent, in order (deleted ones flagged)."""
@@ -115,6 +129,8 @@ class MessageStore:
             "date": msg.date,
             "text": msg.text or "…",
         }
+        if msg.thread_id:
+            data.update(message_thread_id=msg.thread_id, is_topic_message=True)
         if msg.entities:
             data["entities"] = msg.entities
         markup = msg.reply_markup
@@ -183,6 +199,8 @@ class MessageStore:
     def _message_json(self, msg: SentMessage, chat: str, fragment: str) -> str:
         """Return the Message object as JSON, assembled from pre-encoded parts."""
         edit = f',"edit_date":{int(time.time())}' if msg.edits else ""
+        if msg.thread_id:
+            edit += f',"message_thread_id":{msg.thread_id},"is_topic_message":true'
         markup = msg.reply_markup_json
         # Messages carry only inline keyboards; splice the JSON as received, no re-encoding.
         tail = (
@@ -198,6 +216,7 @@ class MessageStore:
     def send_message(self, params: dict[str, Any]) -> str:
         """Send a message: sendMessage."""
         chat_id, chat = self._chats.resolve(params)
+        thread_id = self._forums.thread_for_send(chat_id, params)
         text = self._render(params)
         markup_json = self._markup(params)
         paid = as_bool(params, "allow_paid_broadcast")
@@ -213,6 +232,7 @@ class MessageStore:
             markup_json,
             text.entities_json if self.keep_text else None,
             allow_paid_broadcast=paid,
+            thread_id=thread_id,
         )
         sent = self._sent.get(chat_id)
         if sent is None:

@@ -31,13 +31,14 @@ class FakeUser:
 
 @dataclass(frozen=True, slots=True)
 class FakeChat:
-    """A private chat, group or supergroup known to the server."""
+    """A private chat, group or supergroup (a forum: `is_forum`) known to the server."""
 
     id: int
     type: str
     title: str | None = None
     first_name: str | None = None
     username: str | None = None
+    is_forum: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return the Bot API Chat object."""
@@ -48,6 +49,8 @@ class FakeChat:
             data["first_name"] = self.first_name
         if self.username:
             data["username"] = self.username
+        if self.is_forum:
+            data["is_forum"] = True
         return data
 
 
@@ -69,6 +72,7 @@ class SentMessage:
     edits: int = 0
     deleted: bool = False
     allow_paid_broadcast: bool = False
+    thread_id: int = 0  # the forum topic it was sent into (message_thread_id); 0: none
 
     @property
     def text(self) -> str:
@@ -117,6 +121,7 @@ class SentMessage:
             "edits": self.edits,
             "deleted": self.deleted,
             "allow_paid_broadcast": self.allow_paid_broadcast,
+            "message_thread_id": self.thread_id,
         }
 
 

@@ -28,6 +28,7 @@ from bot.fakeapi.callbacks import CallbackQueries
 from bot.fakeapi.chats import Chats
 from bot.fakeapi.commands import CommandLists
 from bot.fakeapi.faults import FaultPlan, drop
+from bot.fakeapi.forums import FakeTopic, Forums
 from bot.fakeapi.limits import RateMeter
 from bot.fakeapi.members import Members, Role
 from bot.fakeapi.messages import MessageStore
@@ -115,8 +116,13 @@ class LoopbackBotApi:
             "username": bot_username,
         }
         self._chats = Chats(strict=strict_chats)
+        self._forums = Forums()
         self._messages = MessageStore(
-            self._chats, RateMeter(limits, self.stats), self._bot_user, keep_text=keep_text
+            self._chats,
+            RateMeter(limits, self.stats),
+            self._bot_user,
+            keep_text=keep_text,
+            forums=self._forums,
         )
         self._members = Members(self._chats, self._bot_user)
         self._callbacks = CallbackQueries()
@@ -138,6 +144,7 @@ class LoopbackBotApi:
             ("sendChatAction", self._messages.send_chat_action),
             ("answerCallbackQuery", self._callbacks.answer_callback_query),
             ("getChatMember", self._members.get_chat_member),
+            ("getChat", self._chats.get_chat_info),
             ("getChatAdministrators", self._members.get_chat_administrators),
             ("setMyCommands", self._commands.set_my_commands),
             ("getMyCommands", self._commands.get_my_commands),
@@ -299,9 +306,11 @@ class LoopbackBotApi:
         """Return the private chat between the bot and `user` (its id is the user's id)."""
         return self._chats.private_chat(user)
 
-    def group(self, chat_id: int, title: str = "Group", *, supergroup: bool = False) -> FakeChat:
-        """Register a group (negative id) the bot is a member of."""
-        return self._chats.group(chat_id, title, supergroup=supergroup)
+    def group(
+        self, chat_id: int, title: str = "Group", *, supergroup: bool = False, forum: bool = False
+    ) -> FakeChat:
+        """Register a group (negative id) the bot is a member of; a forum is a supergroup."""
+        return self._chats.group(chat_id, title, supergroup=supergroup, forum=forum)
 
     def set_role(
         self,
@@ -329,15 +338,23 @@ class LoopbackBotApi:
         return self._members.role(chat, self._members.bot_id if user is None else user.id)
 
     def send_message(
-        self, chat: FakeChat, user: FakeUser, text: str, *, anonymous: bool = False
+        self,
+        chat: FakeChat,
+        user: FakeUser,
+        text: str,
+        *,
+        anonymous: bool = False,
+        thread_id: int = 0,
     ) -> int:
         """Queue a message from `user` in `chat`; return its update_id.
 
         A leading /command (or /command@bot) gets a bot_command entity, like Telegram. A
         message in a private chat unblocks the bot, as restarting it does in a client. With
         `anonymous` an administrator writes as the group: ``sender_chat`` is the group and
-        ``from`` is Telegram's GroupAnonymousBot.
+        ``from`` is Telegram's GroupAnonymousBot. `thread_id` writes in that forum topic
+        (0: the General topic, or a chat without topics).
         """
+        topic = self._forums.topic(chat.id, thread_id) if thread_id else None
         new_id = self._chats.migrated_to(chat.id)
         if new_id is not None:
             raise ValueError(f"chat {chat.id} was migrated to {new_id}")
@@ -357,6 +374,13 @@ class LoopbackBotApi:
         }
         if anonymous:
             message["sender_chat"] = self._chats.chat_dict(chat)
+        if topic is not None:
+            # As Telegram sends a topic's message: in the thread, replying to its creation.
+            message.update(
+                message_thread_id=topic.thread_id,
+                is_topic_message=True,
+                reply_to_message=self._topic_created(chat, topic),
+            )
         match = _COMMAND.match(text)
         if match:
             message["entities"] = [
@@ -385,9 +409,83 @@ class LoopbackBotApi:
         self._updates.put("callback_query", payload)
         return query_id
 
-    def messages(self, chat_id: int, *, include_deleted: bool = False) -> list[SentMessage]:
-        """Return what the bot sent to the chat, in order, after edits."""
-        return self._messages.messages(chat_id, include_deleted=include_deleted)
+    def messages(
+        self, chat_id: int, *, include_deleted: bool = False, thread_id: int | None = None
+    ) -> list[SentMessage]:
+        """Return what the bot sent to the chat (to one forum topic: `thread_id`), in order."""
+        return self._messages.messages(
+            chat_id, include_deleted=include_deleted, thread_id=thread_id
+        )
+
+    # ----------------------------------------------------------------- forum topics
+
+    def forum(self, chat_id: int, title: str = "Forum") -> FakeChat:
+        """Register a forum: a supergroup with topics (getChat says is_forum)."""
+        return self._chats.group(chat_id, title, forum=True)
+
+    def create_topic(self, chat: FakeChat, user: FakeUser, name: str) -> FakeTopic:
+        """Create a topic in a forum as `user`; Telegram's forum_topic_created is queued.
+
+        The topic's message_thread_id is its service message's id, as in Telegram.
+        """
+        if not chat.is_forum:
+            raise ValueError(f"chat {chat.id} is not a forum")
+        self._chats.remember(user)
+        topic = self._forums.create(chat.id, self._messages.next_id(chat.id), name, user.id)
+        self._updates.put("message", self._topic_created(chat, topic))
+        return topic
+
+    def close_topic(self, chat: FakeChat, user: FakeUser, thread_id: int) -> None:
+        """Close a topic (sends into it get 400 TOPIC_CLOSED); forum_topic_closed is queued."""
+        self._forums.topic(chat.id, thread_id).closed = True
+        self._topic_event(chat, user, thread_id, "forum_topic_closed")
+
+    def reopen_topic(self, chat: FakeChat, user: FakeUser, thread_id: int) -> None:
+        """Reopen a closed topic; forum_topic_reopened is queued."""
+        self._forums.topic(chat.id, thread_id).closed = False
+        self._topic_event(chat, user, thread_id, "forum_topic_reopened")
+
+    def delete_topic(self, chat: FakeChat, thread_id: int) -> None:
+        """Delete a topic and its messages (sends into it get 400 message thread not found).
+
+        Telegram sends bots no update for a deleted topic.
+        """
+        self._forums.topic(chat.id, thread_id).deleted = True
+
+    def topics(self, chat_id: int) -> list[FakeTopic]:
+        """Return every topic of a forum ever created, deleted ones flagged."""
+        return self._forums.topics(chat_id)
+
+    def _topic_created(self, chat: FakeChat, topic: FakeTopic) -> dict[str, Any]:
+        """Return the forum_topic_created service message of `topic`."""
+        creator = self._chats.get_user(topic.creator_id) or FakeUser(topic.creator_id)
+        return {
+            "message_id": topic.thread_id,
+            "from": creator.to_dict(),
+            "chat": self._chats.chat_dict(chat),
+            "date": int(time.time()),
+            "message_thread_id": topic.thread_id,
+            "is_topic_message": True,
+            "forum_topic_created": topic.created_dict(),
+        }
+
+    def _topic_event(self, chat: FakeChat, user: FakeUser, thread_id: int, event: str) -> None:
+        """Queue a topic's service message (forum_topic_closed, forum_topic_reopened)."""
+        self._chats.remember(user)
+        topic = self._forums.topic(chat.id, thread_id)
+        self._updates.put(
+            "message",
+            {
+                "message_id": self._messages.next_id(chat.id),
+                "from": user.to_dict(),
+                "chat": self._chats.chat_dict(chat),
+                "date": int(time.time()),
+                "message_thread_id": thread_id,
+                "is_topic_message": True,
+                "reply_to_message": self._topic_created(chat, topic),
+                event: {},
+            },
+        )
 
     def all_sent(self) -> list[SentMessage]:
         """Return every message the bot sent, in order (deleted ones flagged)."""

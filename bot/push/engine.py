@@ -241,6 +241,7 @@ class Push:
                 paid=self.options.paid_broadcast,
                 start=part,
                 stop=part + 1,
+                thread_id=claim.thread_id,
             )
             result = await self._send(message)
             if result.outcome is Outcome.SENT:

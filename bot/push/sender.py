@@ -14,7 +14,7 @@ class Outcome(Enum):
 
     SENT = "sent"
     RETRY = "retry"  # transient: timeout, 5xx, or 429 the sender chose not to wait out
-    BLOCKED = "blocked"  # 403 or chat not found: the subscriber goes inactive
+    BLOCKED = "blocked"  # 403, chat or forum topic gone or closed: the subscriber goes inactive
     MIGRATED = "migrated"  # the group became a supergroup: resend to new_chat_id
     FAILED = "failed"  # permanent: the row fails with the reason
 
@@ -35,6 +35,7 @@ class OutgoingMessage:
     paid: bool = False
     start: int = 0  # the first part to send (the ones before reached the chat earlier)
     stop: int | None = None  # one past the last part to send (None: through the end)
+    thread_id: int = 0  # the forum topic to post into (message_thread_id); 0: the chat itself
 
     @property
     def window(self) -> range:

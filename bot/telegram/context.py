@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, ParamSpec, TypeAlias, TypeVar
 
-from telegram import Chat, Update
+from telegram import Chat, Message, Update
 from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
 from bot.alerts import ErrorReports
@@ -211,6 +211,7 @@ class DigestContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any]
             self.digests,
             self.outbox,
             self.request,
+            chat.thread_id,
         )
 
     @property
@@ -239,7 +240,12 @@ DigestApplication: TypeAlias = Application[
 
 @dataclass(frozen=True, slots=True)
 class ChatInfo:
-    """The chat an update came from, who sent it, and the language to answer in."""
+    """The chat (and forum topic) an update came from, who sent it, the language to answer in.
+
+    In a forum each topic is a subscription of its own: `thread_id` is the topic's
+    message_thread_id, 0 for the whole chat (and a forum's General topic); `subscriber` is
+    that topic's subscription, and replies go into that topic.
+    """
 
     id: int
     type: str
@@ -247,6 +253,7 @@ class ChatInfo:
     user_id: int | None
     user_lang: Lang  # from the sender's Telegram language_code
     subscriber: Subscriber | None
+    thread_id: int = 0
 
     @property
     def lang(self) -> Lang:
@@ -266,13 +273,27 @@ def lang_of(subscriber: Subscriber | None, fallback: Lang) -> Lang:
     return fallback
 
 
+def thread_of(update: Update) -> int:
+    """Return the forum topic an update belongs to (its message_thread_id), 0 for none.
+
+    Only a topic message counts (``is_topic_message``): in a forum's General topic, and in a
+    group where a reply's thread is just its reply chain, the subscription is the whole chat.
+    A pressed button's message is the bot's own, sent into the topic, and carries it too.
+    """
+    message = update.effective_message
+    if not isinstance(message, Message) or not message.is_topic_message:
+        return 0
+    return message.message_thread_id or 0
+
+
 async def chat_info(update: Update, context: DigestContext) -> ChatInfo | None:
     """Describe the update's chat (None for updates without one, such as inline queries)."""
     chat = update.effective_chat
     if chat is None:
         return None
     user = update.effective_user
-    subscriber = await context.db(context.store.get_subscriber, chat.id)
+    thread_id = thread_of(update)
+    subscriber = await context.db(context.store.get_subscriber, chat.id, thread_id)
     return ChatInfo(
         id=chat.id,
         type=chat.type,
@@ -280,4 +301,5 @@ async def chat_info(update: Update, context: DigestContext) -> ChatInfo | None:
         user_id=user.id if user else None,
         user_lang=language_for(user.language_code if user else None),
         subscriber=subscriber,
+        thread_id=thread_id,
     )

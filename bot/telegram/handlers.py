@@ -35,7 +35,7 @@ from bot.scheduling import schedule_context, schedule_for
 from bot.store import Store
 from bot.telegram import settings_flow, topics_flow
 from bot.telegram.commands import command_usage, help_lines
-from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of
+from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of, thread_of
 from bot.telegram.keyboards import article_rows, list_rows
 from bot.telegram.permissions import manager_only
 from bot.telegram.replies import UNAVAILABLE, Answer, Replier, edit_in_place
@@ -125,12 +125,14 @@ async def start(update: Update, context: DigestContext) -> None:
         chat_type=chat.type,
         language=chat.user_lang,
         title=chat.title,
+        thread_id=chat.thread_id,
     )
     subscriber = subscription.subscriber
     reply = context.reply(chat, lang_of(subscriber, chat.user_lang))
     status = "new" if subscription.created else "back" if subscription.reactivated else "already"
     schedule = schedule_context(schedule_for(subscriber, context.push_defaults), now())
-    await reply.template("welcome", {"status": status, "group": not chat.is_private, **schedule})
+    values = {"status": status, "group": not chat.is_private, "topic": chat.thread_id != 0}
+    await reply.template("welcome", {**values, **schedule})
     topic_id = deep_link_topic(context.args[0]) if context.args else None
     if topic_id is not None:
         await topics_flow.follow_deep_link(context, chat, topic_id)
@@ -150,7 +152,7 @@ async def stop(update: Update, context: DigestContext) -> None:
     chat = await chat_info(update, context)
     if chat is None or not await manager_only(update, context, chat):
         return
-    was_active = await context.db(context.store.unsubscribe, chat.id)
+    was_active = await context.db(context.store.unsubscribe, chat.id, thread_id=chat.thread_id)
     key = "stop_done" if was_active else "stop_not_subscribed"
     await context.reply(chat).notice(key)
 
@@ -489,9 +491,10 @@ async def on_error(update: object, context: DigestContext) -> None:
         log.debug("shutting down: a reply was not sent")
         return
     if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_chat:
-        # The user blocked the bot (or removed it from the group): stop pushing to them.
+        # The user blocked the bot (or removed it from the group): stop pushing to them,
+        # in every forum topic of the chat.
         chat_id = update.effective_chat.id
-        await context.db(context.store.unsubscribe, chat_id, reason="blocked")
+        await context.db(context.store.unsubscribe, chat_id, reason="blocked", thread_id=None)
         log.info("chat %s blocked the bot; unsubscribed", chat_id)
         return
     log.error("error while handling an update", exc_info=error)
@@ -503,7 +506,8 @@ async def on_error(update: object, context: DigestContext) -> None:
     lang = language_for(user.language_code if user else None)
     text = context.renderer.render("notice", lang, key="error_apology", values={})
     try:
-        await context.bot.send_message(update.effective_chat.id, text)
+        thread = thread_of(update) or None
+        await context.bot.send_message(update.effective_chat.id, text, message_thread_id=thread)
     except Exception:  # the apology is best effort; the error itself is logged above
         log.warning("could not send the apology to chat %s", update.effective_chat.id)
 

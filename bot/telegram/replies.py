@@ -38,22 +38,30 @@ UNAVAILABLE = Answer("unavailable", alert=True)
 
 
 async def send_chunks(
-    bot: Bot, chat_id: int, chunks: Sequence[str], rows: Rows = ()
+    bot: Bot, chat_id: int, chunks: Sequence[str], rows: Rows = (), thread_id: int = 0
 ) -> list[Message]:
-    """Send the chunks in order, the keyboard under the last one (where a reader ends)."""
+    """Send the chunks in order, the keyboard under the last one (where a reader ends).
+
+    `thread_id` is the forum topic to send into (0: the chat itself, or a forum's General).
+    """
     keyboard = markup(rows)
     sent = []
     for index, chunk in enumerate(chunks):
         last = index == len(chunks) - 1
         sent.append(
-            await bot.send_message(chat_id, chunk, reply_markup=keyboard if last else None)
+            await bot.send_message(
+                chat_id,
+                chunk,
+                reply_markup=keyboard if last else None,
+                message_thread_id=thread_id or None,
+            )
         )
     return sent
 
 
 @dataclass(frozen=True, slots=True)
 class Replier:
-    """Replies to one chat in one language, rendered from templates/, queued in its outbox."""
+    """Replies to one chat (one forum topic of it) in one language, queued in its outbox."""
 
     bot: Bot
     chat_id: int
@@ -62,10 +70,13 @@ class Replier:
     digests: DigestCache  # rendered article parts and buttons, shared by every chat
     outbox: Outbox
     request: Request | None = None  # what the replies answer (None: never a duplicate)
+    thread_id: int = 0  # the forum topic the replies go to (0: the chat itself)
 
     async def chunks(self, chunks: Sequence[str], rows: Rows = ()) -> None:
         """Queue already rendered chunks as one reply, the keyboard on the last one."""
-        send = functools.partial(send_chunks, self.bot, self.chat_id, tuple(chunks), rows)
+        send = functools.partial(
+            send_chunks, self.bot, self.chat_id, tuple(chunks), rows, self.thread_id
+        )
         self.outbox.put(self.chat_id, send, self.request)
 
     async def template(self, name: str, values: Mapping[str, object], rows: Rows = ()) -> None:

@@ -10,6 +10,8 @@ pacer it comes back as RETRY with ``retry_after``.
 Bot API errors map to outcomes as Telegram means them:
 
 - 403 Forbidden (blocked, kicked, deactivated) and 400 "chat not found" → BLOCKED
+- 400 "message thread not found" and "TOPIC_CLOSED" (a forum topic deleted or closed) →
+  BLOCKED: only that topic's subscription goes inactive, the chat's other topics go on
 - 400 with ``migrate_to_chat_id`` (PTB's ``ChatMigrated``) → MIGRATED with the new id
 - timeouts, dropped connections and 5xx (PTB raises ``NetworkError`` for them) → RETRY
 - any other 400 → FAILED with Telegram's description (resending would fail the same way)
@@ -45,7 +47,16 @@ log = logging.getLogger(__name__)
 
 
 # Telegram's 400 descriptions that mean the chat is gone for good, like a 403 does.
-_GONE: Final = ("chat not found", "user not found", "peer_id_invalid", "user is deactivated")
+_GONE: Final = (
+    "chat not found",
+    "user not found",
+    "peer_id_invalid",
+    "user is deactivated",
+    # A forum topic deleted or closed: reopening it and /start there subscribes it again.
+    "message thread not found",
+    "topic_closed",
+    "topic_deleted",
+)
 
 
 def outcome_for(exc: TelegramError) -> SendResult:
@@ -98,26 +109,36 @@ def _bodies(message: OutgoingMessage) -> tuple[_Body, ...]:
 class _SendMessageData(RequestData):  # type: ignore[misc]
     """sendMessage's parameters for one chat: the shared part is encoded once per digest."""
 
-    __slots__ = ("_body", "_chat_id")
+    __slots__ = ("_body", "_chat_id", "_thread_id")
 
-    def __init__(self, chat_id: int, body: _Body) -> None:
+    def __init__(self, chat_id: int, body: _Body, thread_id: int = 0) -> None:
         super().__init__()
         self._chat_id = chat_id
+        self._thread_id = thread_id
         self._body = body
+
+    def _where(self) -> dict[str, int]:
+        if self._thread_id:
+            return {"chat_id": self._chat_id, "message_thread_id": self._thread_id}
+        return {"chat_id": self._chat_id}
 
     @property
     def parameters(self) -> dict[str, Any]:
-        """Return the parameters as values (the chat first)."""
-        return {"chat_id": self._chat_id, **self._body.parameters}
+        """Return the parameters as values (the chat, and its topic, first)."""
+        return {**self._where(), **self._body.parameters}
 
     @property
     def json_parameters(self) -> dict[str, str]:
         """Return the parameters as a form sends them (the httpx transport)."""
-        return {"chat_id": str(self._chat_id), **self._body.json_parameters}
+        where = {k: str(v) for k, v in self._where().items()}
+        return {**where, **self._body.json_parameters}
 
     @property
     def json_payload(self) -> bytes:
-        """Return the JSON body (the aiohttp transport): the chat id spliced in front."""
+        """Return the JSON body (the aiohttp transport): the chat (and topic) spliced in front."""
+        if self._thread_id:
+            head = b'{"chat_id": %d, "message_thread_id": %d, ' % (self._chat_id, self._thread_id)
+            return head + self._body.tail
         return b'{"chat_id": %d, ' % self._chat_id + self._body.tail
 
 
@@ -164,7 +185,7 @@ class TelegramSender:
         ids: list[int] = []
         bodies = self._prepare(message)[message.start : message.stop]
         for delivered, body in enumerate(bodies):
-            data = _SendMessageData(message.chat_id, body)
+            data = _SendMessageData(message.chat_id, body, message.thread_id)
             try:
                 # A refused token is a configuration error, not this row's: it stops the push
                 # instead of failing every row.

@@ -65,9 +65,11 @@ async def _typed(update: Update, context: DigestContext, what: str) -> None:
         return
     store = context.store
     if isinstance(value, time):
-        subscriber = await context.db(store.set_push_time, chat.id, value)
+        subscriber = await context.db(
+            store.set_push_time, chat.id, value, thread_id=chat.thread_id
+        )
     else:
-        subscriber = await context.db(store.set_timezone, chat.id, value)
+        subscriber = await context.db(store.set_timezone, chat.id, value, thread_id=chat.thread_id)
     if subscriber is None:  # unsubscribed and deleted meanwhile; nothing to set
         await context.reply(chat).notice("settings_need_start")
         return
@@ -91,16 +93,17 @@ async def timezone_command(update: Update, context: DigestContext) -> None:
 
 
 async def _save(
-    context: DigestContext, chat_id: int, action: str, args: tuple[int, ...]
+    context: DigestContext, chat: ChatInfo, action: str, args: tuple[int, ...]
 ) -> Subscriber | None:
-    """Apply one picker choice; None when the data is stale or forged."""
-    store = context.store
+    """Apply one picker choice to the chat's (topic's) subscription; None when stale or forged."""
+    store, thread = context.store, chat.thread_id
     if action == "settime" and len(args) == 2 and args[0] < 24 and args[1] < 60:
-        return await context.db(store.set_push_time, chat_id, time(args[0], args[1]))
+        at = time(args[0], args[1])
+        return await context.db(store.set_push_time, chat.id, at, thread_id=thread)
     if action == "settz" and len(args) == 1 and args[0] < len(TIMEZONES):
-        return await context.db(store.set_timezone, chat_id, TIMEZONES[args[0]])
+        return await context.db(store.set_timezone, chat.id, TIMEZONES[args[0]], thread_id=thread)
     if action == "setlang" and len(args) == 1 and args[0] < len(LANGS):
-        return await context.db(store.set_language, chat_id, LANGS[args[0]])
+        return await context.db(store.set_language, chat.id, LANGS[args[0]], thread_id=thread)
     return None
 
 
@@ -121,7 +124,7 @@ async def on_button(
             return UNAVAILABLE
         view, subscriber, saved = SettingsView(args[0]), chat.subscriber, False
     else:
-        changed = await _save(context, chat.id, action, args)
+        changed = await _save(context, chat, action, args)
         if changed is None:
             return UNAVAILABLE
         view, subscriber, saved = SettingsView.MAIN, changed, True

@@ -55,10 +55,12 @@ async def find_topic(context: DigestContext, reply: Replier, name: str) -> Topic
 # -- /topics ---------------------------------------------------------------------------------
 
 
-def _load(store: Store, chat_id: int, requested: int) -> tuple[Page, list[Topic], list[Topic]]:
+def _load(
+    store: Store, chat_id: int, thread_id: int, requested: int
+) -> tuple[Page, list[Topic], list[Topic]]:
     page = page_of(requested, store.count_topics())
     shown = store.list_topics(offset=page.offset, limit=PAGE_SIZE)
-    return page, shown, store.followed_topics(chat_id)
+    return page, shown, store.followed_topics(chat_id, thread_id)
 
 
 def _label(topic: Topic, followed: bool) -> str:
@@ -102,7 +104,7 @@ async def topics_command(update: Update, context: DigestContext) -> None:
     chat = await chat_info(update, context)
     if chat is None:
         return
-    page, shown, following = await context.db(_load, context.store, chat.id, 1)
+    page, shown, following = await context.db(_load, context.store, chat.id, chat.thread_id, 1)
     if not shown:
         await context.reply(chat).notice("topics_none")
         return
@@ -137,13 +139,19 @@ async def _report(
     context: DigestContext, chat: ChatInfo, reply: Replier, topic: Topic, *, follow: bool
 ) -> None:
     """Follow or unfollow the topic, and say what changed."""
-    changed = await context.db(context.store.set_following, chat.id, topic.id, follow=follow)
+    changed = await context.db(
+        context.store.set_following,
+        chat.id,
+        topic.id,
+        follow=follow,
+        thread_id=chat.thread_id,
+    )
     if follow:
         await reply.notice("follow_done" if changed else "follow_already", name=topic.name)
     elif not changed:
         await reply.notice("unfollow_not", name=topic.name)
     else:
-        left = await context.db(context.store.followed_topics, chat.id)
+        left = await context.db(context.store.followed_topics, chat.id, chat.thread_id)
         await reply.notice("unfollow_done" if left else "unfollow_done_all", name=topic.name)
 
 
@@ -167,7 +175,13 @@ async def follow_deep_link(context: DigestContext, chat: ChatInfo, topic_id: int
     if not await may_manage(context, chat):
         await reply.notice("chat_admins_only")
         return
-    changed = await context.db(context.store.set_following, chat.id, topic.id, follow=True)
+    changed = await context.db(
+        context.store.set_following,
+        chat.id,
+        topic.id,
+        follow=True,
+        thread_id=chat.thread_id,
+    )
     await reply.notice("follow_done" if changed else "follow_already", name=topic.name)
 
 
@@ -253,7 +267,9 @@ async def on_button(
     answer = await _toggle(context, chat, args[0]) if action == "topic" else Answer()
     if answer.alert:
         return answer
-    page, shown, following = await context.db(_load, context.store, chat.id, args[-1])
+    page, shown, following = await context.db(
+        _load, context.store, chat.id, chat.thread_id, args[-1]
+    )
     if not shown:
         return UNAVAILABLE
     text, rows = _screen(context.renderer, chat.lang, page, shown, following)
@@ -270,9 +286,17 @@ async def _toggle(context: DigestContext, chat: ChatInfo, topic_id: int) -> Answ
     topic = await context.db(context.store.get_topic, topic_id)
     if topic is None:
         return UNAVAILABLE
-    followed = {t.id for t in await context.db(context.store.followed_topics, chat.id)}
+    followed = {
+        t.id for t in await context.db(context.store.followed_topics, chat.id, chat.thread_id)
+    }
     follow = topic.id not in followed
-    await context.db(context.store.set_following, chat.id, topic.id, follow=follow)
+    await context.db(
+        context.store.set_following,
+        chat.id,
+        topic.id,
+        follow=follow,
+        thread_id=chat.thread_id,
+    )
     return Answer("toast_followed" if follow else "toast_unfollowed")
 
 
