@@ -156,6 +156,8 @@ class Settings(BaseSettings):
     web_public: bool = False  # every reader page open to anyone, no signed link needed
     # /healthz and /metrics; 0 = off (a webhook serves them on PORT anyway)
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # seconds Telegram may show a cached answer to the same inline query (per user)
+    inline_cache_time: int = Field(default=30, ge=0, le=86400)
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
