@@ -94,6 +94,7 @@ _EXAMPLES: dict[str, str] = {
     "metrics_port": "9100 (or 0 to turn it off)",
     "log_format": "text (or json)",
     "error_chat_id": "-1001234567890 (a numeric chat id; a user's id for a private chat)",
+    "inline_cache_time": "30 (seconds, 0 to 86400)",
 }
 _BOUND_WORDS = {
     "greater_than": "more than",
