@@ -96,6 +96,7 @@ class InlineQueries:
             is_personal=as_bool(params, "is_personal"),
             next_offset=next_offset,
             button=button,
+            waited=self._clock() - pending.asked_at,
         )
         return "true"
 

@@ -183,6 +183,7 @@ class InlineAnswer:
     is_personal: bool
     next_offset: str
     button: dict[str, Any] | None
+    waited: float = 0.0  # seconds from the query being typed to this answer arriving
 
     def result(self, result_id: str) -> dict[str, Any]:
         """Return the result with this id; raise KeyError when the answer has none."""
@@ -203,6 +204,7 @@ class InlineAnswer:
             "is_personal": self.is_personal,
             "next_offset": self.next_offset,
             "button": self.button,
+            "waited": self.waited,
         }
 
 
