@@ -24,6 +24,7 @@ from bench import (
     commands,
     flood,
     importing,
+    inline,
     memory,
     paced_push,
     planning,
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "memory": memory.run,
     "profile": profile.run,
     "reader": reader.run,
+    "inline": inline.run,
 }
 
 

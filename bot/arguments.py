@@ -15,6 +15,7 @@ safely be handed:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -201,3 +202,50 @@ def parse_full(args: list[str]) -> tuple[str, int]:
     if len(args) == 2 and is_number(args[1]):
         return args[0], parse_number(args[1], low=1, high=PAGE_MAX)
     return " ".join(args), 1
+
+
+# -- inline mode ------------------------------------------------------------------------
+
+INLINE_OFFSET_MAX = 10_000  # an offset past every page an inline answer hands out
+INLINE_START_PAYLOAD = "inline"  # /start payload of the "open the bot" button of an answer
+_SHARE_PREFIX = "#"  # `@bot #<id>`: the query a share button types, naming one article
+
+
+@dataclass(frozen=True, slots=True)
+class InlineRequest:
+    """What an inline query asks for: one article by id, or articles matching words (or all)."""
+
+    article_id: int | None = None
+    words: tuple[str, ...] = ()
+
+
+def parse_inline_query(text: str) -> InlineRequest:
+    """Parse an inline query leniently: `#<id>` names one article, other text is search words.
+
+    Never refuses (a half-typed query must still be answered): control characters are
+    dropped, and the text is cut to /search's 200 characters and 20 words.
+    """
+    kept = "".join(c for c in text if unicodedata.category(c) not in {"Cc", "Cs"})
+    words = tuple(kept[:SEARCH_MAX_CHARS].split())[:SEARCH_MAX_WORDS]
+    if len(words) == 1 and words[0].startswith(_SHARE_PREFIX):
+        with contextlib.suppress(UsageError):
+            return InlineRequest(article_id=parse_id(words[0][len(_SHARE_PREFIX) :]))
+    return InlineRequest(words=words)
+
+
+def share_query(article_id: int) -> str:
+    """Return the inline query that offers exactly this article (a share button types it)."""
+    return f"{_SHARE_PREFIX}{article_id}"
+
+
+def parse_inline_offset(text: str) -> int:
+    """Return an inline query's offset (results already shown); 0 when empty or forged."""
+    try:
+        return parse_number(text, low=0, high=INLINE_OFFSET_MAX) if text else 0
+    except UsageError:
+        return 0
+
+
+def article_deep_link(bot_username: str, article_id: int) -> str:
+    """Return the t.me link that opens the bot on an article (`/start a<id>`)."""
+    return f"https://t.me/{bot_username}?start=a{article_id}"

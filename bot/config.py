@@ -94,6 +94,7 @@ _EXAMPLES: dict[str, str] = {
     "metrics_port": "9100 (or 0 to turn it off)",
     "log_format": "text (or json)",
     "error_chat_id": "-1001234567890 (a numeric chat id; a user's id for a private chat)",
+    "inline_cache_time": "30 (seconds, 0 to 86400)",
 }
 _BOUND_WORDS = {
     "greater_than": "more than",
@@ -156,6 +157,8 @@ class Settings(BaseSettings):
     web_public: bool = False  # every reader page open to anyone, no signed link needed
     # /healthz and /metrics; 0 = off (a webhook serves them on PORT anyway)
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # seconds Telegram may show a cached answer to the same inline query (per user)
+    inline_cache_time: int = Field(default=30, ge=0, le=86400)
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod

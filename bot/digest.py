@@ -6,6 +6,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, fields
 from typing import Generic, Literal, TypeVar, get_args
 
+from bot.arguments import share_query
 from bot.i18n import Lang
 from bot.model import StoredArticle
 from bot.rendering import Renderer, is_http_url
@@ -19,12 +20,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """An inline button as plain data: a callback, URL or Mini App (web_app) button."""
+    """An inline button as plain data: a callback, URL, Mini App (web_app) or share button."""
 
     label: str
     callback_data: str | None = None
     url: str | None = None
     web_app: str | None = None  # the https URL a Mini App button opens (private chats only)
+    # A share button: the user picks a chat, where `@bot <this query>` is typed for them.
+    switch_inline_query: str | None = None
 
 
 def callback(action: str, *args: int) -> str:
@@ -33,7 +36,7 @@ def callback(action: str, *args: int) -> str:
 
 
 def article_buttons(renderer: Renderer, stored: StoredArticle, lang: Lang) -> tuple[Button, ...]:
-    """Return the 📖 full text, ⚠️ risks (when there are any) and 🔗 original (http) buttons."""
+    """Return 📖 full text, ⚠️ risks (when there are any), 🔗 original (http) and ↗️ share."""
     buttons = [
         Button(renderer.text("button_full", lang), callback_data=callback("full", stored.id))
     ]
@@ -42,6 +45,8 @@ def article_buttons(renderer: Renderer, stored: StoredArticle, lang: Lang) -> tu
         buttons.append(Button(renderer.text("button_risks", lang), callback_data=risks))
     if is_http_url(stored.article.url):
         buttons.append(Button(renderer.text("button_original", lang), url=stored.article.url))
+    share = share_query(stored.id)
+    buttons.append(Button(renderer.text("button_share", lang), switch_inline_query=share))
     return tuple(buttons)
 
 

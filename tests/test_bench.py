@@ -21,6 +21,7 @@ BENCHMARKS = (
     "planning",
     "profile",
     "reader",
+    "inline",
 )
 
 

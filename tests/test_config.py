@@ -114,6 +114,8 @@ BAD: list[tuple[str, str, str]] = [
     ("web_public", "sometimes", "not true or false"),
     ("metrics_port", "99999", "must be at most 65535"),
     ("metrics_port", "-1", "must be at least 0"),
+    ("inline_cache_time", "-1", "must be at least 0"),
+    ("inline_cache_time", "86401", "must be at most 86400"),
     ("log_format", "xml", "must be one of 'text' or 'json'"),
     ("error_chat_id", "@admins", "not a numeric chat id"),
     ("error_chat_id", "12 34", "not a numeric chat id"),

@@ -88,7 +88,8 @@ def test_a_point_label_is_followed_by_the_languages_colon(
 
 def test_the_risks_button_only_shows_when_the_article_has_risks(renderer: Renderer) -> None:
     riskless = replace(HOSTILE, article=replace(HOSTILE.article, risks=()))
-    assert [b.callback_data for b in article_buttons(renderer, riskless, "en")] == ["full:3"]
+    callbacks = [b.callback_data for b in article_buttons(renderer, riskless, "en")]
+    assert [c for c in callbacks if c] == ["full:3"]
     assert "risks:3" in [b.callback_data for b in article_buttons(renderer, HOSTILE, "en")]
 
 
@@ -115,10 +116,11 @@ def test_full_text_keeps_paragraphs_and_splits_long_articles(renderer: Renderer)
 
 def test_buttons_carry_short_callback_data(renderer: Renderer) -> None:
     linked = replace(HOSTILE, article=replace(HOSTILE.article, url="https://example.com"))
-    full, risks, original = article_buttons(renderer, linked, "zh")
+    full, risks, original, share = article_buttons(renderer, linked, "zh")
     assert (full.label, full.callback_data) == ("📖 全文", "full:3")
     assert (risks.label, risks.callback_data) == ("⚠️ 风险", "risks:3")
     assert (original.label, original.url) == ("🔗 原文", "https://example.com")
+    assert (share.label, share.switch_inline_query) == ("↗️ 分享", "#3")
 
 
 @pytest.mark.parametrize(
@@ -197,9 +199,9 @@ def test_cache_never_serves_the_old_text_of_a_changed_article() -> None:
 def test_cached_buttons_follow_a_changed_link() -> None:
     cache = DigestCache(Renderer())
     assert cache.buttons(HOSTILE, "zh") == article_buttons(Renderer(), HOSTILE, "zh")
-    assert len(cache.buttons(HOSTILE, "zh")) == 2  # javascript: gets no 🔗 button
+    assert len(cache.buttons(HOSTILE, "zh")) == 3  # 📖 ⚠️ ↗️: javascript: gets no 🔗 button
     linked = replace(HOSTILE, article=replace(HOSTILE.article, url="https://example.com/x"))
-    *_, original = cache.buttons(linked, "zh")
+    *_, original, _share = cache.buttons(linked, "zh")
     assert original.url == "https://example.com/x"
     assert cache.buttons(HOSTILE, "en")[0].label == "📖 Full text"
 

@@ -139,9 +139,17 @@ class ChatView:
     seen: dict[int, int] = field(default_factory=dict)  # message_id → edits shown
     buttons: dict[int, Shown] = field(default_factory=dict)
     callbacks: set[str] = field(default_factory=set)
+    inline_query_id: str | None = None  # the inline query whose results numbers choose
+    choices: dict[int, str] = field(default_factory=dict)  # number → inline result id
 
     def act(self, line: str) -> str | None:
-        """Send the line, or press the button it numbers; return the callback query id."""
+        """Send the line, type an inline query (`@ words`), or choose/press what it numbers.
+
+        Return the callback query id of a pressed button.
+        """
+        if line.startswith("@") or (is_number(line) and self.choices):
+            self._inline(line)
+            return None
         if is_number(line) and self.buttons:
             button = self.buttons.get(int(line))
             if button is None:
@@ -172,6 +180,7 @@ class ChatView:
             if answered is not None and answered.text:
                 notice = Text(f"({answered.text})", Style(italic=True))
                 self.out.print(notice, soft_wrap=self._soft_wrap)
+        self._show_inline()
         fresh: list[tuple[SentMessage, bool]] = []
         for message in self.api.messages(self.chat.id):
             shown = self.seen.get(message.message_id)
@@ -185,8 +194,44 @@ class ChatView:
             # Numbers press the buttons listed last; older keyboards need a fresh listing.
             self.buttons = numbered
 
+    def _inline(self, line: str) -> None:
+        """Type an inline query (`@ words` or `@botname words`), or choose a numbered result."""
+        if line.startswith("@"):
+            text = line[1:]
+            if text and not text[0].isspace():
+                text = text.partition(" ")[2]  # drop the bot's name
+            self.inline_query_id = self.api.inline_query(self.user, text.strip())
+            self.choices = {}
+            return
+        result_id = self.choices.get(int(line))
+        if result_id is None or self.inline_query_id is None:
+            self.say("console_no_button", number=line, count=len(self.choices))
+            return
+        self.api.choose_inline_result(self.chat, self.user, self.inline_query_id, result_id)
+        self.choices, self.inline_query_id = {}, None
+
+    def _show_inline(self) -> None:
+        """List the answer to the inline query just typed, numbered for choosing."""
+        if self.inline_query_id is None or self.choices:
+            return
+        answer = self.api.inline_answers.get(self.inline_query_id)
+        if answer is None:
+            return
+        if not answer.results:
+            self.say("console_inline_none")
+            self.inline_query_id = None
+            return
+        self.say("console_inline_results", count=len(answer.results))
+        for number, result in enumerate(answer.results, start=1):
+            self.choices[number] = str(result["id"])
+            line = f"  [{number}] {result.get('title', '')} — {result.get('description', '')}"
+            self.out.print(Text(line), soft_wrap=self._soft_wrap)
+        self.out.print()
+
     def _print(self, message: SentMessage, edited: bool, numbered: dict[int, Shown]) -> None:
         header = "🤖 digestbot (edited)" if edited else "🤖 digestbot"
+        if message.via_bot:
+            header = f"🙂 you via @{self.api.bot_username}"
         self.out.print(Text(header, Style(bold=True, color="green")))
         rows = message.buttons()
         # On a terminal a link is a hyperlink; printed plain, its URL is spelled out once.

@@ -17,6 +17,10 @@ POST /_control/member    {chat_id, user_id?, status, rights?, custom_title?}
                          (no user_id: the bot's own role)   → the ChatMember's status
 POST /_control/migrate   {chat_id}                     → {"migrate_to_chat_id": …}
 POST /_control/settle    {quiet?, timeout?}
+POST /_control/inline    {user_id, query, offset?, chat_type?, language_code?}
+                         → {"inline_query_id": …}
+GET  /_control/inline_answers   ?inline_query_id=…   (every answer without it)
+POST /_control/choose    {chat_id, user_id, inline_query_id, result_id} → the posted message
 Answers are {"ok": true, "result": …} or {"ok": false, "description": …} with status 400.
 """
 
@@ -73,8 +77,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _participants(api: LoopbackBotApi, data: dict[str, Any]) -> tuple[FakeChat, FakeUser]:
-    """Return the chat and user a control request speaks for, registering them if new."""
+def _sender(api: LoopbackBotApi, data: dict[str, Any]) -> FakeUser:
+    """Return the user a control request speaks for, registering (or updating) them."""
     user_id = int(data["user_id"])
     user = api.get_user(user_id)
     if user is None or "language_code" in data or "first_name" in data:
@@ -84,6 +88,13 @@ def _participants(api: LoopbackBotApi, data: dict[str, Any]) -> tuple[FakeChat, 
             language_code=data.get("language_code", user.language_code if user else "en"),
             username=data.get("username", user.username if user else None),
         )
+    return user
+
+
+def _participants(api: LoopbackBotApi, data: dict[str, Any]) -> tuple[FakeChat, FakeUser]:
+    """Return the chat and user a control request speaks for, registering them if new."""
+    user = _sender(api, data)
+    user_id = user.id
     chat_id = int(data.get("chat_id", user_id))
     chat = api.get_chat(chat_id)
     if chat is None:
@@ -191,6 +202,27 @@ def add_routes(app: web.Application, api: LoopbackBotApi) -> None:
             api.fail_next(str(data["method"]), int(data.get("times", 1)), fault=fault)
         return True
 
+    async def settle(request: web.Request) -> Any:
+        data = await _body(request)
+        await api.settle(float(data.get("quiet", 0.3)), float(data.get("timeout", 15.0)))
+        return True
+
+    app.router.add_post("/_control/message", _guard(message))
+    app.router.add_post("/_control/press", _guard(press))
+    app.router.add_get("/_control/messages", _guard(messages))
+    app.router.add_get("/_control/stats", _guard(stats))
+    app.router.add_get("/_control/callbacks", _guard(callbacks))
+    app.router.add_get("/_control/commands", _guard(commands))
+    app.router.add_post("/_control/fail", _guard(fail))
+    app.router.add_post("/_control/settle", _guard(settle))
+    _add_chat_routes(app, api)
+    _add_topic_routes(app, api)
+    _add_inline_routes(app, api)
+
+
+def _add_chat_routes(app: web.Application, api: LoopbackBotApi) -> None:
+    """Add the routes that change chats: a user blocks the bot, a member's role, a migration."""
+
     async def block(request: web.Request) -> Any:
         data = await _body(request)
         if data.get("blocked", True):
@@ -206,23 +238,9 @@ def add_routes(app: web.Application, api: LoopbackBotApi) -> None:
         data = await _body(request)
         return {"migrate_to_chat_id": api.migrate_group(int(data["chat_id"]))}
 
-    async def settle(request: web.Request) -> Any:
-        data = await _body(request)
-        await api.settle(float(data.get("quiet", 0.3)), float(data.get("timeout", 15.0)))
-        return True
-
-    app.router.add_post("/_control/message", _guard(message))
-    app.router.add_post("/_control/press", _guard(press))
-    app.router.add_get("/_control/messages", _guard(messages))
-    app.router.add_get("/_control/stats", _guard(stats))
-    app.router.add_get("/_control/callbacks", _guard(callbacks))
-    app.router.add_get("/_control/commands", _guard(commands))
-    app.router.add_post("/_control/fail", _guard(fail))
     app.router.add_post("/_control/block", _guard(block))
     app.router.add_post("/_control/member", _guard(member))
     app.router.add_post("/_control/migrate", _guard(migrate))
-    app.router.add_post("/_control/settle", _guard(settle))
-    _add_topic_routes(app, api)
 
 
 def _add_topic_routes(app: web.Application, api: LoopbackBotApi) -> None:
@@ -236,3 +254,35 @@ def _add_topic_routes(app: web.Application, api: LoopbackBotApi) -> None:
 
     app.router.add_post("/_control/topic", _guard(topic))
     app.router.add_get("/_control/topics", _guard(topics))
+
+
+def _add_inline_routes(app: web.Application, api: LoopbackBotApi) -> None:
+    """Add the inline-mode routes: type a query, read the answers, choose a result."""
+
+    async def inline(request: web.Request) -> Any:
+        data = await _body(request)
+        user = _sender(api, data)
+        chat_type = data.get("chat_type", "private")
+        query_id = api.inline_query(
+            user,
+            str(data["query"]),
+            offset=str(data.get("offset", "")),
+            chat_type=None if chat_type is None else str(chat_type),
+        )
+        return {"inline_query_id": query_id}
+
+    async def inline_answers(request: web.Request) -> Any:
+        answers = api.inline_answers
+        if "inline_query_id" in request.query:
+            return [answers[request.query["inline_query_id"]].to_dict()]
+        return [a.to_dict() for a in answers.values()]
+
+    async def choose(request: web.Request) -> Any:
+        data = await _body(request)
+        chat, user = _participants(api, data)
+        query_id, result_id = str(data["inline_query_id"]), str(data["result_id"])
+        return api.choose_inline_result(chat, user, query_id, result_id).to_dict()
+
+    app.router.add_post("/_control/inline", _guard(inline))
+    app.router.add_get("/_control/inline_answers", _guard(inline_answers))
+    app.router.add_post("/_control/choose", _guard(choose))

@@ -131,12 +131,36 @@ class MessageStore:
         }
         if msg.thread_id:
             data.update(message_thread_id=msg.thread_id, is_topic_message=True)
+        if msg.via_bot:
+            data["from"] = {"id": msg.sender_id, "is_bot": False, "first_name": "User"}
+            data["via_bot"] = self._bot_user
         if msg.entities:
             data["entities"] = msg.entities
         markup = msg.reply_markup
         if markup and "inline_keyboard" in markup:
             data["reply_markup"] = markup
         return data
+
+    def post_via_bot(
+        self, chat_id: int, sender_id: int, content: dict[str, Any], markup: Any
+    ) -> SentMessage:
+        """Post a chosen inline result's message into the chat, from `sender_id` via the bot."""
+        parse_mode = as_str(content, "parse_mode") or None
+        entities = content.get("entities")
+        msg = SentMessage(
+            chat_id,
+            self.next_id(chat_id),
+            str(content["message_text"]),
+            parse_mode,
+            int(time.time()),
+            dumps(markup) if markup is not None else None,
+            dumps(entities) if entities and not parse_mode else None,
+            via_bot=True,
+            sender_id=sender_id,
+        )
+        self._sent.setdefault(chat_id, []).append(msg)
+        self._all.append(msg)
+        return msg
 
     # ----------------------------------------------------------------- Bot API methods
 

@@ -73,6 +73,9 @@ class SentMessage:
     deleted: bool = False
     allow_paid_broadcast: bool = False
     thread_id: int = 0  # the forum topic it was sent into (message_thread_id); 0: none
+    # Posted by user `sender_id` through the bot's inline mode (a chosen inline result).
+    via_bot: bool = False
+    sender_id: int | None = None
 
     @property
     def text(self) -> str:
@@ -122,6 +125,8 @@ class SentMessage:
             "deleted": self.deleted,
             "allow_paid_broadcast": self.allow_paid_broadcast,
             "message_thread_id": self.thread_id,
+            "via_bot": self.via_bot,
+            "sender_id": self.sender_id,
         }
 
 
@@ -167,6 +172,44 @@ class AnsweredCallback:
             "show_alert": self.show_alert,
             "url": self.url,
             "cache_time": self.cache_time,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InlineAnswer:
+    """An answerInlineQuery the bot made, with the query it answered."""
+
+    id: str
+    user_id: int
+    query: str
+    offset: str
+    results: list[dict[str, Any]]
+    cache_time: int | None
+    is_personal: bool
+    next_offset: str
+    button: dict[str, Any] | None
+    waited: float = 0.0  # seconds from the query being typed to this answer arriving
+
+    def result(self, result_id: str) -> dict[str, Any]:
+        """Return the result with this id; raise KeyError when the answer has none."""
+        for result in self.results:
+            if result.get("id") == result_id:
+                return result
+        raise KeyError(f"inline query {self.id} has no result {result_id!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready view for the control API."""
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "query": self.query,
+            "offset": self.offset,
+            "results": self.results,
+            "cache_time": self.cache_time,
+            "is_personal": self.is_personal,
+            "next_offset": self.next_offset,
+            "button": self.button,
+            "waited": self.waited,
         }
 
 

@@ -6,10 +6,10 @@ path (sendMessage) does O(1) bookkeeping, no logging and no sleeping unless late
 
 :class:`LoopbackBotApi` owns the aiohttp app and routes each Bot API method to the collaborator
 that owns its state: :class:`~bot.fakeapi.chats.Chats`, :class:`~bot.fakeapi.messages.
-MessageStore`, :class:`~bot.fakeapi.callbacks.CallbackQueries`, :class:`~bot.fakeapi.commands.
-CommandLists`, :class:`~bot.fakeapi.updates.UpdateQueue`, :class:`~bot.fakeapi.webhook.
-WebhookDelivery`, :class:`~bot.fakeapi.faults.FaultPlan` and the
-:class:`~bot.fakeapi.limits.RateMeter`.
+MessageStore`, :class:`~bot.fakeapi.callbacks.CallbackQueries`, :class:`~bot.fakeapi.inline.
+InlineQueries`, :class:`~bot.fakeapi.commands.CommandLists`, :class:`~bot.fakeapi.updates.
+UpdateQueue`, :class:`~bot.fakeapi.webhook.WebhookDelivery`, :class:`~bot.fakeapi.faults.
+FaultPlan` and the :class:`~bot.fakeapi.limits.RateMeter`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from bot.fakeapi.chats import Chats
 from bot.fakeapi.commands import CommandLists
 from bot.fakeapi.faults import FaultPlan, drop
 from bot.fakeapi.forums import FakeTopic, Forums
+from bot.fakeapi.inline import InlineQueries
 from bot.fakeapi.limits import RateMeter
 from bot.fakeapi.members import Members, Role
 from bot.fakeapi.messages import MessageStore
@@ -37,6 +38,7 @@ from bot.fakeapi.models import (
     FakeChat,
     FakeUser,
     Fault,
+    InlineAnswer,
     Limits,
     SentMessage,
     ServerStats,
@@ -92,6 +94,8 @@ class LoopbackBotApi:
     unless ``strict_chats`` is set; groups must be registered with :meth:`group`. With
     ``limits`` the server enforces them with 429; without, ``stats`` still counts violations.
     With ``keep_text=False`` sent messages keep no text (for 100 000-message memory runs).
+    The bot has inline mode on (BotFather's /setinline); with ``inline_feedback`` (BotFather's
+    /setinlinefeedback) choosing an inline result also queues a ``chosen_inline_result``.
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class LoopbackBotApi:
         strict_chats: bool = False,
         keep_text: bool = True,
         observer: Observer | None = None,
+        inline_feedback: bool = False,
     ) -> None:
         self.token = token
         self.bot_username = bot_username
@@ -126,6 +131,8 @@ class LoopbackBotApi:
         )
         self._members = Members(self._chats, self._bot_user)
         self._callbacks = CallbackQueries()
+        self._inline = InlineQueries()
+        self.inline_feedback = inline_feedback
         self._commands = CommandLists()
         self._updates = UpdateQueue()
         self._webhook = WebhookDelivery(self._updates)
@@ -143,6 +150,7 @@ class LoopbackBotApi:
             ("deleteMessage", self._messages.delete_message),
             ("sendChatAction", self._messages.send_chat_action),
             ("answerCallbackQuery", self._callbacks.answer_callback_query),
+            ("answerInlineQuery", self._inline.answer_inline_query),
             ("getChatMember", self._members.get_chat_member),
             ("getChat", self._chats.get_chat_info),
             ("getChatAdministrators", self._members.get_chat_administrators),
@@ -266,7 +274,7 @@ class LoopbackBotApi:
                 **self._bot_user,
                 "can_join_groups": True,
                 "can_read_all_group_messages": True,
-                "supports_inline_queries": False,
+                "supports_inline_queries": True,
                 "can_connect_to_business": False,
                 "has_main_web_app": False,
             }
@@ -486,6 +494,83 @@ class LoopbackBotApi:
                 event: {},
             },
         )
+
+    def inline_query(
+        self, user: FakeUser, query: str, *, offset: str = "", chat_type: str | None = "private"
+    ) -> str:
+        """Queue an inline query `@bot query` typed by `user`; return the query's id.
+
+        `chat_type` is where it was typed ("sender", "private", "group", "supergroup",
+        "channel"; None: unknown, as Telegram leaves it for secret chats). Telegram's clients
+        cut the text at 256 characters; the fake sends what it is given.
+        """
+        self._chats.remember(user)
+        sender = user.to_dict()
+        query_id = self._inline.ask(sender, query, offset)
+        payload: dict[str, Any] = {
+            "id": query_id,
+            "from": sender,
+            "query": query,
+            "offset": offset,
+        }
+        if chat_type is not None:
+            payload["chat_type"] = chat_type
+        self._updates.put("inline_query", payload)
+        return query_id
+
+    @property
+    def inline_answers(self) -> dict[str, InlineAnswer]:
+        """Return the bot's answerInlineQuery calls by query id."""
+        return self._inline.answered
+
+    def expire_inline_query(self, query_id: str) -> None:
+        """Make a pending inline query too old to answer (the user waited past its lifetime)."""
+        self._inline.expire(query_id)
+
+    async def wait_inline_answer(
+        self,
+        query_id: str,
+        timeout: float = 10.0,  # noqa: ASYNC109 -- the tests' API: a deadline in seconds
+    ) -> InlineAnswer:
+        """Wait until the bot answered the inline query; return its answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while query_id not in self._inline.answered:
+            if loop.time() > deadline:
+                raise TimeoutError(f"inline query {query_id} was not answered in {timeout}s")
+            await asyncio.sleep(0.01)
+        return self._inline.answered[query_id]
+
+    def choose_inline_result(
+        self, chat: FakeChat, user: FakeUser, query_id: str, result_id: str
+    ) -> SentMessage:
+        """Pick a result of an answered inline query: its message appears in `chat` via the bot.
+
+        The message is the user's, with ``via_bot``; it carries the result's keyboard. With
+        ``inline_feedback`` a ``chosen_inline_result`` update is queued for the bot.
+        """
+        answer = self._inline.answered.get(query_id)
+        if answer is None:
+            raise ValueError(f"inline query {query_id} has no answer")
+        result = answer.result(result_id)
+        content = result.get("input_message_content")
+        if not isinstance(content, dict):
+            raise TypeError(f"result {result_id!r} has no text message to send")
+        if self._chats.get_chat(chat.id) is None:
+            self._chats.register(chat)
+        markup = result.get("reply_markup")
+        msg = self._messages.post_via_bot(chat.id, user.id, content, markup)
+        if self.inline_feedback:
+            chosen: dict[str, Any] = {
+                "result_id": result_id,
+                "from": user.to_dict(),
+                "query": answer.query,
+            }
+            if markup is not None:
+                # Telegram identifies a message with an inline keyboard to the bot this way.
+                chosen["inline_message_id"] = f"{chat.id}_{msg.message_id}"
+            self._updates.put("chosen_inline_result", chosen)
+        return msg
 
     def all_sent(self) -> list[SentMessage]:
         """Return every message the bot sent, in order (deleted ones flagged)."""

@@ -25,6 +25,7 @@ from telegram.ext import (
     ContextTypes,
     Defaults,
     ExtBot,
+    InlineQueryHandler,
     JobQueue,
     MessageHandler,
     TypeHandler,
@@ -38,7 +39,15 @@ from bot.ledger import Ledger
 from bot.metrics import DatabaseTotals
 from bot.runtime import Runtime
 from bot.status import Liveness
-from bot.telegram import flood_guard, handlers, jobs, push_commands, settings_flow, topics_flow
+from bot.telegram import (
+    flood_guard,
+    handlers,
+    inline,
+    jobs,
+    push_commands,
+    settings_flow,
+    topics_flow,
+)
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.commands import menu_commands
 from bot.telegram.context import BotState, DigestApplication, DigestContext
@@ -167,6 +176,7 @@ def register_handlers(application: DigestApplication) -> None:
     command("preview", push_commands.preview)
 
     application.add_handler(CallbackQueryHandler(timed("button", handlers.button)))
+    application.add_handler(InlineQueryHandler(timed("inline", inline.inline_query)))
 
     # Order matters: these catch-alls come after every command. Private chats get a hint
     # (one for unknown commands, one for free text); in groups the bot answers an unknown

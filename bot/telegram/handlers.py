@@ -17,6 +17,7 @@ from telegram import CallbackQuery, Update
 from telegram.error import Forbidden
 
 from bot.arguments import (
+    INLINE_START_PAYLOAD,
     PAGE_SIZE,
     Page,
     deep_link_article,
@@ -136,7 +137,8 @@ async def start(update: Update, context: DigestContext) -> None:
     topic_id = deep_link_topic(context.args[0]) if context.args else None
     if topic_id is not None:
         await topics_flow.follow_deep_link(context, chat, topic_id)
-    elif context.args:
+    elif context.args and context.args[0] != INLINE_START_PAYLOAD:
+        # (An inline answer's "open the bot" button starts the bot with no article.)
         article_id = deep_link_article(context.args[0])
         stored = (
             None if article_id is None else await context.db(context.store.get_article, article_id)

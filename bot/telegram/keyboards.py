@@ -66,6 +66,7 @@ def _markup(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None
                 callback_data=b.callback_data,
                 url=b.url,
                 web_app=WebAppInfo(b.web_app) if b.web_app else None,
+                switch_inline_query=b.switch_inline_query,
             )
             for b in row
         ]

@@ -337,3 +337,21 @@ async def test_chat_view_on_a_terminal_makes_links_hyperlinks_without_the_url_te
     assert "\x1b]8;" in printed  # an OSC 8 terminal hyperlink
     assert "原文" in printed
     assert "(https://x.org/p)" not in printed
+
+
+@pytest.mark.slow
+def test_console_types_an_inline_query_and_posts_a_result(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """`@ words` lists the inline results; a number posts that digest via the bot."""
+    result = console(
+        tmp_path, cli_env, "@digest_test_bot\n1\n@ zzqq-none\n/quit\n", "--lang", "en"
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "(inline results: 1 — type a number to post one here)" in out
+    assert f"[1] {TITLE} — {SUMMARY_START}" in out
+    assert "🙂 you via @digest_test_bot" in out
+    assert "📖 Read in the bot https://t.me/digest_test_bot?start=a1" in out
+    assert "(no inline results match)" in out
+    assert out.index("you via") > out.index("inline results: 1")

@@ -50,9 +50,10 @@ async def test_every_due_subscriber_gets_exactly_one_message(
     message = sender.delivered[0]
     assert f"Article {len(ids)}" in message.parts[0]
     # These articles have no risks, so no ⚠️ button: 📖 full text, then 🔗 the original.
-    assert [(b.callback_data, b.url) for b in message.buttons] == [
-        (f"full:{ids[-1]}", None),
-        (None, f"https://example.com/{len(ids)}"),
+    assert [(b.callback_data, b.url, b.switch_inline_query) for b in message.buttons] == [
+        (f"full:{ids[-1]}", None, None),
+        (None, f"https://example.com/{len(ids)}", None),
+        (None, None, f"#{ids[-1]}"),  # ↗️ Share
     ]
     again = await run_push(store, renderer, sender, options(), now=NOW + timedelta(minutes=1))
     assert again.sent == 0

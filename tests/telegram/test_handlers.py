@@ -149,11 +149,11 @@ async def test_stop_and_unsubscribe_confirm_and_keep_the_history(bot: BotHarness
 @pytest.mark.parametrize(
     ("code", "labels"),
     [
-        ("en", ["📖 Full text", "⚠️ Risks", "🔗 Original"]),
-        ("zh-hans", ["📖 全文", "⚠️ 风险", "🔗 原文"]),
+        ("en", ["📖 Full text", "⚠️ Risks", "🔗 Original", "↗️ Share"]),
+        ("zh-hans", ["📖 全文", "⚠️ 风险", "🔗 原文", "↗️ 分享"]),
     ],
 )
-async def test_latest_sends_the_digest_with_full_risks_and_original_buttons(
+async def test_latest_sends_the_digest_with_full_risks_original_and_share_buttons(
     bot: BotHarness, code: str, labels: list[str]
 ) -> None:
     user = bot.api.user(10, language_code=code)
