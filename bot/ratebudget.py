@@ -15,6 +15,7 @@ grant hands out ``count`` slots ``step`` seconds apart from ``max(next_at, now)`
 - each **chat** has a bucket too (push lane, one slot per message): 1 s apart in a private chat,
   61/20 s in a group or channel, which keeps any 61 s under Telegram's 20 per group.
 
+A send that wakes up more than ``LATE`` after its slot takes a new one instead of going late.
 Slots are ``HEADROOM`` wider apart than ``1/RATE_LIMIT``: requests leave evenly spaced but
 arrive with jitter, and a send delayed by 20 ms followed by one on time would otherwise put
 ``RATE_LIMIT + 1`` messages into one sliding second.
@@ -33,6 +34,9 @@ HEADROOM: Final = 0.05  # share of RATE_LIMIT left unused to absorb network jitt
 # enough for the four processes a deployment typically runs (a bot and a few push workers).
 FALLBACK_SHARE: Final = 0.25
 GROUP_WINDOW: Final = 61.0  # Telegram's minute plus a second of slack for network jitter
+# A send that wakes up this long after its slot gave the slot up: going late would bunch it with
+# the slots after it (a process stalled for 200 ms would send 200 ms of slots at once).
+LATE: Final = 0.04
 GLOBAL_CHAT: Final = 0  # the bot-wide bucket's chat_id: no Telegram chat has id 0
 
 

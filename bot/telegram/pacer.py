@@ -63,7 +63,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.config import Settings
 from bot.errors import SendAbandoned
 from bot.metrics import Metrics
-from bot.ratebudget import budget_key
+from bot.ratebudget import LATE, budget_key
 from bot.sharedbudget import SharedBudget, Writing
 
 log = logging.getLogger(__name__)
@@ -358,8 +358,12 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
             await self._wait(delay)
         if self.budget is not None:
             at = await self.budget.slot("command", paid=paid)
+            # See _acquire_shared_push: not during a 429 pause, not long after the slot.
+            while at < self._paused_until or self._clock() - at > LATE:
+                await self._wait(self._paused_until - self._clock())
+                at = await self.budget.slot("command", paid=paid)
             now = self._clock()
-            at = max(now, at, self._paused_until)
+            at = max(now, at)
         else:
             at = max(now, self._global_tat - self._tolerance, self._paused_until)
         self._abandon_after(at)
@@ -410,7 +414,11 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
                     # Another process sent to this chat: the slot is spent; wait for the chat.
                     await self._wait(max(free - self._clock(), 0.0))
                     continue
-            at = max(at, self._paused_until)
+            if at < self._paused_until:
+                # A 429 pause covers the slot: spend it, and take a fresh one after the pause,
+                # or every waiting send would go at once when the pause ends.
+                await self._wait(self._paused_until - self._clock())
+                continue
             if self._local_delay(chat, "push", at) > 0:
                 continue  # a command reply took this chat's slot meanwhile
             self._abandon_after(at)
@@ -418,7 +426,9 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
             wait = at - self._clock()
             if wait > 0:
                 await self._wait(wait)
-            return
+            if self._clock() - at <= LATE:
+                return
+            # Woke up too late (a stalled loop, a slow claim): the slot is gone; take another.
 
     # ----------------------------------------------------------------- sending
 
