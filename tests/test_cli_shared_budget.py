@@ -143,7 +143,8 @@ async def test_run_and_two_pushes_together_stay_within_one_budget_and_use_it(
     assert all(len(strict_api.messages(c)) == 1 for c in range(1000, 1000 + CHATS))
     # While messages remain (from the 20th to the 180th), the three use >= 90 % of the budget.
     first, last = meter.when(20), meter.when(CHATS - 20)
-    assert (CHATS - 40) / (last - first) >= 0.9 * RATE
+    used = (CHATS - 40) / (last - first)
+    assert used >= 0.9 * RATE, used
 
 
 async def test_a_push_killed_mid_push_gives_its_share_back_within_seconds(
@@ -151,6 +152,8 @@ async def test_a_push_killed_mid_push_gives_its_share_back_within_seconds(
 ) -> None:
     """Two pushes share 25/s; one is killed -9: within 2 s the other sends at >= 90 % of the
     whole budget (the dead one's leases were only ever a fraction of a second ahead)."""
+    # A push claims up to 200 rows at once: 400 chats give each process a queue of its own.
+    subscribe(shared_store, list(range(2000, 2000 + CHATS)))
     env = env_for(cli_env, strict_api, DATABASE_URL=shared_url, RATE_LIMIT=str(RATE))
     meter = Meter(strict_api)
     sampling = asyncio.ensure_future(meter.run())
@@ -167,6 +170,6 @@ async def test_a_push_killed_mid_push_gives_its_share_back_within_seconds(
         sampling.cancel()
         for push in pushes:
             await stop(push, signal.SIGKILL)
-    assert strict_api.stats.too_many_requests == 0
+    assert strict_api.stats.too_many_requests == 0, after
     assert strict_api.stats.max_per_second <= RATE
-    assert after / 2.0 >= 0.9 * RATE
+    assert after / 2.0 >= 0.9 * RATE, after

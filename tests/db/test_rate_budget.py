@@ -6,6 +6,7 @@ of one bucket at once: the granted slots never overlap, so no window holds more 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -31,9 +32,7 @@ def stores(database_url: str) -> Iterator[list[Store]]:
 
 def _take(store: Store, now: float, *, step: float, count: int, horizon: float) -> Grant:
     with store.writing() as c:
-        return rate_budget.take(
-            c, KEY, GLOBAL_CHAT, now, step=step, count=count, horizon=horizon
-        )
+        return rate_budget.take(c, KEY, GLOBAL_CHAT, now, step=step, count=count, horizon=horizon)
 
 
 def test_concurrent_leases_never_overlap_so_no_second_exceeds_the_rate(
@@ -63,7 +62,7 @@ def test_concurrent_leases_never_overlap_so_no_second_exceeds_the_rate(
     slots = sorted(g.slot(i) for g in grants for i in range(g.count))
     assert len(grants) >= 4  # about 1.2 s of slices in a second: the horizon bounds them
     # Wall-clock instants near 1.8e9 s carry about 2e-7 s of rounding.
-    assert min(b - a for a, b in zip(slots, slots[1:], strict=False)) >= step - 1e-6
+    assert min(b - a for a, b in itertools.pairwise(slots)) >= step - 1e-6
     assert max(sum(1 for s in slots if t <= s < t + 1.0) for t in slots) <= rate
 
 
