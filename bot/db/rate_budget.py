@@ -36,8 +36,8 @@ def take(
             budget=budget, chat_id=chat_id, next_at=granted.next_at
         )
         # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(_KEY)).returning(_KEY[1])
-        if c.execute(stmt).first() is not None:
+        created = stmt.on_conflict_do_nothing(index_elements=list(_KEY)).returning(_KEY[1])
+        if c.execute(created).first() is not None:
             return granted
         # Another process created the bucket meanwhile: lock its row and grant from it.
         current = c.execute(
