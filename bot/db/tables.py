@@ -16,6 +16,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -248,6 +249,20 @@ class MetaRow(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class RateBudgetRow(Base):
+    """Telegram's rate budget shared by every process sending with one token (bot.ratebudget).
+
+    `budget` is a hash of the token; `chat_id` 0 is the bot-wide bucket, any other a chat's.
+    `next_at` is the bucket's next free send slot, in wall-clock seconds.
+    """
+
+    __tablename__ = "rate_budget"
+
+    budget: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    next_at: Mapped[float] = mapped_column(Double)
+
+
 ARTICLES = cast(Table, ArticleRow.__table__)
 SUBSCRIBERS = cast(Table, SubscriberRow.__table__)
 DELIVERIES = cast(Table, DeliveryRow.__table__)
@@ -257,3 +272,4 @@ TOPICS = cast(Table, TopicRow.__table__)
 ARTICLE_TOPICS = cast(Table, ArticleTopicRow.__table__)
 FOLLOWS = cast(Table, FollowRow.__table__)
 META = cast(Table, MetaRow.__table__)
+RATE_BUDGET = cast(Table, RateBudgetRow.__table__)

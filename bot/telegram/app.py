@@ -233,6 +233,10 @@ async def post_init(application: DigestApplication) -> None:
         if state.settings is None:
             raise ConfigError("the Application was not built by build_application()")
         state.runtime = await asyncio.to_thread(Runtime.open, state.settings)
+    pacer = application.bot.rate_limiter
+    if isinstance(pacer, Pacer) and pacer.budget is None:
+        # Every process sending with this token shares one budget in the database.
+        pacer.share(state.runtime.store.writing, application.bot.token)
     if state.outbox is None or state.outbox.closed:
         # Errors while sending a queued reply go through the one error path (handlers.on_error).
         state.outbox = Outbox(application.process_error)

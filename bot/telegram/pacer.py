@@ -63,6 +63,8 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.config import Settings
 from bot.errors import SendAbandoned
 from bot.metrics import Metrics
+from bot.ratebudget import LATE, budget_key
+from bot.sharedbudget import SharedBudget, Writing
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +160,12 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         "_groups",
         "_interval",
         "_paid_interval",
+        "_paid_rate",
         "_paused_until",
         "_push_gate",
         "_sleep",
         "_tolerance",
+        "budget",
         "enabled",
         "metrics",
         "paid_broadcast",
@@ -190,7 +194,11 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         self.stats = PacerStats()
         # Set by build_application: every paced call's result is counted there.
         self.metrics: Metrics | None = None
+        # Set once the database is open (post_init, push_once): the bot-wide slots and the
+        # push lane's per-chat claims then come from the budget every process shares.
+        self.budget: SharedBudget | None = None
         self._interval = 1.0 / rate
+        self._paid_rate = paid_rate
         self._paid_interval = 1.0 / paid_rate
         # A little credit (2 % of a second, at least one message) absorbs late wake-ups without
         # letting a 1-s window see more than rate + 2 % + 1 messages.
@@ -213,9 +221,29 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         """Nothing to set up: the pacer holds no connection and starts no task."""
 
     async def shutdown(self) -> None:
-        """Forget per-chat state."""
+        """Forget per-chat state; let go of the shared budget."""
         self._chats.clear()
         self._groups.clear()
+        if self.budget is not None:
+            self.budget.close()
+            self.budget = None
+
+    def share(self, writing: Writing, token: str) -> SharedBudget:
+        """Draw from the rate budget every process sending with `token` shares in the database.
+
+        `writing` begins a write transaction on the database (``Store.writing``).
+        """
+        if self.budget is not None:
+            self.budget.close()
+        self.budget = SharedBudget(
+            writing,
+            budget_key(token),
+            self.rate,
+            paid_rate=self._paid_rate if self.paid_broadcast else self.rate,
+            chat_interval=self._chat_interval,
+            group_per_minute=self._group_limit,
+        )
+        return self.budget
 
     # ----------------------------------------------------------------- shutdown
 
@@ -328,7 +356,16 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
             if delay <= 0:
                 break
             await self._wait(delay)
-        at = max(now, self._global_tat - self._tolerance, self._paused_until)
+        if self.budget is not None:
+            at = await self.budget.slot("command", paid=paid)
+            # See _acquire_shared_push: not during a 429 pause, not long after the slot.
+            while at < self._paused_until or self._clock() - at > LATE:
+                await self._wait(self._paused_until - self._clock())
+                at = await self.budget.slot("command", paid=paid)
+            now = self._clock()
+            at = max(now, at)
+        else:
+            at = max(now, self._global_tat - self._tolerance, self._paused_until)
         self._abandon_after(at)
         self._commit(chat, at, paid=paid)
         if at > now:
@@ -336,6 +373,9 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
 
     async def _acquire_push(self, chat: int | str | None, *, paid: bool) -> None:
         """Wait for the chat, then take a global slot that is free now, one waiter at a time."""
+        if self.budget is not None:
+            await self._acquire_shared_push(self.budget, chat, paid=paid)
+            return
         while True:
             delay = self._local_delay(chat, "push", self._clock())
             if delay > 0:
@@ -354,6 +394,41 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
                         return
                     # Re-check after the sleep: a command reply may have reserved this slot.
                     await self._wait(wait)
+
+    async def _acquire_shared_push(
+        self, budget: SharedBudget, chat: int | str | None, *, paid: bool
+    ) -> None:
+        """Take the budget's next push slot, claim the chat at it, and sleep until it."""
+        while True:
+            delay = self._local_delay(chat, "push", self._clock())
+            if delay > 0:
+                await self._wait(delay)
+                continue
+            # The gate keeps the push lane FIFO; the slot may be a little ahead (its slice), so
+            # the wait for it happens outside, and the next waiter takes the next slot.
+            async with self._push_gate:
+                at = await budget.slot("push", paid=paid)
+            if isinstance(chat, int):
+                free = await budget.claim_chat(chat, at)
+                if free > at:
+                    # Another process sent to this chat: the slot is spent; wait for the chat.
+                    await self._wait(max(free - self._clock(), 0.0))
+                    continue
+            if at < self._paused_until:
+                # A 429 pause covers the slot: spend it, and take a fresh one after the pause,
+                # or every waiting send would go at once when the pause ends.
+                await self._wait(self._paused_until - self._clock())
+                continue
+            if self._local_delay(chat, "push", at) > 0:
+                continue  # a command reply took this chat's slot meanwhile
+            self._abandon_after(at)
+            self._commit(chat, at, paid=paid)
+            wait = at - self._clock()
+            if wait > 0:
+                await self._wait(wait)
+            if self._clock() - at <= LATE:
+                return
+            # Woke up too late (a stalled loop, a slow claim): the slot is gone; take another.
 
     # ----------------------------------------------------------------- sending
 

@@ -1,8 +1,8 @@
 """One push outside the Application, for ``digestbot push``: a bare paced Bot, no polling.
 
 It may run while ``digestbot run`` serves the same database: the ledger hands each row to one
-claimant, so the two share the work instead of doubling it. The two processes do not share a
-pacer, though; give each a RATE_LIMIT that sums to Telegram's limit if they push at once.
+claimant, so the two share the work instead of doubling it, and both draw from one Telegram
+rate budget kept in that database (``bot.sharedbudget``), so together they stay at RATE_LIMIT.
 """
 
 from __future__ import annotations
@@ -62,6 +62,9 @@ async def push_once(
             runtime.store, runtime.renderer, _NoSender(), options, force=force, dry_run=True
         )
     bot = build_push_bot(settings, concurrency=options.concurrency)
+    if isinstance(bot.rate_limiter, Pacer):
+        # The bot, other pushes and this one draw from one budget in the database.
+        bot.rate_limiter.share(runtime.store.writing, bot.token)
     # getMe in `async with`: a refused token fails there, before anything is planned.
     with reaching_bot_api():
         async with bot:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from bot.db.engine import open_database
+from bot.db.engine import MIGRATIONS, head_revision, open_database
 from bot.db.tables import Base
 
 # PostgreSQL-only index for newest-first reads (migration 0002); SQLite needs none.
@@ -47,7 +50,7 @@ def test_opening_twice_migrates_once_and_keeps_data(sqlite_url: str) -> None:
         with second.connect() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM push_runs").scalar() == 1
             version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-        assert version == "0007_forum"
+        assert version == head_revision()
     finally:
         second.dispose()
 
@@ -61,3 +64,33 @@ def test_sqlite_file_is_created_with_its_folder(tmp_path: Path) -> None:
         assert mode == "wal"
     finally:
         engine.dispose()
+
+
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    """The fast path of opening a database (no Alembic import) compares with the real head."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert [head_revision()] == ScriptDirectory.from_config(config).get_heads()
+
+
+def test_a_database_behind_head_is_migrated_on_open(tmp_path: Path) -> None:
+    """A database one migration behind is brought to head, not taken as current."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    engine = open_database(url)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.downgrade(config, "-1")
+            behind = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    finally:
+        engine.dispose()
+    assert behind != head_revision()
+    engine = open_database(url)
+    try:
+        with engine.connect() as conn:
+            version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    finally:
+        engine.dispose()
+    assert version == head_revision()
