@@ -32,7 +32,12 @@ SEARCH_MAX_WORDS = 20  # each word is one LIKE; SQLite refuses ~1000 ("too large
 SEARCH_MAX_CHARS = 200
 TITLE_MAX = 255  # Telegram allows 128 characters
 TIMEZONE_MAX = 64  # the longest IANA name is ~32 characters
-CALLBACK_MAX_ARGS = 3  # action:arg:arg:arg (Telegram allows 64 bytes of callback data)
+CALLBACK_MAX_ARGS = 3
+# Deep-link payloads that deliver one part of an article (a channel post's 📖 and ⚠️).
+DEEP_LINK_PARTS = {
+    "f": "full",
+    "r": "risks",
+}  # action:arg:arg:arg (Telegram allows 64 bytes of callback data)
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only; \d would take any script's digits
 _MAX_DIGITS = 20  # more is out of every range here; int() refuses 4300 and more digits
@@ -182,6 +187,16 @@ def deep_link_article(payload: str) -> int | None:
         return None
     try:
         return parse_id(payload[1:])
+    except UsageError:
+        return None
+
+
+def deep_link_part(payload: str) -> tuple[str, int] | None:
+    """Return (part, article id) of a `/start f<id>` (full text) or `r<id>` (risks) payload."""
+    if payload[:1] not in DEEP_LINK_PARTS:
+        return None
+    try:
+        return DEEP_LINK_PARTS[payload[:1]], parse_id(payload[1:])
     except UsageError:
         return None
 

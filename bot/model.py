@@ -106,6 +106,8 @@ class Subscriber:
     active: bool
     subscribed_at: datetime.datetime
     last_push_date: datetime.date | None
+    inactive_reason: str | None = None  # why it is inactive ("paused", "unconfirmed", ...)
+    connected_by: int | None = None  # a channel: the user who connected it
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,8 @@ class SubscriberRow(Base):
     next_push_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=UNSCHEDULED, server_default=text(f"'{UNSCHEDULED_SQL}'")
     )
+    # A channel: the user who connected it, told in private when the bot loses the channel.
+    connected_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
         Index("ix_subscribers_active", "active", "id"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from bot.errors import MarkupError
@@ -69,10 +70,18 @@ class MessageStore:
     """
 
     def __init__(
-        self, chats: Chats, meter: RateMeter, bot_user: dict[str, Any], *, keep_text: bool = True
+        self,
+        chats: Chats,
+        meter: RateMeter,
+        bot_user: dict[str, Any],
+        *,
+        keep_text: bool = True,
+        channel_gate: Callable[[int], None] | None = None,
     ) -> None:
         self.keep_text = keep_text
         self._chats = chats
+        # Refuses a channel the bot may not post in (bot.fakeapi.members.Members.check_post).
+        self._channel_gate = channel_gate
         self._meter = meter
         self._bot_user = bot_user
         self._bot_str = dumps(bot_user)
@@ -198,6 +207,8 @@ class MessageStore:
     def send_message(self, params: dict[str, Any]) -> str:
         """Send a message: sendMessage."""
         chat_id, chat = self._chats.resolve(params)
+        if chat_id < 0 and self._channel_gate is not None and self._chats.is_channel(chat_id):
+            self._channel_gate(chat_id)
         text = self._render(params)
         markup_json = self._markup(params)
         paid = as_bool(params, "allow_paid_broadcast")

@@ -47,7 +47,7 @@ def test_opening_twice_migrates_once_and_keeps_data(sqlite_url: str) -> None:
         with second.connect() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM push_runs").scalar() == 1
             version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-        assert version == "0006"
+        assert version == "0007_channels"
     finally:
         second.dispose()
 
