@@ -84,7 +84,9 @@ async def _send(
     run = await asyncio.to_thread(ledger.start_run, key, options.clock())
     plan = await asyncio.to_thread(Planner(store).plan, run.id, now, options.defaults, force=force)
     total = await asyncio.to_thread(ledger.pending_count)
-    renders = DigestRenders(store, renderer, reader=options.reader)
+    renders = DigestRenders(
+        store, renderer, reader=options.reader, bot_username=options.bot_username
+    )
     push = Push(
         options,
         store=store,

@@ -20,6 +20,7 @@ from bot.push.options import PushOptions
 from bot.push.reports import PushReport
 from bot.push.run import run_push
 from bot.status import PUSH_TICK as PUSH_TICK_BEAT
+from bot.telegram import channels_flow
 from bot.telegram.context import DigestApplication, DigestContext
 from bot.telegram.sender import TelegramSender
 
@@ -67,8 +68,8 @@ async def _push_until_stopped(application: DigestApplication, *, force: bool) ->
     runtime = application.bot_data.require_runtime()
     metrics = application.bot_data.metrics
     started = time.monotonic()
-    options = PushOptions.from_settings(runtime.settings)
-    sender = TelegramSender(application.bot)
+    options = PushOptions.from_settings(runtime.settings, bot_username=application.bot.username)
+    sender = channels_flow.LosingSender(TelegramSender(application.bot), application)
     push = asyncio.create_task(
         run_push(runtime.store, runtime.renderer, sender, options, force=force)
     )

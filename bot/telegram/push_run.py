@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 
 from telegram.constants import ParseMode
@@ -65,6 +66,8 @@ async def push_once(
     # getMe in `async with`: a refused token fails there, before anything is planned.
     with reaching_bot_api():
         async with bot:
+            # Known after getMe: a channel post's 📖 and ⚠️ deep-link to this bot.
+            options = replace(options, bot_username=bot.username)
             push = asyncio.ensure_future(
                 run_push(
                     runtime.store,

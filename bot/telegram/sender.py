@@ -9,7 +9,8 @@ pacer it comes back as RETRY with ``retry_after``.
 
 Bot API errors map to outcomes as Telegram means them:
 
-- 403 Forbidden (blocked, kicked, deactivated) and 400 "chat not found" → BLOCKED
+- 403 Forbidden (blocked, kicked, deactivated), 400 "chat not found" and a channel's
+  "need administrator rights" / CHAT_WRITE_FORBIDDEN → BLOCKED
 - 400 with ``migrate_to_chat_id`` (PTB's ``ChatMigrated``) → MIGRATED with the new id
 - timeouts, dropped connections and 5xx (PTB raises ``NetworkError`` for them) → RETRY
 - any other 400 → FAILED with Telegram's description (resending would fail the same way)
@@ -45,7 +46,16 @@ log = logging.getLogger(__name__)
 
 
 # Telegram's 400 descriptions that mean the chat is gone for good, like a 403 does.
-_GONE: Final = ("chat not found", "user not found", "peer_id_invalid", "user is deactivated")
+_GONE: Final = (
+    "chat not found",
+    "user not found",
+    "peer_id_invalid",
+    "user is deactivated",
+    # A channel (or group) the bot may no longer post in: lost until it is promoted again.
+    "need administrator rights",
+    "chat_write_forbidden",
+    "not enough rights to send",
+)
 
 
 def outcome_for(exc: TelegramError) -> SendResult:

@@ -90,7 +90,7 @@ async def timezone_command(update: Update, context: DigestContext) -> None:
     await _typed(update, context, "timezone")
 
 
-async def _save(
+async def save_choice(
     context: DigestContext, chat_id: int, action: str, args: tuple[int, ...]
 ) -> Subscriber | None:
     """Apply one picker choice; None when the data is stale or forged."""
@@ -121,7 +121,7 @@ async def on_button(
             return UNAVAILABLE
         view, subscriber, saved = SettingsView(args[0]), chat.subscriber, False
     else:
-        changed = await _save(context, chat.id, action, args)
+        changed = await save_choice(context, chat.id, action, args)
         if changed is None:
             return UNAVAILABLE
         view, subscriber, saved = SettingsView.MAIN, changed, True
