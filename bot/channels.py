@@ -72,3 +72,12 @@ def channel_buttons(
         Button(b.label, url=links[b.callback_data]) if b.callback_data in links else b
         for b in buttons
     )
+
+
+def state_of(active: bool, reason: str | None) -> str:
+    """Return a channel's state as its screen names it: active, paused, unconfirmed, ..."""
+    if active:
+        return "active"
+    return {PAUSED: "paused", UNCONFIRMED: "unconfirmed", DISCONNECTED: "disconnected"}.get(
+        reason or "", "lost"
+    )

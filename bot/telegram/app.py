@@ -21,6 +21,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -38,7 +39,15 @@ from bot.ledger import Ledger
 from bot.metrics import DatabaseTotals
 from bot.runtime import Runtime
 from bot.status import Liveness
-from bot.telegram import flood_guard, handlers, jobs, push_commands, settings_flow, topics_flow
+from bot.telegram import (
+    channels_flow,
+    flood_guard,
+    handlers,
+    jobs,
+    push_commands,
+    settings_flow,
+    topics_flow,
+)
 from bot.telegram.aiohttp_request import build_request
 from bot.telegram.commands import menu_commands
 from bot.telegram.context import BotState, DigestApplication, DigestContext
@@ -165,6 +174,14 @@ def register_handlers(application: DigestApplication) -> None:
     command("reload", handlers.reload)
     command("pushnow", push_commands.pushnow)
     command("preview", push_commands.preview)
+    command("channel", channels_flow.channel_command)
+    command("channels", channels_flow.channels_command)
+
+    # The bot's own role in a chat changed (added to a channel, promoted, demoted, removed).
+    # Channel posts (`channel_post`) reach no handler: commands in a channel are ignored.
+    application.add_handler(
+        ChatMemberHandler(channels_flow.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
 
     application.add_handler(CallbackQueryHandler(timed("button", handlers.button)))
 
@@ -172,6 +189,10 @@ def register_handlers(application: DigestApplication) -> None:
     # (one for unknown commands, one for free text); in groups the bot answers an unknown
     # command only when it is addressed to it (/cmd@thisbot), and stays silent otherwise.
     addressed = private | _AddressedToThisBot()
+    # A channel's post forwarded into the private chat connects that channel.
+    application.add_handler(
+        MessageHandler(new & private & filters.FORWARDED, channels_flow.forwarded)
+    )
     unknown = MessageHandler(new & filters.COMMAND & addressed, handlers.unknown_command)
     application.add_handler(unknown)
     application.add_handler(MessageHandler(new & private & filters.TEXT, handlers.hint))

@@ -69,7 +69,7 @@ async def _push_until_stopped(application: DigestApplication, *, force: bool) ->
     metrics = application.bot_data.metrics
     started = time.monotonic()
     options = PushOptions.from_settings(runtime.settings, bot_username=application.bot.username)
-    sender = channels_flow.LosingSender(TelegramSender(application.bot), application)
+    sender = channels_flow.LosingSender(TelegramSender(application.bot), application.bot, runtime)
     push = asyncio.create_task(
         run_push(runtime.store, runtime.renderer, sender, options, force=force)
     )

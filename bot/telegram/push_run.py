@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import replace
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from telegram.constants import ParseMode
 from telegram.ext import Defaults, ExtBot

@@ -1,0 +1,424 @@
+"""Channels: connect one, manage it from the private chat, and notice when it is lost.
+
+- **Connect.** Telegram sends ``my_chat_member`` when an editor makes the bot an administrator
+  of a channel; if it may post, the channel is registered, waiting for a confirmation, and the
+  editor gets its screen in their private chat. ``/channel add @name`` (or the id, or a
+  forwarded post) connects it at once, once getChatMember shows the bot may post and the
+  person is an administrator there; otherwise the reply says which of the two is missing.
+- **Manage.** ``/channels`` lists the channels the person administers (getChatAdministrators,
+  cached by :class:`bot.roles.AdminLists`); each channel's screen has the /settings pickers
+  (bot.telegram.settings_flow's, with the channel's subscriber id in the callback data), start
+  or pause, post the latest now, and disconnect. Every press is checked against the channel's
+  administrators (and ADMIN_IDS).
+- **Lose.** The bot removed or demoted, or a send refused (:class:`LosingSender` wraps the
+  push's sender), makes an active channel inactive, and the editor who connected it is told
+  once, in private. Adding the bot again brings the channel back with its settings.
+
+The bot never writes into a channel except the digest: everything here goes to private chats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Final
+
+from telegram import Bot, CallbackQuery, Chat, MessageOriginChannel, Update
+from telegram.error import Forbidden, TelegramError
+
+from bot import channels
+from bot.arguments import chat_title, parse_channel_add
+from bot.digest import Button, callback
+from bot.errors import UsageError
+from bot.i18n import DEFAULT_LANG, Lang, is_lang, language_for
+from bot.model import Subscriber
+from bot.push.sender import Outcome, OutgoingMessage, Sender, SendResult
+from bot.rendering import Renderer
+from bot.roles import MemberRole
+from bot.runtime import Runtime
+from bot.telegram.context import ChatInfo, DigestContext, chat_info
+from bot.telegram.keyboards import (
+    CHANNEL_SETTINGS,
+    LABEL_LIMIT,
+    SettingsView,
+    channel_rows,
+    settings_rows,
+)
+from bot.telegram.permissions import member_role, role_of
+from bot.telegram.replies import UNAVAILABLE, Answer, Rows, edit_in_place, send_chunks
+from bot.telegram.sender import outcome_for
+from bot.telegram.settings_flow import save_choice, settings_values
+from bot.web.links import ReaderLinks, with_reader
+
+log = logging.getLogger(__name__)
+
+# The settings pickers of a channel's screen, by their private-chat action.
+_SETTINGS: Final = {channel_action: action for action, channel_action in CHANNEL_SETTINGS.items()}
+ACTIONS: Final = frozenset({"chopen", "chon", "choff", "chpost", "chdrop", "chlist", *_SETTINGS})
+
+
+def _channel_lang(subscriber: Subscriber) -> Lang:
+    """Return the language a channel's digest is posted in."""
+    return subscriber.language if is_lang(subscriber.language) else DEFAULT_LANG
+
+
+async def _tell(
+    bot: Bot, renderer: Renderer, user_id: int, lang: Lang, key: str, **values: object
+) -> bool:
+    """Send one catalogue sentence to a person's private chat; False if it cannot reach them."""
+    text = renderer.render("notice", lang, key=key, values=values)
+    try:
+        await bot.send_message(user_id, text)
+    except TelegramError as exc:
+        # They never started the bot, or blocked it: the channel works without the notice.
+        log.info("could not tell user %s about a channel: %s", user_id, exc)
+        return False
+    return True
+
+
+async def tell_lost(bot: Bot, renderer: Renderer, lost: Subscriber) -> None:
+    """Tell the person who connected a channel that the bot can no longer post there."""
+    if lost.connected_by is not None:
+        lang = _channel_lang(lost)
+        await _tell(bot, renderer, lost.connected_by, lang, "channel_lost", title=lost.title)
+
+
+async def lose(bot: Bot, runtime: Runtime, chat_id: int) -> None:
+    """Mark a channel lost; if it was active, tell the person who connected it (once)."""
+    lost = await asyncio.to_thread(runtime.store.lose_channel, chat_id)
+    if lost is not None:
+        log.info("channel %s lost: the bot may no longer post there", chat_id)
+        await tell_lost(bot, runtime.renderer, lost)
+
+
+class LosingSender:
+    """The push's Sender, noticing channels that refuse the bot: they are lost at once.
+
+    It runs before the push records the refusal, so the channel is marked (and its editor
+    told) by the one transition from active to lost, never twice.
+    """
+
+    def __init__(self, sender: Sender, bot: Bot, runtime: Runtime) -> None:
+        self.sender = sender
+        self.bot = bot
+        self.runtime = runtime
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Send through the wrapped sender; a channel that refused is lost."""
+        result = await self.sender.send(message)
+        if result.outcome is Outcome.BLOCKED and message.chat_type == channels.CHANNEL:
+            await lose(self.bot, self.runtime, message.chat_id)
+        return result
+
+
+# -- connecting ---------------------------------------------------------------------------
+
+
+async def my_chat_member(update: Update, context: DigestContext) -> None:
+    """Follow the bot's role in a channel: a posting admin connects it, anything else loses it."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != Chat.CHANNEL:
+        return
+    chat = change.chat
+    context.bot_data.roles.forget(chat.id)
+    context.bot_data.admin_lists.forget(chat.id)
+    role = member_role(change.new_chat_member)
+    by = change.from_user
+    lang = language_for(by.language_code)
+    if not (role.is_admin and role.can_post):
+        await lose(context.bot, context.runtime, chat.id)
+        return
+    link = await context.db(
+        context.store.connect_channel,
+        chat.id,
+        title=chat_title(chat.title or ""),
+        language=lang,
+        by=by.id,
+        confirmed=False,
+    )
+    subscriber = link.subscriber
+    log.info("bot made a posting admin of channel %s by user %s", chat.id, by.id)
+    if subscriber.inactive_reason == channels.UNCONFIRMED:
+        text, rows = _screen(context, lang, subscriber, SettingsView.MAIN, intro="channel_added")
+        try:
+            await send_chunks(context.bot, by.id, [text], rows)
+        except TelegramError as exc:
+            log.info("could not ask user %s to confirm channel %s: %s", by.id, chat.id, exc)
+    elif link.reactivated:
+        await _tell(
+            context.bot, context.renderer, by.id, lang, "channel_back", title=subscriber.title
+        )
+
+
+async def _missing(context: DigestContext, channel_id: int, user_id: int) -> str | None:
+    """Return what stops `user_id` connecting the channel (a catalogue key), None if nothing."""
+    bot = context.bot
+    try:
+        own = member_role(await bot.get_chat_member(channel_id, bot.id))
+    except Forbidden:  # "bot is not a member of the channel chat"
+        own = MemberRole("left")
+    except TelegramError:
+        return "channel_not_found"
+    if not (own.is_admin and own.can_post):
+        return "channel_bot_cannot_post" if own.is_admin else "channel_bot_not_admin"
+    if user_id in context.settings.admin_ids:
+        return None
+    try:
+        theirs = member_role(await bot.get_chat_member(channel_id, user_id))
+    except TelegramError:
+        theirs = MemberRole("left")
+    return None if theirs.is_admin else "channel_you_not_admin"
+
+
+async def connect(context: DigestContext, chat: ChatInfo, ref: int | str) -> None:
+    """Connect a channel named by a person in their private chat, or say what is missing."""
+    if chat.user_id is None:
+        return
+    reply = context.reply(chat)
+    try:
+        target = await context.bot.get_chat(ref)
+    except TelegramError:
+        await reply.notice("channel_not_found", ref=str(ref))
+        return
+    if target.type != Chat.CHANNEL:
+        await reply.notice("channel_not_a_channel", ref=str(ref))
+        return
+    title = chat_title(target.title or "")
+    missing = await _missing(context, target.id, chat.user_id)
+    if missing is not None:
+        await reply.notice(missing, title=title, ref=str(ref))
+        return
+    link = await context.db(
+        context.store.connect_channel,
+        target.id,
+        title=title,
+        language=chat.lang,
+        by=chat.user_id,
+        confirmed=True,
+    )
+    text, rows = _screen(
+        context, chat.lang, link.subscriber, SettingsView.MAIN, intro="channel_connected"
+    )
+    await reply.chunks([text], rows)
+
+
+async def channel_command(update: Update, context: DigestContext) -> None:
+    """Connect a channel from the private chat (`/channel add @name` or its id)."""
+    chat = await chat_info(update, context)
+    if chat is None:
+        return
+    if not chat.is_private:
+        await context.reply(chat).notice("channels_private_only")
+        return
+    try:
+        ref = parse_channel_add(list(context.args or ()))
+    except UsageError:
+        await context.reply(chat).notice("usage_channel")
+        return
+    await connect(context, chat, ref)
+
+
+async def forwarded(update: Update, context: DigestContext) -> None:
+    """Connect the channel a post forwarded into the private chat came from."""
+    chat = await chat_info(update, context)
+    message = update.effective_message
+    if chat is None or message is None:
+        return
+    origin = message.forward_origin
+    if not isinstance(origin, MessageOriginChannel):
+        await context.reply(chat).notice("hint")
+        return
+    await connect(context, chat, origin.chat.id)
+
+
+# -- managing -----------------------------------------------------------------------------
+
+
+def _screen(
+    context: DigestContext,
+    lang: Lang,
+    subscriber: Subscriber,
+    view: SettingsView,
+    *,
+    intro: str = "",
+) -> tuple[str, Rows]:
+    """Return a channel's screen: its state and settings, with their buttons, in `lang`."""
+    values = settings_values(context.push_defaults, subscriber, _channel_lang(subscriber))
+    text = context.renderer.render(
+        "channel",
+        lang,
+        view=view.name.lower(),
+        title=subscriber.title,
+        state=channels.state_of(subscriber.active, subscriber.inactive_reason),
+        intro=intro,
+        **values,
+    )
+    rows = settings_rows(context.renderer, lang, view, channel=subscriber.id)
+    if view is SettingsView.MAIN:
+        rows += channel_rows(
+            context.renderer,
+            lang,
+            subscriber.id,
+            active=subscriber.active,
+            can_start=channels.resumable(subscriber.inactive_reason),
+        )
+    return text, tuple(tuple(row) for row in rows)
+
+
+async def _administered(context: DigestContext, user_id: int) -> list[Subscriber]:
+    """Return the connected channels whose administrators include the user (all for ADMIN_IDS)."""
+    listed = await context.db(context.store.channel_subscribers)
+    shown = [s for s in listed if s.inactive_reason != channels.DISCONNECTED]
+    if user_id in context.settings.admin_ids:
+        return shown
+
+    async def fetch(chat_id: int) -> frozenset[int]:
+        members = await context.bot.get_chat_administrators(chat_id)
+        return frozenset(m.user.id for m in members)
+
+    mine = []
+    for subscriber in shown:
+        try:
+            admins = await context.bot_data.admin_lists.admins(subscriber.chat_id, fetch)
+        except TelegramError as exc:
+            log.debug("no administrators of channel %s: %s", subscriber.chat_id, exc)
+            continue
+        if user_id in admins:
+            mine.append(subscriber)
+    return mine
+
+
+def _list(context: DigestContext, lang: Lang, listed: list[Subscriber]) -> tuple[str, Rows]:
+    """Return /channels' text and one button per channel."""
+    entries = [
+        {"title": s.title, "state": channels.state_of(s.active, s.inactive_reason)} for s in listed
+    ]
+    text = context.renderer.render("channels", lang, channels=entries)
+    rows = tuple(
+        (Button(s.title[:LABEL_LIMIT] or str(s.chat_id), callback("chopen", s.id)),)
+        for s in listed
+    )
+    return text, rows
+
+
+async def channels_command(update: Update, context: DigestContext) -> None:
+    """List the channels the person administers, each opening its settings."""
+    chat = await chat_info(update, context)
+    if chat is None or chat.user_id is None:
+        return
+    if not chat.is_private:
+        await context.reply(chat).notice("channels_private_only")
+        return
+    listed = await _administered(context, chat.user_id)
+    if not listed:
+        await context.reply(chat).notice("channels_none", bot=context.bot.username or "")
+        return
+    text, rows = _list(context, chat.lang, listed)
+    await context.reply(chat).chunks([text], rows)
+
+
+async def may_manage_channel(context: DigestContext, channel_id: int, user_id: int) -> bool:
+    """Tell whether a person may change a channel: one of its administrators, or ADMIN_IDS."""
+    if user_id in context.settings.admin_ids:
+        return True
+    try:
+        role = await role_of(context, channel_id, user_id)
+    except TelegramError as exc:
+        log.info("could not read user %s's role in channel %s: %s", user_id, channel_id, exc)
+        return False
+    return role.is_admin
+
+
+async def post_latest(context: DigestContext, subscriber: Subscriber) -> str:
+    """Post the newest article's digest into the channel now; return the toast to show."""
+    stored = await context.newest_article()
+    if stored is None:
+        return "no_articles"
+    lang = _channel_lang(subscriber)
+    buttons = context.digests.buttons(stored, lang)
+    reader = ReaderLinks.from_settings(context.settings)
+    buttons = with_reader(buttons, reader, stored.id, private=False, now=int(time.time()))
+    if context.bot.username:
+        buttons = channels.channel_buttons(buttons, context.bot.username, stored.id)
+    parts = context.digests.part(stored, "digest", lang)
+    try:
+        await send_chunks(context.bot, subscriber.chat_id, parts, (buttons,))
+    except TelegramError as exc:
+        if outcome_for(exc).outcome is Outcome.BLOCKED:
+            await lose(context.bot, context.runtime, subscriber.chat_id)
+        log.info("posting the latest into channel %s failed: %s", subscriber.chat_id, exc)
+        return "channel_post_failed"
+    return "channel_posted"
+
+
+def _transition(action: str, subscriber: Subscriber) -> tuple[str | None, str] | None:
+    """Return the state a press moves a channel to (None: active) and its toast, if it may."""
+    if action == "chon" and channels.resumable(subscriber.inactive_reason):
+        return None, "channel_started"
+    if action == "choff" and subscriber.active:
+        return channels.PAUSED, "channel_paused"
+    if action == "chdrop":
+        return channels.DISCONNECTED, "channel_disconnected"
+    return None
+
+
+async def _act(
+    context: DigestContext, subscriber: Subscriber, action: str, rest: tuple[int, ...]
+) -> tuple[Subscriber, SettingsView, str | None] | None:
+    """Apply one press on a channel's screen; None when the data is stale or forged."""
+    if action in _SETTINGS:
+        base = _SETTINGS[action]
+        if base == "set":
+            valid = len(rest) == 1 and rest[0] < len(SettingsView)
+            return (subscriber, SettingsView(rest[0]), None) if valid else None
+        changed = await save_choice(context, subscriber.chat_id, base, rest)
+        return None if changed is None else (changed, SettingsView.MAIN, "settings_saved")
+    if action in ("chpost", "chopen"):
+        toast = await post_latest(context, subscriber) if action == "chpost" else None
+        return subscriber, SettingsView.MAIN, toast
+    transition = _transition(action, subscriber)
+    if transition is None:
+        return None
+    changed = await context.db(context.store.set_channel_state, subscriber.id, transition[0])
+    return None if changed is None else (changed, SettingsView.MAIN, transition[1])
+
+
+async def _show_list(context: DigestContext, chat: ChatInfo, query: CallbackQuery) -> Answer:
+    """Turn the pressed message back into the list of the person's channels."""
+    if chat.user_id is None:
+        return UNAVAILABLE
+    listed = await _administered(context, chat.user_id)
+    if not listed:
+        return Answer("channels_none_short", alert=True)
+    text, rows = _list(context, chat.lang, listed)
+    await edit_in_place(query, text, rows)
+    return Answer()
+
+
+async def on_button(
+    context: DigestContext,
+    chat: ChatInfo,
+    query: CallbackQuery,
+    action: str,
+    args: tuple[int, ...],
+) -> Answer:
+    """Handle a press on /channels or on a channel's screen; return what to answer it with."""
+    if not chat.is_private or chat.user_id is None:
+        return UNAVAILABLE
+    if action == "chlist":
+        return await _show_list(context, chat, query)
+    subscriber = None
+    if args:
+        subscriber = await context.db(context.store.get_subscriber_by_id, args[0])
+    if subscriber is None or subscriber.chat_type != channels.CHANNEL:
+        return UNAVAILABLE
+    if not await may_manage_channel(context, subscriber.chat_id, chat.user_id):
+        return Answer("chat_admins_only", alert=True)
+    done = await _act(context, subscriber, action, args[1:])
+    if done is None:
+        return UNAVAILABLE
+    subscriber, view, toast = done
+    text, rows = _screen(context, chat.lang, subscriber, view)
+    await edit_in_place(query, text, rows)
+    return Answer(toast) if toast else Answer()
