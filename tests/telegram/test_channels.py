@@ -1,0 +1,354 @@
+"""Channels end to end over the loopback Bot API: connect, manage, post, lose, come back.
+
+An editor (a user who owns the channel) connects it either by making the bot a posting
+administrator (a ``my_chat_member`` update) or with ``/channel add``; manages it from the
+private chat (``/channels``); the daily push posts into it through the ledger with deep-link
+buttons; the bot removed or refused on send makes it inactive and tells the editor once.
+"""
+
+from __future__ import annotations
+
+import pytest
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden
+
+from bot.channels import LOST, PAUSED, UNCONFIRMED
+from bot.fakeapi.models import FakeChat, FakeUser, Fault, SentMessage
+from bot.fakeapi.server import LoopbackBotApi
+from bot.ledger import Ledger
+from bot.model import Subscriber
+from bot.telegram import jobs
+from tests.telegram.conftest import BotHarness
+
+CHANNEL_ID = -1001234567890
+NO_POST = {"can_post_messages": False}
+
+
+def button_data(message: SentMessage) -> list[str]:
+    return [b.get("callback_data") or b.get("url") for row in message.buttons() for b in row]
+
+
+def new_channel(api: LoopbackBotApi, editor: FakeUser, username: str = "newsdaily") -> FakeChat:
+    """A channel `editor` owns, the bot not in it yet."""
+    channel = api.channel(CHANNEL_ID, "News Daily", username=username)
+    api.set_role(channel, editor, "creator")
+    return channel
+
+
+async def subscriber(bot: BotHarness) -> Subscriber | None:
+    await bot.api.settle()
+    return bot.runtime.store.get_subscriber(CHANNEL_ID)
+
+
+async def add_bot(bot: BotHarness, channel: FakeChat, editor: FakeUser, **rights: bool) -> None:
+    """The editor makes the bot an administrator of the channel (rights override defaults)."""
+    bot.api.change_member(channel, None, editor, "administrator", rights=rights or None)
+    await bot.api.settle()
+
+
+async def connected(bot: BotHarness, editor: FakeUser, lang: str = "en") -> FakeChat:
+    """Connect a channel by adding the bot and confirming; return it."""
+    channel = new_channel(bot.api, editor)
+    await add_bot(bot, channel, editor)
+    private = bot.api.private_chat(editor)
+    screen = bot.api.messages(private.id)[-1]
+    start = next(d for d in button_data(screen) if d.startswith("chon:"))
+    await bot.press(private, editor, screen, start)
+    found = await subscriber(bot)
+    assert found is not None
+    assert found.active
+    return channel
+
+
+async def test_adding_the_bot_registers_the_channel_paused_until_the_editor_confirms(
+    bot: BotHarness,
+) -> None:
+    editor = bot.api.user(501, language_code="en")
+    channel = new_channel(bot.api, editor)
+    await add_bot(bot, channel, editor)
+
+    found = await subscriber(bot)
+    assert found is not None
+    assert (found.chat_type, found.active, found.inactive_reason) == (
+        "channel",
+        False,
+        UNCONFIRMED,
+    )
+    assert found.connected_by == editor.id
+    [screen] = bot.api.messages(editor.id)
+    assert "The bot is now an administrator of “News Daily”" in screen.text
+    assert "Status: waiting for confirmation" in screen.text
+    assert "Delivery time: 08:00 (default)" in screen.text
+    assert f"chon:{found.id}" in button_data(screen)
+    assert bot.api.messages(CHANNEL_ID) == []  # nothing is ever said in the channel
+
+    answer, _ = await bot.press(bot.api.private_chat(editor), editor, screen, f"chon:{found.id}")
+    assert answer.text == "Posting started"
+    confirmed = await subscriber(bot)
+    assert confirmed is not None
+    assert confirmed.active
+    assert "Status: posting daily" in bot.api.messages(editor.id)[-1].text
+
+
+async def test_a_bot_without_the_right_to_post_is_not_registered(bot: BotHarness) -> None:
+    editor = bot.api.user(502)
+    channel = new_channel(bot.api, editor)
+    await add_bot(bot, channel, editor, **NO_POST)
+    assert await subscriber(bot) is None
+    assert bot.api.messages(editor.id) == []
+
+
+async def test_channel_add_connects_when_the_bot_may_post_and_the_person_is_an_admin(
+    bot: BotHarness,
+) -> None:
+    editor = bot.api.user(503, language_code="zh")
+    private = bot.api.private_chat(editor)
+    channel = new_channel(bot.api, editor)
+
+    [reply] = await bot.say(private, editor, "/channel add @newsdaily")
+    assert "机器人还不是频道“News Daily”的管理员" in reply.text
+    bot.api.set_role(channel, None, "administrator", rights=NO_POST)
+    [reply] = await bot.say(private, editor, "/channel add @newsdaily")
+    assert "没有“发布消息”权限" in reply.text
+    assert await subscriber(bot) is None
+
+    bot.api.set_role(channel, None, "administrator")
+    [screen] = await bot.say(private, editor, f"/channel add {CHANNEL_ID}")
+    assert "频道“News Daily”已连接" in screen.text
+    assert "状态：每日发布中" in screen.text
+    found = await subscriber(bot)
+    assert found is not None
+    assert found.active
+    assert found.connected_by == editor.id
+    assert found.language == "zh"
+
+
+async def test_channel_add_refuses_a_person_who_is_not_an_admin(bot: BotHarness) -> None:
+    editor = bot.api.user(504)
+    stranger = bot.api.user(505)
+    channel = new_channel(bot.api, editor)
+    bot.api.set_role(channel, None, "administrator")
+    private = bot.api.private_chat(stranger)
+
+    [reply] = await bot.say(private, stranger, "/channel add @newsdaily")
+    assert "You are not an administrator of “News Daily”" in reply.text
+    [reply] = await bot.say(private, stranger, "/channel add @nosuchchannel")
+    assert "No channel @nosuchchannel found" in reply.text
+    [reply] = await bot.say(private, stranger, "/channel remove everything")
+    assert reply.text.startswith("Usage: /channel add @channel")
+    assert await subscriber(bot) is None
+
+
+async def test_a_forwarded_channel_post_connects_that_channel(bot: BotHarness) -> None:
+    editor = bot.api.user(506)
+    channel = new_channel(bot.api, editor)
+    bot.api.set_role(channel, None, "administrator")
+    before = len(bot.api.messages(editor.id))
+    bot.api.forward_channel_post(editor, channel)
+    [screen] = (await bot.api.wait_sent(editor.id, before + 1))[before:]
+    assert "“News Daily” is connected" in screen.text
+    found = await subscriber(bot)
+    assert found is not None
+    assert found.active
+
+
+async def test_channels_lists_only_what_the_person_administers_and_configures_it(
+    bot: BotHarness,
+) -> None:
+    editor = bot.api.user(507)
+    channel = await connected(bot, editor)
+    private = bot.api.private_chat(editor)
+    found = await subscriber(bot)
+    assert found is not None
+
+    [listing] = await bot.say(private, editor, "/channels")
+    assert "News Daily" in listing.text
+    assert button_data(listing) == [f"chopen:{found.id}"]
+
+    stranger = bot.api.user(508)
+    stranger_chat = bot.api.private_chat(stranger)
+    [none] = await bot.say(stranger_chat, stranger, "/channels")
+    assert "None of the channels you administer is connected" in none.text
+    # Forged presses from someone who is not an administrator change nothing.
+    answer, _ = await bot.press(stranger_chat, stranger, none, f"chtime:{found.id}:9:0")
+    assert answer.show_alert
+    assert answer.text is not None
+
+    await bot.press(private, editor, listing, f"chopen:{found.id}")
+    screen = bot.api.messages(private.id)[-1]
+    assert f"chset:{found.id}:1" in button_data(screen)
+    await bot.press(private, editor, screen, f"chset:{found.id}:1")
+    picker = bot.api.messages(private.id)[-1]
+    assert f"chtime:{found.id}:9:0" in button_data(picker)
+    answer, _ = await bot.press(private, editor, picker, f"chtime:{found.id}:9:0")
+    assert answer.text == "Saved."
+    answer, _ = await bot.press(private, editor, picker, f"chtz:{found.id}:5")
+    answer, _ = await bot.press(private, editor, picker, f"chlang:{found.id}:0")
+    answer, _ = await bot.press(private, editor, picker, f"choff:{found.id}")
+    assert answer.text == "Paused"
+
+    changed = await subscriber(bot)
+    assert changed is not None
+    assert changed.push_time is not None
+    assert changed.push_time.hour == 9
+    assert changed.timezone == "Europe/London"
+    assert changed.language == "zh"
+    assert (changed.active, changed.inactive_reason) == (False, PAUSED)
+    # The screen stays in the editor's language; the channel's language is the digest's.
+    assert "Status: paused" in bot.api.messages(private.id)[-1].text
+    assert bot.api.messages(channel.id) == []
+
+
+async def test_daily_push_posts_into_the_channel_through_the_ledger_with_deep_links(
+    bot: BotHarness,
+) -> None:
+    editor = bot.api.user(509)
+    channel = await connected(bot, editor)
+    report = await jobs.start_push(bot.app, force=True)
+    assert report is not None
+    assert report.sent == 1
+
+    posts = bot.api.messages(channel.id)
+    assert posts
+    found = await subscriber(bot)
+    assert found is not None
+    # One ledger row for this channel and the article (the kill-safety of the push).
+    [(article_id, state, _)] = Ledger(bot.runtime.store).deliveries(found.id)
+    assert state == "sent"
+    links = button_data(posts[-1])
+    username = bot.api.bot_username
+    assert f"https://t.me/{username}?start=f{article_id}" in links
+    assert all(not link.startswith(("full:", "risks:")) for link in links)
+
+    # A reader taps 📖 in the channel: Telegram opens the bot with /start f<id>.
+    reader = bot.api.user(510)
+    reader_chat = bot.api.private_chat(reader)
+    sent = await bot.say(reader_chat, reader, f"/start f{article_id}")
+    assert sent[0].text.strip()
+    assert bot.runtime.store.get_subscriber(reader.id) is None  # reading is not subscribing
+    assert len(bot.api.messages(channel.id)) == len(posts)  # nothing more in the channel
+
+    # The same day's push does not post it twice.
+    again = await jobs.start_push(bot.app, force=True)
+    assert again is not None
+    assert again.sent == 0
+
+
+async def test_removed_bot_makes_the_channel_inactive_and_readding_brings_it_back(
+    bot: BotHarness,
+) -> None:
+    editor = bot.api.user(511)
+    channel = await connected(bot, editor)
+    private = bot.api.private_chat(editor)
+    before = len(bot.api.messages(private.id))
+
+    bot.api.change_member(channel, None, editor, "left")
+    lost = await subscriber(bot)
+    assert lost is not None
+    assert (lost.active, lost.inactive_reason) == (False, LOST)
+    told = bot.api.messages(private.id)[before:]
+    assert len(told) == 1
+    assert "can no longer post in “News Daily”" in told[0].text
+
+    bot.api.change_member(channel, None, editor, "kicked")  # still gone: not told again
+    await bot.api.settle()
+    assert len(bot.api.messages(private.id)) == before + 1
+
+    bot.api.set_role(channel, None, "left")
+    await add_bot(bot, channel, editor)
+    back = await subscriber(bot)
+    assert back is not None
+    assert back.active
+    assert back.id == lost.id
+    assert "posting resumes" in bot.api.messages(private.id)[-1].text
+
+
+async def test_demoting_the_bot_loses_the_channel(bot: BotHarness) -> None:
+    editor = bot.api.user(512)
+    channel = await connected(bot, editor)
+    bot.api.change_member(channel, None, editor, "administrator", rights=NO_POST)
+    lost = await subscriber(bot)
+    assert lost is not None
+    assert not lost.active
+
+
+async def test_a_refused_push_loses_the_channel_and_tells_the_editor_once(
+    bot: BotHarness,
+) -> None:
+    editor = bot.api.user(513)
+    channel = await connected(bot, editor)
+    private = bot.api.private_chat(editor)
+    before = len(bot.api.messages(private.id))
+    # Demoted without an update reaching the bot: the push finds out on send.
+    bot.api.set_role(channel, None, "administrator", rights=NO_POST)
+
+    report = await jobs.start_push(bot.app, force=True)
+    assert report is not None
+    assert report.blocked == 1
+    lost = await subscriber(bot)
+    assert lost is not None
+    assert (lost.active, lost.inactive_reason) == (False, LOST)
+    assert len(bot.api.messages(private.id)) == before + 1
+    assert bot.api.messages(channel.id) == []
+
+
+async def test_chat_write_forbidden_on_post_now_loses_the_channel(bot: BotHarness) -> None:
+    editor = bot.api.user(514)
+    await connected(bot, editor)
+    private = bot.api.private_chat(editor)
+    found = await subscriber(bot)
+    assert found is not None
+    bot.api.fail_next("sendMessage", fault=Fault.bad_request("Bad Request: CHAT_WRITE_FORBIDDEN"))
+    screen = bot.api.messages(private.id)[-1]
+    answer, _ = await bot.press(private, editor, screen, f"chpost:{found.id}", expect=1)
+    assert answer.text == "Not posted: the bot cannot post in this channel"
+    lost = await subscriber(bot)
+    assert lost is not None
+    assert not lost.active
+
+
+async def test_post_the_latest_now_posts_into_the_channel(bot: BotHarness) -> None:
+    editor = bot.api.user(515)
+    channel = await connected(bot, editor)
+    private = bot.api.private_chat(editor)
+    found = await subscriber(bot)
+    assert found is not None
+    answer, _ = await bot.press(
+        private, editor, bot.api.messages(private.id)[-1], f"chpost:{found.id}"
+    )
+    assert answer.text == "Posted"
+    posts = bot.api.messages(channel.id)
+    assert posts
+    assert any(link.startswith("https://t.me/") for link in button_data(posts[-1]))
+
+
+async def test_commands_posted_in_a_channel_are_ignored(bot: BotHarness) -> None:
+    editor = bot.api.user(516)
+    channel = await connected(bot, editor)
+    for text in ("/start", "/latest", "/help", "/channels", "/stop"):
+        bot.api.channel_post(channel, text)
+    await bot.api.settle()
+    assert bot.api.messages(channel.id) == []
+    still = await subscriber(bot)
+    assert still is not None
+    assert still.active
+
+
+async def test_sending_into_a_channel_without_rights_is_refused_like_telegram() -> None:
+    async with LoopbackBotApi() as api:
+        channel = api.channel(CHANNEL_ID, "News")
+        async with Bot(api.token, base_url=api.base_url) as tg:
+            with pytest.raises(Forbidden, match=r"^Forbidden: bot is not a member of the channel"):
+                await tg.send_message(CHANNEL_ID, "hi")
+            api.set_role(channel, None, "administrator", rights=NO_POST)
+            with pytest.raises(
+                BadRequest, match=r"^Need administrator rights in the channel chat$"
+            ):
+                await tg.send_message(CHANNEL_ID, "hi")
+            api.set_role(channel, None, "administrator")
+            sent = await tg.send_message(CHANNEL_ID, "hi")
+            assert sent.chat.type == "channel"
+            admins = await tg.get_chat_administrators(CHANNEL_ID)
+            assert [a.user.id for a in admins] == [tg.id]
+            member = await tg.get_chat_member(CHANNEL_ID, tg.id)
+            assert member.can_post_messages is True  # type: ignore[attr-defined]
