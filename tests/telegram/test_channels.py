@@ -8,6 +8,8 @@ buttons; the bot removed or refused on send makes it inactive and tells the edit
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden
@@ -18,7 +20,9 @@ from bot.fakeapi.server import LoopbackBotApi
 from bot.ledger import Ledger
 from bot.model import Subscriber
 from bot.telegram import jobs
+from bot.telegram.pacer import Pacer
 from tests.telegram.conftest import BotHarness
+from tests.telegram.test_pacer import VirtualTime, max_in_window
 
 CHANNEL_ID = -1001234567890
 NO_POST = {"can_post_messages": False}
@@ -352,3 +356,18 @@ async def test_sending_into_a_channel_without_rights_is_refused_like_telegram() 
             assert [a.user.id for a in admins] == [tg.id]
             member = await tg.get_chat_member(CHANNEL_ID, tg.id)
             assert member.can_post_messages is True  # type: ignore[attr-defined]
+
+
+async def test_the_push_lane_keeps_a_channel_to_twenty_posts_a_minute() -> None:
+    """A channel's id (-100…) gets the pacer's per-group window: ≤ 20 sends in any minute."""
+    vt = VirtualTime()
+    pacer = Pacer(25.0, clock=vt.clock, sleep=vt.sleep)
+    times: list[float] = []
+
+    async def post() -> None:
+        await pacer.acquire(CHANNEL_ID, lane="push")
+        times.append(vt.now)
+
+    await vt.run(asyncio.gather(*(post() for _ in range(41))))
+    assert len(times) == 41
+    assert max_in_window(times, 60.0) == 20
