@@ -161,6 +161,15 @@ class Store:
         with self.engine.connect() as c:
             return articles.newest(c, topic_id)
 
+    def latest_for(self, chat_id: int) -> StoredArticle | None:
+        """Return the newest visible article in the topics a chat follows (any: following none)."""
+        with self.engine.connect() as c:
+            found = subscribers.by_chat(c, chat_id)
+            followed = set() if found is None else follows.followed(c, found.id)
+            if followed:
+                return articles.newest_of_topics(c, followed)
+            return articles.newest(c)
+
     def get_article(
         self, article_id: int, *, include_hidden: bool = False
     ) -> StoredArticle | None:

@@ -10,33 +10,32 @@
   (bot.telegram.settings_flow's, with the channel's subscriber id in the callback data), start
   or pause, post the latest now, and disconnect. Every press is checked against the channel's
   administrators (and ADMIN_IDS).
-- **Lose.** The bot removed or demoted, or a send refused (:class:`LosingSender` wraps the
-  push's sender), makes an active channel inactive, and the editor who connected it is told
-  once, in private. Adding the bot again brings the channel back with its settings.
+- **Lose.** The bot removed or demoted, or a send refused, makes an active channel inactive,
+  and the editor who connected it is told once, in private (bot.telegram.channel_loss, the
+  one place of that policy). Adding the bot again brings the channel back with its settings.
 
 The bot never writes into a channel except the digest: everything here goes to private chats.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Final
 
-from telegram import Bot, CallbackQuery, Chat, MessageOriginChannel, Update
+from telegram import CallbackQuery, Chat, MessageOriginChannel, Update
 from telegram.error import Forbidden, TelegramError
 
 from bot import channels
 from bot.arguments import chat_title, parse_channel_add
 from bot.digest import Button, callback
 from bot.errors import UsageError
-from bot.i18n import DEFAULT_LANG, Lang, is_lang, language_for
+from bot.i18n import Lang, language_for
 from bot.model import Subscriber
-from bot.push.sender import Outcome, OutgoingMessage, Sender, SendResult
-from bot.rendering import Renderer
+from bot.push.options import PushOptions
+from bot.push.run import deliver_now
+from bot.push.sender import Outcome
 from bot.roles import MemberRole
-from bot.runtime import Runtime
+from bot.telegram.channel_loss import channel_lang, lose, push_sender, tell
 from bot.telegram.context import ChatInfo, DigestContext, chat_info
 from bot.telegram.keyboards import (
     CHANNEL_SETTINGS,
@@ -47,69 +46,13 @@ from bot.telegram.keyboards import (
 )
 from bot.telegram.permissions import member_role, role_of
 from bot.telegram.replies import UNAVAILABLE, Answer, Rows, edit_in_place, send_chunks
-from bot.telegram.sender import outcome_for
 from bot.telegram.settings_flow import save_choice, settings_values
-from bot.web.links import ReaderLinks, with_reader
 
 log = logging.getLogger(__name__)
 
 # The settings pickers of a channel's screen, by their private-chat action.
 _SETTINGS: Final = {channel_action: action for action, channel_action in CHANNEL_SETTINGS.items()}
 ACTIONS: Final = frozenset({"chopen", "chon", "choff", "chpost", "chdrop", "chlist", *_SETTINGS})
-
-
-def _channel_lang(subscriber: Subscriber) -> Lang:
-    """Return the language a channel's digest is posted in."""
-    return subscriber.language if is_lang(subscriber.language) else DEFAULT_LANG
-
-
-async def _tell(
-    bot: Bot, renderer: Renderer, user_id: int, lang: Lang, key: str, **values: object
-) -> bool:
-    """Send one catalogue sentence to a person's private chat; False if it cannot reach them."""
-    text = renderer.render("notice", lang, key=key, values=values)
-    try:
-        await bot.send_message(user_id, text)
-    except TelegramError as exc:
-        # They never started the bot, or blocked it: the channel works without the notice.
-        log.info("could not tell user %s about a channel: %s", user_id, exc)
-        return False
-    return True
-
-
-async def tell_lost(bot: Bot, renderer: Renderer, lost: Subscriber) -> None:
-    """Tell the person who connected a channel that the bot can no longer post there."""
-    if lost.connected_by is not None:
-        lang = _channel_lang(lost)
-        await _tell(bot, renderer, lost.connected_by, lang, "channel_lost", title=lost.title)
-
-
-async def lose(bot: Bot, runtime: Runtime, chat_id: int) -> None:
-    """Mark a channel lost; if it was active, tell the person who connected it (once)."""
-    lost = await asyncio.to_thread(runtime.store.lose_channel, chat_id)
-    if lost is not None:
-        log.info("channel %s lost: the bot may no longer post there", chat_id)
-        await tell_lost(bot, runtime.renderer, lost)
-
-
-class LosingSender:
-    """The push's Sender, noticing channels that refuse the bot: they are lost at once.
-
-    It runs before the push records the refusal, so the channel is marked (and its editor
-    told) by the one transition from active to lost, never twice.
-    """
-
-    def __init__(self, sender: Sender, bot: Bot, runtime: Runtime) -> None:
-        self.sender = sender
-        self.bot = bot
-        self.runtime = runtime
-
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        """Send through the wrapped sender; a channel that refused is lost."""
-        result = await self.sender.send(message)
-        if result.outcome is Outcome.BLOCKED and message.chat_type == channels.CHANNEL:
-            await lose(self.bot, self.runtime, message.chat_id)
-        return result
 
 
 # -- connecting ---------------------------------------------------------------------------
@@ -146,7 +89,7 @@ async def my_chat_member(update: Update, context: DigestContext) -> None:
         except TelegramError as exc:
             log.info("could not ask user %s to confirm channel %s: %s", by.id, chat.id, exc)
     elif link.reactivated:
-        await _tell(
+        await tell(
             context.bot, context.renderer, by.id, lang, "channel_back", title=subscriber.title
         )
 
@@ -244,7 +187,7 @@ def _screen(
     intro: str = "",
 ) -> tuple[str, Rows]:
     """Return a channel's screen: its state and settings, with their buttons, in `lang`."""
-    values = settings_values(context.push_defaults, subscriber, _channel_lang(subscriber))
+    values = settings_values(context.push_defaults, subscriber, channel_lang(subscriber))
     text = context.renderer.render(
         "channel",
         lang,
@@ -330,26 +273,34 @@ async def may_manage_channel(context: DigestContext, channel_id: int, user_id: i
     return role.is_admin
 
 
+# The toast of each way "post the latest now" can end.
+_POSTED: Final = {
+    Outcome.SENT: "channel_posted",
+    Outcome.BLOCKED: "channel_post_failed",
+    Outcome.RETRY: "channel_post_later",
+    Outcome.FAILED: "channel_post_error",
+}
+
+
 async def post_latest(context: DigestContext, subscriber: Subscriber) -> str:
-    """Post the newest article's digest into the channel now; return the toast to show."""
-    stored = await context.newest_article()
+    """Post the newest article's digest into the channel now; return the toast to show.
+
+    It goes through the ledger's row for (channel, article), as the daily push would send
+    it: the push never posts that article there again, and a second press posts nothing.
+    """
+    stored = await context.db(context.store.latest_for, subscriber.chat_id)
     if stored is None:
         return "no_articles"
-    lang = _channel_lang(subscriber)
-    buttons = context.digests.buttons(stored, lang)
-    reader = ReaderLinks.from_settings(context.settings)
-    buttons = with_reader(buttons, reader, stored.id, private=False, now=int(time.time()))
-    if context.bot.username:
-        buttons = channels.channel_buttons(buttons, context.bot.username, stored.id)
-    parts = context.digests.part(stored, "digest", lang)
-    try:
-        await send_chunks(context.bot, subscriber.chat_id, parts, (buttons,))
-    except TelegramError as exc:
-        if outcome_for(exc).outcome is Outcome.BLOCKED:
-            await lose(context.bot, context.runtime, subscriber.chat_id)
-        log.info("posting the latest into channel %s failed: %s", subscriber.chat_id, exc)
-        return "channel_post_failed"
-    return "channel_posted"
+    options = PushOptions.from_settings(context.settings, bot_username=context.bot.username)
+    outcome = await deliver_now(
+        context.store,
+        context.renderer,
+        push_sender(context.bot, context.runtime),
+        options,
+        subscriber=subscriber,
+        article_id=stored.id,
+    )
+    return "channel_post_already" if outcome is None else _POSTED[outcome]
 
 
 def _transition(action: str, subscriber: Subscriber) -> tuple[str | None, str] | None:

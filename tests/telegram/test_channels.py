@@ -371,3 +371,52 @@ async def test_the_push_lane_keeps_a_channel_to_twenty_posts_a_minute() -> None:
     await vt.run(asyncio.gather(*(post() for _ in range(41))))
     assert len(times) == 41
     assert max_in_window(times, 60.0) == 20
+
+
+async def test_post_now_uses_the_ledger_so_neither_a_second_press_nor_the_push_repeats_it(
+    bot: BotHarness,
+) -> None:
+    editor = bot.api.user(517)
+    channel = await connected(bot, editor)
+    private = bot.api.private_chat(editor)
+    found = await subscriber(bot)
+    assert found is not None
+    screen = bot.api.messages(private.id)[-1]
+
+    answer, _ = await bot.press(private, editor, screen, f"chpost:{found.id}")
+    assert answer.text == "Posted"
+    posts = len(bot.api.messages(channel.id))
+    assert posts
+    [(article_id, state, _)] = Ledger(bot.runtime.store).deliveries(found.id)
+    assert state == "sent"
+    newest = bot.runtime.store.latest_article()
+    assert newest is not None
+    assert article_id == newest.id
+
+    answer, _ = await bot.press(private, editor, screen, f"chpost:{found.id}")
+    assert answer.text == "Already posted in this channel (or being posted)"
+    report = await jobs.start_push(bot.app, force=True)
+    assert report is not None
+    assert report.sent == 0  # the day's push finds the row: that article is not posted again
+    assert len(bot.api.messages(channel.id)) == posts
+    assert len(Ledger(bot.runtime.store).deliveries(found.id)) == 1
+
+
+async def test_a_double_tap_on_post_now_posts_once(bot: BotHarness) -> None:
+    editor = bot.api.user(518)
+    channel = await connected(bot, editor)
+    private = bot.api.private_chat(editor)
+    found = await subscriber(bot)
+    assert found is not None
+    screen = bot.api.messages(private.id)[-1]
+
+    # Both presses are in the bot's queue before it answers either (updates run concurrently).
+    first = bot.api.press_button(private, editor, screen.message_id, f"chpost:{found.id}")
+    second = bot.api.press_button(private, editor, screen.message_id, f"chpost:{found.id}")
+    answers = sorted([(await bot.answer(first)).text or "", (await bot.answer(second)).text or ""])
+    assert answers == ["Already posted in this channel (or being posted)", "Posted"]
+    await bot.api.settle()
+    [(_, state, _)] = Ledger(bot.runtime.store).deliveries(found.id)
+    assert state == "sent"
+    texts = [m.text for m in bot.api.messages(channel.id)]
+    assert len(texts) == len(set(texts))  # no part of the digest twice
