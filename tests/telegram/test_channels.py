@@ -9,6 +9,7 @@ buttons; the bot removed or refused on send makes it inactive and tells the edit
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from telegram import Bot
@@ -19,9 +20,11 @@ from bot.fakeapi.models import FakeChat, FakeUser, Fault, SentMessage
 from bot.fakeapi.server import LoopbackBotApi
 from bot.ledger import Ledger
 from bot.model import Subscriber
+from bot.runtime import Runtime
 from bot.telegram import jobs
 from bot.telegram.pacer import Pacer
-from tests.telegram.conftest import BotHarness
+from bot.telegram.push_run import push_once
+from tests.telegram.conftest import DEFAULT_BACKEND, BotHarness, bot_settings
 from tests.telegram.test_pacer import VirtualTime, max_in_window
 
 CHANNEL_ID = -1001234567890
@@ -420,3 +423,35 @@ async def test_a_double_tap_on_post_now_posts_once(bot: BotHarness) -> None:
     assert state == "sent"
     texts = [m.text for m in bot.api.messages(channel.id)]
     assert len(texts) == len(set(texts))  # no part of the digest twice
+
+
+async def test_digestbot_push_loses_a_refused_channel_and_tells_the_editor_once(
+    loopback_api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path
+) -> None:
+    """`digestbot push` (no running bot) treats a refused channel as the bot's own push does."""
+    api = loopback_api
+    runtime = Runtime.open(bot_settings(api, tmp_path, seeds_dir, DEFAULT_BACKEND))
+    try:
+        runtime.sync()
+        editor = api.user(519, language_code="en")
+        private = api.private_chat(editor)
+        channel = new_channel(api, editor)
+        runtime.store.connect_channel(
+            CHANNEL_ID, title="News Daily", language="en", by=editor.id, confirmed=True
+        )
+        api.set_role(channel, None, "administrator", rights=NO_POST)  # demoted, unnoticed
+
+        report = await push_once(runtime, force=True, dry_run=False)
+        assert report.blocked == 1
+        lost = runtime.store.get_subscriber(CHANNEL_ID)
+        assert lost is not None
+        assert (lost.active, lost.inactive_reason) == (False, LOST)
+        [told] = api.messages(private.id)
+        assert "can no longer post in “News Daily”" in told.text
+        assert api.messages(channel.id) == []
+
+        again = await push_once(runtime, force=True, dry_run=False)
+        assert again.blocked == 0
+        assert len(api.messages(private.id)) == 1  # told once
+    finally:
+        runtime.close()
