@@ -95,8 +95,10 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
             "title": "News <b>",
             "state": state,
             "intro": intro,
+            "topics": topics,
             **_SCHEDULE,
         }
+        for topics in ([], ["AI", "<b>"])
         for view, state, intro in (
             ("main", "active", ""),
             ("main", "unconfirmed", "channel_added"),
@@ -104,6 +106,10 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
             ("language", "lost", "channel_connected"),
             ("timezone", "disconnected", ""),
         )
+    ],
+    "channel_topics": [
+        {"title": "N <b>", "page": 1, "pages": 2, "total": 12, "following": ["AI", "<b>"]},
+        {"title": "N", "page": 2, "pages": 2, "total": 12, "following": []},
     ],
     "channels": [
         {"channels": [{"title": "A <i>", "state": "active"}, {"title": "B", "state": "lost"}]}

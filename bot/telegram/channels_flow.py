@@ -35,6 +35,7 @@ from bot.push.options import PushOptions
 from bot.push.run import deliver_now
 from bot.push.sender import Outcome
 from bot.roles import MemberRole
+from bot.telegram import topics_flow
 from bot.telegram.channel_loss import channel_lang, lose, push_sender, tell
 from bot.telegram.context import ChatInfo, DigestContext, chat_info
 from bot.telegram.keyboards import (
@@ -52,7 +53,10 @@ log = logging.getLogger(__name__)
 
 # The settings pickers of a channel's screen, by their private-chat action.
 _SETTINGS: Final = {channel_action: action for action, channel_action in CHANNEL_SETTINGS.items()}
-ACTIONS: Final = frozenset({"chopen", "chon", "choff", "chpost", "chdrop", "chlist", *_SETTINGS})
+_TOPICS: Final = frozenset({"chtopics", "chtopic"})  # a channel's topics screen, a toggle
+ACTIONS: Final = frozenset(
+    {"chopen", "chon", "choff", "chpost", "chdrop", "chlist", *_SETTINGS, *_TOPICS}
+)
 
 
 # -- connecting ---------------------------------------------------------------------------
@@ -83,7 +87,9 @@ async def my_chat_member(update: Update, context: DigestContext) -> None:
     subscriber = link.subscriber
     log.info("bot made a posting admin of channel %s by user %s", chat.id, by.id)
     if subscriber.inactive_reason == channels.UNCONFIRMED:
-        text, rows = _screen(context, lang, subscriber, SettingsView.MAIN, intro="channel_added")
+        text, rows = await _screen(
+            context, lang, subscriber, SettingsView.MAIN, intro="channel_added"
+        )
         try:
             await send_chunks(context.bot, by.id, [text], rows)
         except TelegramError as exc:
@@ -140,7 +146,7 @@ async def connect(context: DigestContext, chat: ChatInfo, ref: int | str) -> Non
         by=chat.user_id,
         confirmed=True,
     )
-    text, rows = _screen(
+    text, rows = await _screen(
         context, chat.lang, link.subscriber, SettingsView.MAIN, intro="channel_connected"
     )
     await reply.chunks([text], rows)
@@ -178,7 +184,7 @@ async def forwarded(update: Update, context: DigestContext) -> None:
 # -- managing -----------------------------------------------------------------------------
 
 
-def _screen(
+async def _screen(
     context: DigestContext,
     lang: Lang,
     subscriber: Subscriber,
@@ -186,8 +192,9 @@ def _screen(
     *,
     intro: str = "",
 ) -> tuple[str, Rows]:
-    """Return a channel's screen: its state and settings, with their buttons, in `lang`."""
+    """Return a channel's screen: its state, topics and settings, with their buttons."""
     values = settings_values(context.push_defaults, subscriber, channel_lang(subscriber))
+    following = await context.db(context.store.followed_topics, subscriber.chat_id)
     text = context.renderer.render(
         "channel",
         lang,
@@ -195,6 +202,7 @@ def _screen(
         title=subscriber.title,
         state=channels.state_of(subscriber.active, subscriber.inactive_reason),
         intro=intro,
+        topics=[t.name for t in following],
         **values,
     )
     rows = settings_rows(context.renderer, lang, view, channel=subscriber.id)
@@ -335,6 +343,30 @@ async def _act(
     return None if changed is None else (changed, SettingsView.MAIN, transition[1])
 
 
+async def _topics_press(
+    context: DigestContext,
+    chat: ChatInfo,
+    query: CallbackQuery,
+    subscriber: Subscriber,
+    *,
+    action: str,
+    rest: tuple[int, ...],
+) -> Answer:
+    """Show a page of the channel's topics (`chtopics`), or toggle one first (`chtopic`)."""
+    if len(rest) != (2 if action == "chtopic" else 1):
+        return UNAVAILABLE
+    answer = Answer()
+    if action == "chtopic":
+        answer = await topics_flow.toggle_following(context, subscriber.chat_id, rest[0])
+        if answer is UNAVAILABLE:
+            return answer
+    screen = await topics_flow.channel_topics(context, chat.lang, subscriber, rest[-1])
+    if screen is None:
+        return Answer("topics_none", alert=True)
+    await edit_in_place(query, *screen)
+    return answer
+
+
 async def _show_list(context: DigestContext, chat: ChatInfo, query: CallbackQuery) -> Answer:
     """Turn the pressed message back into the list of the person's channels."""
     if chat.user_id is None:
@@ -345,6 +377,39 @@ async def _show_list(context: DigestContext, chat: ChatInfo, query: CallbackQuer
     text, rows = _list(context, chat.lang, listed)
     await edit_in_place(query, text, rows)
     return Answer()
+
+
+async def _managed(
+    context: DigestContext, user_id: int, args: tuple[int, ...]
+) -> Subscriber | Answer:
+    """Return the channel a press names if the person may manage it, else the answer."""
+    subscriber = None
+    if args:
+        subscriber = await context.db(context.store.get_subscriber_by_id, args[0])
+    if subscriber is None or subscriber.chat_type != channels.CHANNEL:
+        return UNAVAILABLE
+    if not await may_manage_channel(context, subscriber.chat_id, user_id):
+        return Answer("chat_admins_only", alert=True)
+    return subscriber
+
+
+async def _press(
+    context: DigestContext,
+    chat: ChatInfo,
+    query: CallbackQuery,
+    subscriber: Subscriber,
+    *,
+    action: str,
+    rest: tuple[int, ...],
+) -> Answer:
+    """Apply a press on a channel's screen and redraw it."""
+    done = await _act(context, subscriber, action, rest)
+    if done is None:
+        return UNAVAILABLE
+    subscriber, view, toast = done
+    text, rows = await _screen(context, chat.lang, subscriber, view)
+    await edit_in_place(query, text, rows)
+    return Answer(toast) if toast else Answer()
 
 
 async def on_button(
@@ -359,17 +424,8 @@ async def on_button(
         return UNAVAILABLE
     if action == "chlist":
         return await _show_list(context, chat, query)
-    subscriber = None
-    if args:
-        subscriber = await context.db(context.store.get_subscriber_by_id, args[0])
-    if subscriber is None or subscriber.chat_type != channels.CHANNEL:
-        return UNAVAILABLE
-    if not await may_manage_channel(context, subscriber.chat_id, chat.user_id):
-        return Answer("chat_admins_only", alert=True)
-    done = await _act(context, subscriber, action, args[1:])
-    if done is None:
-        return UNAVAILABLE
-    subscriber, view, toast = done
-    text, rows = _screen(context, chat.lang, subscriber, view)
-    await edit_in_place(query, text, rows)
-    return Answer(toast) if toast else Answer()
+    subscriber = await _managed(context, chat.user_id, args)
+    if isinstance(subscriber, Answer):
+        return subscriber
+    press = _topics_press if action in _TOPICS else _press
+    return await press(context, chat, query, subscriber, action=action, rest=args[1:])

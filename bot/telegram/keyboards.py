@@ -4,8 +4,8 @@ Callback data is ``action:int:...`` (bot.digest.callback); the actions are:
 ``full:<id>``, ``risks:<id>`` (also on push messages), ``article:<id>``, ``list:<page>``,
 ``set:<view>``, ``settime:<hour>:<minute>``, ``settz:<index>``, ``setlang:<index>``; a
 channel's (bot.telegram.channels_flow) ``chset``, ``chtime``, ``chtz``, ``chlang`` with the
-channel's subscriber id first, ``chopen``, ``chon``, ``choff``, ``chpost``, ``chdrop:<id>``
-and ``chlist``.
+channel's subscriber id first, ``chopen``, ``chon``, ``choff``, ``chpost``, ``chdrop:<id>``,
+``chtopics:<id>:<page>``, ``chtopic:<id>:<topic>:<page>`` and ``chlist``.
 """
 
 from __future__ import annotations
@@ -178,8 +178,8 @@ def channel_rows(
 ) -> list[list[Button]]:
     """Return a channel screen's own buttons, below its settings.
 
-    Start (confirm or resume) when it may start, else pause when it posts; post the latest
-    now; disconnect; back to the list of channels.
+    Start (confirm or resume) when it may start, else pause when it posts; its topics; post
+    the latest now; disconnect; back to the list of channels.
     """
     toggle: list[Button] = []
     if active:
@@ -192,6 +192,12 @@ def channel_rows(
         )
     return [
         toggle,
+        [
+            Button(
+                renderer.text("button_channel_topics", lang),
+                callback("chtopics", subscriber_id, 1),
+            )
+        ],
         [
             Button(renderer.text("button_channel_post", lang), callback("chpost", subscriber_id)),
             Button(renderer.text("button_channel_drop", lang), callback("chdrop", subscriber_id)),

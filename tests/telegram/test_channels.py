@@ -9,6 +9,7 @@ buttons; the bot removed or refused on send makes it inactive and tells the edit
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,9 @@ from bot.runtime import Runtime
 from bot.telegram import jobs
 from bot.telegram.pacer import Pacer
 from bot.telegram.push_run import push_once
-from tests.telegram.conftest import DEFAULT_BACKEND, BotHarness, bot_settings
+from tests.telegram.conftest import DEFAULT_BACKEND, BotHarness, bot_settings, running_bot
 from tests.telegram.test_pacer import VirtualTime, max_in_window
+from tests.telegram.test_topics import ARTICLES as TOPICAL_ARTICLES
 
 CHANNEL_ID = -1001234567890
 NO_POST = {"can_post_messages": False}
@@ -455,3 +457,62 @@ async def test_digestbot_push_loses_a_refused_channel_and_tells_the_editor_once(
         assert len(api.messages(private.id)) == 1  # told once
     finally:
         runtime.close()
+
+
+@pytest.fixture
+async def topical_bot(loopback_api: LoopbackBotApi, tmp_path: Path) -> AsyncIterator[BotHarness]:
+    """A bot whose seeds carry topics: AI (articles 1, 3), Health (1), Economy (2); 4 has none."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for index, text in TOPICAL_ARTICLES.items():
+        (seeds / f"article-{index}.md").write_text(text, encoding="utf-8")
+    settings = bot_settings(loopback_api, tmp_path, seeds, DEFAULT_BACKEND)
+    settings = settings.model_copy(update={"push_max_per_day": 10})
+    async with running_bot(loopback_api, settings) as harness:
+        yield harness
+
+
+async def test_an_admin_chooses_the_channels_topics_and_its_push_honours_them(
+    topical_bot: BotHarness,
+) -> None:
+    bot = topical_bot
+    editor = bot.api.user(520)
+    channel = await connected(bot, editor)
+    private = bot.api.private_chat(editor)
+    found = await subscriber(bot)
+    assert found is not None
+    screen = bot.api.messages(private.id)[-1]
+    assert "Topics: all (none chosen)" in screen.text
+    assert f"chtopics:{found.id}:1" in button_data(screen)
+
+    await bot.press(private, editor, screen, f"chtopics:{found.id}:1")
+    topics = bot.api.messages(private.id)[-1]
+    assert "The channel follows no topic" in topics.text
+    economy = bot.runtime.store.find_topic("Economy")
+    assert economy is not None
+    toggle = f"chtopic:{found.id}:{economy.id}:1"
+    assert toggle in button_data(topics)
+    answer, _ = await bot.press(private, editor, topics, toggle)
+    assert not answer.show_alert
+    assert "The channel follows Economy" in bot.api.messages(private.id)[-1].text
+    assert [t.name for t in bot.runtime.store.followed_topics(CHANNEL_ID)] == ["Economy"]
+    assert bot.runtime.store.followed_topics(editor.id) == []  # the editor's own are apart
+
+    await bot.press(private, editor, topics, f"chopen:{found.id}")
+    assert "Topics: Economy" in bot.api.messages(private.id)[-1].text
+
+    report = await jobs.start_push(bot.app, force=True)
+    assert report is not None
+    assert report.sent == 1
+    [(article_id, state, _)] = Ledger(bot.runtime.store).deliveries(found.id)
+    assert state == "sent"
+    posted = bot.runtime.store.get_article(article_id)
+    assert posted is not None
+    assert posted.article.title == "Article 2"  # Economy's only article, not the newest (4)
+    texts = "\n".join(m.text for m in bot.api.messages(channel.id))
+    assert "Article 2" in texts
+    assert all(f"Article {i}" not in texts for i in (1, 3, 4))
+
+    # "Post the latest now" takes the newest in the channel's topics: already posted.
+    answer, _ = await bot.press(private, editor, topics, f"chpost:{found.id}")
+    assert answer.text == "Already posted in this channel (or being posted)"
