@@ -207,10 +207,7 @@ def parse_channel_add(args: list[str]) -> int | str:
     ref = args[1].removeprefix("https://t.me/").removeprefix("t.me/")
     if _USERNAME.fullmatch(ref.removeprefix("@")):
         return "@" + ref.removeprefix("@")
-    value = parse_chat_id(ref)
-    if value > 0:
-        raise UsageError(f"not a channel: {_shown(ref)}")
-    return value
+    return parse_chat_id(ref)
 
 
 def _shown(text: str, limit: int = 40) -> str:

@@ -356,6 +356,17 @@ class Store:
                 return None
             return subscribers.by_chat(c, chat_id)
 
+    def hand_over_channel(self, chat_id: int, user_id: int, to: int | None) -> bool:
+        """Pass a channel connected by `user_id` (no longer its admin) to `to`; True if it was."""
+        with self.writing() as c:
+            found = subscribers.by_chat(c, chat_id, lock=True)
+            if found is None or found.chat_type != channels.CHANNEL:
+                return False
+            if found.connected_by != user_id:
+                return False
+            subscribers.change(c, chat_id, connected_by=to)
+            return True
+
     def channel_subscribers(self) -> list[Subscriber]:
         """Return every channel subscriber, whatever its state, by id."""
         with self.engine.connect() as c:

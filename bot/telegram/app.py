@@ -182,6 +182,10 @@ def register_handlers(application: DigestApplication) -> None:
     application.add_handler(
         ChatMemberHandler(channels_flow.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
     )
+    # Someone else's role in a channel changed: a demoted administrator loses its screens.
+    application.add_handler(
+        ChatMemberHandler(channels_flow.chat_member, ChatMemberHandler.CHAT_MEMBER)
+    )
 
     application.add_handler(CallbackQueryHandler(timed("button", handlers.button)))
 

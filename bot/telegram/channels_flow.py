@@ -76,6 +76,12 @@ async def my_chat_member(update: Update, context: DigestContext) -> None:
     if not (role.is_admin and role.can_post):
         await lose(context.bot, context.runtime, chat.id)
         return
+    before = member_role(change.old_chat_member)
+    if before.is_admin and before.can_post:
+        known = await context.db(context.store.get_subscriber, chat.id)
+        if known is not None and channels.state_of(known.active, known.inactive_reason) != "lost":
+            # Only its other rights were edited: the channel is as it was, nothing to say.
+            return
     link = await context.db(
         context.store.connect_channel,
         chat.id,
@@ -98,6 +104,25 @@ async def my_chat_member(update: Update, context: DigestContext) -> None:
         await tell(
             context.bot, context.renderer, by.id, lang, "channel_back", title=subscriber.title
         )
+
+
+async def chat_member(update: Update, context: DigestContext) -> None:
+    """Follow a channel's administrators: one who stops being one may no longer manage it.
+
+    Their cached role and the channel's cached administrators are dropped at once. If they
+    had connected the channel, it passes to the administrator who demoted them (None when
+    they left on their own), so the notice of a lost channel reaches someone who can act.
+    """
+    change = update.chat_member
+    if change is None or change.chat.type != Chat.CHANNEL:
+        return
+    user = change.new_chat_member.user
+    context.bot_data.roles.forget(change.chat.id, user.id)
+    context.bot_data.admin_lists.forget(change.chat.id)
+    if member_role(change.new_chat_member).is_admin:
+        return
+    by = change.from_user.id if change.from_user.id != user.id else None
+    await context.db(context.store.hand_over_channel, change.chat.id, user.id, by)
 
 
 async def _missing(context: DigestContext, channel_id: int, user_id: int) -> str | None:
@@ -125,6 +150,10 @@ async def connect(context: DigestContext, chat: ChatInfo, ref: int | str) -> Non
     if chat.user_id is None:
         return
     reply = context.reply(chat)
+    if isinstance(ref, int) and ref > 0:
+        # A positive id is a person (or the bot): channels' ids are negative (-100…).
+        await reply.notice("channel_not_a_channel", ref=str(ref))
+        return
     try:
         target = await context.bot.get_chat(ref)
     except TelegramError:

@@ -52,3 +52,18 @@ def test_paused_stays_paused_and_disconnected_needs_a_confirmation(store: Store)
     assert [s.chat_id for s in store.channel_subscribers()] == [CHANNEL]
     store.subscribe(5, chat_type="private", language="en")
     assert store.set_channel_state(store.get_subscriber(5).id, PAUSED) is None  # type: ignore[union-attr]
+
+
+def test_a_channel_passes_from_a_demoted_connector_only(store: Store) -> None:
+    store.connect_channel(CHANNEL, title="C", language="en", by=7, confirmed=True)
+    assert not store.hand_over_channel(CHANNEL, 8, 9)  # 8 did not connect it
+    assert store.hand_over_channel(CHANNEL, 7, 9)
+    moved = store.get_subscriber(CHANNEL)
+    assert moved is not None
+    assert moved.connected_by == 9
+    assert store.hand_over_channel(CHANNEL, 9, None)  # left on their own: nobody
+    gone = store.get_subscriber(CHANNEL)
+    assert gone is not None
+    assert gone.connected_by is None
+    store.subscribe(5, chat_type="private", language="en")
+    assert not store.hand_over_channel(5, 5, 6)  # not a channel

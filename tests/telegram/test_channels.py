@@ -19,6 +19,7 @@ from telegram.error import BadRequest, Forbidden
 from bot.channels import LOST, PAUSED, UNCONFIRMED
 from bot.fakeapi.models import FakeChat, FakeUser, Fault, SentMessage
 from bot.fakeapi.server import LoopbackBotApi
+from bot.flood import CommandBudget
 from bot.ledger import Ledger
 from bot.model import Subscriber
 from bot.runtime import Runtime
@@ -58,9 +59,11 @@ async def add_bot(bot: BotHarness, channel: FakeChat, editor: FakeUser, **rights
 async def connected(bot: BotHarness, editor: FakeUser, lang: str = "en") -> FakeChat:
     """Connect a channel by adding the bot and confirming; return it."""
     channel = new_channel(bot.api, editor)
-    await add_bot(bot, channel, editor)
     private = bot.api.private_chat(editor)
-    screen = bot.api.messages(private.id)[-1]
+    before = len(bot.api.messages(private.id))
+    await add_bot(bot, channel, editor)
+    # Waited for, not only settled: on a busy machine the database may outlast a quiet spell.
+    screen = (await bot.api.wait_sent(private.id, before + 1))[-1]
     start = next(d for d in button_data(screen) if d.startswith("chon:"))
     await bot.press(private, editor, screen, start)
     found = await subscriber(bot)
@@ -75,6 +78,7 @@ async def test_adding_the_bot_registers_the_channel_paused_until_the_editor_conf
     editor = bot.api.user(501, language_code="en")
     channel = new_channel(bot.api, editor)
     await add_bot(bot, channel, editor)
+    await bot.api.wait_sent(editor.id, 1)
 
     found = await subscriber(bot)
     assert found is not None
@@ -252,6 +256,7 @@ async def test_removed_bot_makes_the_channel_inactive_and_readding_brings_it_bac
     before = len(bot.api.messages(private.id))
 
     bot.api.change_member(channel, None, editor, "left")
+    await bot.api.wait_sent(private.id, before + 1)
     lost = await subscriber(bot)
     assert lost is not None
     assert (lost.active, lost.inactive_reason) == (False, LOST)
@@ -265,6 +270,7 @@ async def test_removed_bot_makes_the_channel_inactive_and_readding_brings_it_bac
 
     bot.api.set_role(channel, None, "left")
     await add_bot(bot, channel, editor)
+    await bot.api.wait_sent(private.id, before + 2)
     back = await subscriber(bot)
     assert back is not None
     assert back.active
@@ -516,3 +522,188 @@ async def test_an_admin_chooses_the_channels_topics_and_its_push_honours_them(
     # "Post the latest now" takes the newest in the channel's topics: already posted.
     answer, _ = await bot.press(private, editor, topics, f"chpost:{found.id}")
     assert answer.text == "Already posted in this channel (or being posted)"
+
+
+# -- hostile input ------------------------------------------------------------------------
+
+ADMINS_ONLY = "Sorry, only this chat's administrators can change its subscription or settings."
+UNAVAILABLE = "This article is no longer available."  # the answer to stale or forged data
+CHANNEL_PRESSES = (
+    "chopen:{id}",
+    "chon:{id}",
+    "choff:{id}",
+    "chpost:{id}",
+    "chdrop:{id}",
+    "chtopics:{id}:1",
+    "chtopic:{id}:1:1",
+    "chset:{id}:1",
+    "chtime:{id}:9:0",
+    "chtz:{id}:5",
+    "chlang:{id}:0",
+)
+
+
+async def test_forged_presses_on_another_persons_channel_change_nothing(
+    topical_bot: BotHarness,
+) -> None:
+    """Callback data naming a channel the presser does not administer: refused, unchanged."""
+    bot = topical_bot
+    bot.app.bot_data.budget = CommandBudget(burst=1000, rate=1000.0)  # a test, not a flood
+    editor = bot.api.user(521)
+    channel = await connected(bot, editor)
+    found = await subscriber(bot)
+    assert found is not None
+    stranger = bot.api.user(522)
+    chat = bot.api.private_chat(stranger)
+    [reply] = await bot.say(chat, stranger, "/start")
+    for data in CHANNEL_PRESSES:
+        answer, sent = await bot.press(chat, stranger, reply, data.format(id=found.id))
+        assert answer.show_alert, data
+        assert answer.text == ADMINS_ONLY, data
+        assert sent == [], data
+    assert await subscriber(bot) == found
+    assert bot.runtime.store.followed_topics(CHANNEL_ID) == []
+    assert bot.api.messages(channel.id) == []
+    assert Ledger(bot.runtime.store).deliveries(found.id) == []
+
+    # A channel action naming a private chat's subscriber, or with broken data: nothing.
+    own = bot.runtime.store.get_subscriber(stranger.id)
+    assert own is not None
+    for data in (
+        f"chopen:{own.id}",
+        f"chpost:{own.id}",
+        f"chtopic:{own.id}:1:1",
+        "chopen",
+        "chopen:99999999999",
+        "chopen:-1",
+    ):
+        answer, sent = await bot.press(chat, stranger, reply, data)
+        assert answer.text == UNAVAILABLE, data
+        assert sent == [], data
+    # The editor's own broken presses: refused without a change either.
+    private = bot.api.private_chat(editor)
+    screen = bot.api.messages(private.id)[-1]
+    for data in (
+        f"chtime:{found.id}:25:0",
+        f"chtz:{found.id}:9999",
+        f"chset:{found.id}:99",
+        f"chtopic:{found.id}:999999:1",
+        f"chtopic:{found.id}:1",
+        f"chtopics:{found.id}",
+    ):
+        answer, _ = await bot.press(private, editor, screen, data)
+        assert answer.text == UNAVAILABLE, data
+    assert await subscriber(bot) == found
+
+
+@pytest.mark.parametrize(
+    ("argument", "expected"),
+    [
+        ("@", "Usage: /channel add @channel"),
+        ("@@x", "Usage: /channel add @channel"),
+        ("@" + "a" * 40, "Usage: /channel add @channel"),
+        ("-" + "9" * 30, "Usage: /channel add @channel"),
+        ("9" * 30, "Usage: /channel add @channel"),
+        ("0", "Usage: /channel add @channel"),
+        ("-0", "Usage: /channel add @channel"),
+        ("+123", "Usage: /channel add @channel"),
+        ("https://t.me/+AbCdEfGh", "Usage: /channel add @channel"),
+        ("@newsdaily extra", "Usage: /channel add @channel"),
+        ("", "Usage: /channel add @channel"),
+        ("525", "525 is not a channel"),  # a user's id
+        ("-4001", "-4001 is not a channel"),  # a group's id
+        ("-1009999999999", "No channel -1009999999999 found"),  # private, the bot not in it
+        ("@nosuchchannel", "No channel @nosuchchannel found"),
+    ],
+)
+async def test_channel_add_with_garbage_gets_a_clear_reply_and_writes_nothing(
+    bot: BotHarness, argument: str, expected: str
+) -> None:
+    editor = bot.api.user(525)
+    bot.api.group(-4001, "A group")
+    new_channel(bot.api, editor)
+    private = bot.api.private_chat(editor)
+    [reply] = await bot.say(private, editor, f"/channel add {argument}".strip())
+    assert expected in reply.text
+    assert bot.runtime.store.channel_subscribers() == []
+
+
+async def test_a_private_channel_without_username_connects_by_id(bot: BotHarness) -> None:
+    editor = bot.api.user(526)
+    channel = bot.api.channel(CHANNEL_ID, "Private")
+    bot.api.set_role(channel, editor, "creator")
+    bot.api.set_role(channel, None, "administrator")
+    [screen] = await bot.say(bot.api.private_chat(editor), editor, f"/channel add {CHANNEL_ID}")
+    assert "“Private” is connected" in screen.text
+    # The same channel added twice: still one subscription, the same row.
+    [again] = await bot.say(bot.api.private_chat(editor), editor, f"/channel add {CHANNEL_ID}")
+    assert "“Private” is connected" in again.text
+    assert len(bot.runtime.store.channel_subscribers()) == 1
+
+
+async def test_channel_commands_outside_the_private_chat_are_refused(bot: BotHarness) -> None:
+    user = bot.api.user(527)
+    group = bot.api.group(-4003, "A group")
+    [reply] = await bot.say(group, user, "/channel add @newsdaily")
+    assert "Manage channels in your private chat" in reply.text
+    [reply] = await bot.say(group, user, "/channels")
+    assert "Manage channels in your private chat" in reply.text
+
+
+async def test_the_bot_made_admin_of_a_group_or_a_plain_member_registers_nothing(
+    bot: BotHarness,
+) -> None:
+    editor = bot.api.user(528)
+    group = bot.api.group(-4004, "A group")
+    bot.api.change_member(group, None, editor, "administrator")
+    await bot.api.settle()
+    assert bot.runtime.store.get_subscriber(group.id) is None
+    channel = new_channel(bot.api, editor)
+    bot.api.change_member(channel, None, editor, "member")
+    assert await subscriber(bot) is None
+    assert bot.api.messages(editor.id) == []
+
+
+async def test_an_edit_of_the_bots_other_rights_says_nothing_twice(bot: BotHarness) -> None:
+    editor = bot.api.user(529)
+    channel = new_channel(bot.api, editor)
+    await add_bot(bot, channel, editor)
+    assert len(await bot.api.wait_sent(editor.id, 1)) == 1  # the confirmation screen
+    await add_bot(bot, channel, editor, can_edit_messages=False)
+    assert len(bot.api.messages(editor.id)) == 1
+    found = await subscriber(bot)
+    assert found is not None
+    assert found.inactive_reason == UNCONFIRMED
+
+
+async def test_the_connecting_admin_demoted_loses_the_channel_to_whoever_demoted_them(
+    bot: BotHarness,
+) -> None:
+    owner = bot.api.user(530)
+    editor = bot.api.user(531)
+    channel = new_channel(bot.api, owner)
+    bot.api.set_role(channel, editor, "administrator")
+    bot.api.set_role(channel, None, "administrator")
+    private = bot.api.private_chat(editor)
+    [screen] = await bot.say(private, editor, "/channel add @newsdaily")
+    found = await subscriber(bot)
+    assert found is not None
+    assert found.connected_by == editor.id
+    [listing] = await bot.say(private, editor, "/channels")  # the admin lists are cached now
+    assert button_data(listing) == [f"chopen:{found.id}"]
+
+    bot.api.change_member(channel, editor, owner, "member")
+    moved = await subscriber(bot)
+    assert moved is not None
+    assert moved.connected_by == owner.id
+    answer, _ = await bot.press(private, editor, screen, f"choff:{found.id}")
+    assert answer.text == ADMINS_ONLY
+    [none] = await bot.say(private, editor, "/channels")
+    assert "None of the channels you administer is connected" in none.text
+
+    before = len(bot.api.messages(private.id))
+    bot.api.change_member(channel, None, owner, "left")
+    await bot.api.settle()
+    assert len(bot.api.messages(private.id)) == before  # the former admin is not told
+    [told] = await bot.api.wait_sent(owner.id, 1)
+    assert "can no longer post in “News Daily”" in told.text
