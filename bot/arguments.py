@@ -34,9 +34,13 @@ SEARCH_MAX_CHARS = 200
 TITLE_MAX = 255  # Telegram allows 128 characters
 TIMEZONE_MAX = 64  # the longest IANA name is ~32 characters
 CALLBACK_MAX_ARGS = 3  # action:arg:arg:arg (Telegram allows 64 bytes of callback data)
+# Deep-link payloads that deliver one part of an article (a channel post's 📖 and ⚠️).
+DEEP_LINK_PARTS = {"f": "full", "r": "risks"}
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only; \d would take any script's digits
 _MAX_DIGITS = 20  # more is out of every range here; int() refuses 4300 and more digits
+# A public chat's username: 5 to 32 letters, digits and underscores, starting with a letter.
+_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 _HHMM = re.compile(r"([01]?[0-9]|2[0-3])[:：]([0-5][0-9])")  # the fullwidth colon of CJK input
 
 
@@ -185,6 +189,26 @@ def deep_link_article(payload: str) -> int | None:
         return parse_id(payload[1:])
     except UsageError:
         return None
+
+
+def deep_link_part(payload: str) -> tuple[str, int] | None:
+    """Return (part, article id) of a `/start f<id>` (full text) or `r<id>` (risks) payload."""
+    if payload[:1] not in DEEP_LINK_PARTS:
+        return None
+    try:
+        return DEEP_LINK_PARTS[payload[:1]], parse_id(payload[1:])
+    except UsageError:
+        return None
+
+
+def parse_channel_add(args: list[str]) -> int | str:
+    """Parse `/channel add <@name | id>`: a channel's @username (kept with its @) or its id."""
+    if len(args) != 2 or args[0].casefold() != "add":
+        raise UsageError("usage: /channel add @name")
+    ref = args[1].removeprefix("https://t.me/").removeprefix("t.me/")
+    if _USERNAME.fullmatch(ref.removeprefix("@")):
+        return "@" + ref.removeprefix("@")
+    return parse_chat_id(ref)
 
 
 def _shown(text: str, limit: int = 40) -> str:

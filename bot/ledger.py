@@ -13,7 +13,7 @@ Each method is one transaction over `bot.db.deliveries`, `push_runs` and `subscr
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from bot.db import deliveries, push_runs, subscribers
 from bot.model import Claim, Outcomes, PushRun, RunStats
@@ -94,6 +94,15 @@ class Ledger:
             return []
         with self._write() as c:
             return deliveries.claim(c, worker, limit, now, lease=lease, run_id=run_id)
+
+    def claim_pair(
+        self, subscriber_id: int, article_id: int, *, day: date, worker: str, now: datetime
+    ) -> Claim | None:
+        """Plan and claim one (subscriber, article) row now; None if it has gone or is held."""
+        with self._write() as c:
+            return deliveries.claim_pair(
+                c, subscriber_id, article_id, day=day, worker=worker, now=now
+            )
 
     def heartbeat(self, worker: str, now: datetime) -> int:
         """Renew the lease on every row `worker` holds; return how many."""

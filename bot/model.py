@@ -108,6 +108,8 @@ class Subscriber:
     last_push_date: datetime.date | None
     # The forum topic (message_thread_id) this subscription lives in; 0: the whole chat.
     thread_id: int = 0
+    inactive_reason: str | None = None  # why it is inactive ("paused", "unconfirmed", ...)
+    connected_by: int | None = None  # a channel: the user who connected it
 
 
 @dataclass(frozen=True, slots=True)

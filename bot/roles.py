@@ -66,3 +66,35 @@ class RoleCache:
             return
         for key in [k for k in self._roles if k[0] == chat_id]:
             del self._roles[key]
+
+
+FetchAdmins = Callable[[int], Awaitable[frozenset[int]]]
+
+
+class AdminLists:
+    """Each chat's administrators' user ids, as getChatAdministrators told, for `ttl` seconds.
+
+    /channels asks it for every channel: one read per channel serves every person asking
+    within the ttl, and a demoted administrator drops off the list within it.
+    """
+
+    def __init__(self, ttl: float = ROLE_TTL, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self._clock = clock
+        self._admins: dict[int, tuple[float, frozenset[int]]] = {}
+
+    async def admins(self, chat_id: int, fetch: FetchAdmins) -> frozenset[int]:
+        """Return the chat's administrators, asking `fetch` when the list is not fresh."""
+        now = self._clock()
+        cached = self._admins.get(chat_id)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        admins = await fetch(chat_id)  # a failure raises and is not cached
+        if len(self._admins) >= _MAX_ENTRIES:
+            self._admins.clear()
+        self._admins[chat_id] = (now, admins)
+        return admins
+
+    def forget(self, chat_id: int) -> None:
+        """Drop a chat's list (its members' roles changed)."""
+        self._admins.pop(chat_id, None)

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from bot import channels
 from bot.arguments import parse_article_ref
 from bot.db import articles, follows, subscribers, topics
 from bot.db.engine import create_db_engine
@@ -159,6 +160,15 @@ class Store:
         """Return the newest visible article (of one topic), or None when there is none."""
         with self.engine.connect() as c:
             return articles.newest(c, topic_id)
+
+    def latest_for(self, chat_id: int) -> StoredArticle | None:
+        """Return the newest visible article in the topics a chat follows (any: following none)."""
+        with self.engine.connect() as c:
+            found = subscribers.by_chat(c, chat_id)
+            followed = set() if found is None else follows.followed(c, found.id)
+            if followed:
+                return articles.newest_of_topics(c, followed)
+            return articles.newest(c)
 
     def get_article(
         self, article_id: int, *, include_hidden: bool = False
@@ -309,6 +319,94 @@ class Store:
             return subscribers.change(
                 c, chat_id, thread_id, timezone=timezone, next_push_at=UNSCHEDULED
             )
+
+    # -- channels ----------------------------------------------------------------------
+
+    def connect_channel(
+        self, chat_id: int, *, title: str, language: str, by: int, confirmed: bool
+    ) -> Subscription:
+        """Register a channel the bot may post in, connected by user `by`.
+
+        A new channel is active when `confirmed` (its administrator asked for it), else it
+        waits for a confirmation. A known one keeps its settings; one the bot had lost comes
+        back active, a paused one stays paused (bot.channels.readd_state).
+        """
+        now = utcnow()
+        reason = None if confirmed else channels.UNCONFIRMED
+        with self.writing() as c:
+            found = subscribers.by_chat(c, chat_id, lock=True)
+            if found is None:
+                new = subscribers.insert_channel(
+                    c,
+                    chat_id,
+                    title=title,
+                    language=language,
+                    connected_by=by,
+                    inactive_reason=reason,
+                    now=now,
+                )
+                if new is not None:
+                    return Subscription(new, created=True, reactivated=new.active)
+                found = subscribers.by_chat(c, chat_id, lock=True)
+                assert found is not None  # noqa: S101 - insert_new met its row; rows stay
+            state = None if found.active else channels.readd_state(found.inactive_reason)
+            if confirmed and state == channels.UNCONFIRMED:
+                state = None
+            values: dict[str, object] = {
+                "chat_type": channels.CHANNEL,
+                "title": title or found.title,
+                "connected_by": by,
+                "active": state is None,
+                "inactive_reason": state,
+            }
+            reactivated = not found.active and state is None
+            if reactivated:
+                values.update(unsubscribed_at=None, subscribed_at=now, next_push_at=UNSCHEDULED)
+            changed = subscribers.change(c, chat_id, 0, **values)
+        assert changed is not None  # noqa: S101 - the row is locked and was just read
+        return Subscription(changed, created=False, reactivated=reactivated)
+
+    def set_channel_state(self, subscriber_id: int, reason: str | None) -> Subscriber | None:
+        """Start a channel's posting (None) or stop it with a reason; None if it is unknown."""
+        now = utcnow()
+        with self.writing() as c:
+            found = subscribers.by_id(c, subscriber_id)
+            if found is None or found.chat_type != channels.CHANNEL:
+                return None
+            values: dict[str, object] = {"active": reason is None, "inactive_reason": reason}
+            if reason is None:
+                values.update(unsubscribed_at=None, next_push_at=UNSCHEDULED)
+            elif found.active:
+                values["unsubscribed_at"] = now
+            return subscribers.change(c, found.chat_id, 0, **values)
+
+    def lose_channel(self, chat_id: int) -> Subscriber | None:
+        """Mark a channel lost (the bot may not post); return it only if it was active."""
+        with self.writing() as c:
+            if not subscribers.unsubscribe(c, chat_id, 0, reason=channels.LOST, now=utcnow()):
+                return None
+            return subscribers.by_chat(c, chat_id)
+
+    def hand_over_channel(self, chat_id: int, user_id: int, to: int | None) -> bool:
+        """Pass a channel connected by `user_id` (no longer its admin) to `to`; True if it was."""
+        with self.writing() as c:
+            found = subscribers.by_chat(c, chat_id, lock=True)
+            if found is None or found.chat_type != channels.CHANNEL:
+                return False
+            if found.connected_by != user_id:
+                return False
+            subscribers.change(c, chat_id, 0, connected_by=to)
+            return True
+
+    def channel_subscribers(self) -> list[Subscriber]:
+        """Return every channel subscriber, whatever its state, by id."""
+        with self.engine.connect() as c:
+            return subscribers.of_type(c, channels.CHANNEL)
+
+    def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        """Return a subscriber by its row id."""
+        with self.engine.connect() as c:
+            return subscribers.by_id(c, subscriber_id)
 
     def import_subscribers(self, rows: Sequence[SubscriberImport]) -> tuple[int, int]:
         """Add or update a batch of subscriptions from a file; return (added, updated)."""

@@ -87,6 +87,33 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
         for view in ("main", "time", "timezone", "language")
         for lang in LANGS
     ],
+    "channel": [
+        {
+            "view": view,
+            "language": "zh",
+            "language_locked": False,
+            "title": "News <b>",
+            "state": state,
+            "intro": intro,
+            "topics": topics,
+            **_SCHEDULE,
+        }
+        for topics in ([], ["AI", "<b>"])
+        for view, state, intro in (
+            ("main", "active", ""),
+            ("main", "unconfirmed", "channel_added"),
+            ("time", "paused", ""),
+            ("language", "lost", "channel_connected"),
+            ("timezone", "disconnected", ""),
+        )
+    ],
+    "channel_topics": [
+        {"title": "N <b>", "page": 1, "pages": 2, "total": 12, "following": ["AI", "<b>"]},
+        {"title": "N", "page": 2, "pages": 2, "total": 12, "following": []},
+    ],
+    "channels": [
+        {"channels": [{"title": "A <i>", "state": "active"}, {"title": "B", "state": "lost"}]}
+    ],
     "stats": [_STATS, {**_STATS, "topics": []}],
     "reader_offer": [{"title": "T <x>"}],
     "read_rates": [{"rates": [ReadRate(1, "T <x>", 3, 4, 1), ReadRate(2, "U", 0, 0, 0)]}],

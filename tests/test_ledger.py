@@ -314,3 +314,30 @@ def test_run_stats_count_retried_and_fresh_pending_rows_together(
     stats = ledger.run_stats(run.id)
     assert stats is not None
     assert (stats.due, stats.pending) == (3, 3)
+
+
+def test_claim_pair_plans_and_claims_one_row_once(store: Store, ledger: Ledger) -> None:
+    """ "Post the latest now": one row per (subscriber, article), taken over while pending."""
+    [old, new] = add_articles(store, 2)
+    add_subscribers(store, 1)
+    plan(store)  # the push planned the newest article: a pending row
+    [(planned, state, _)] = ledger.deliveries(1)
+    assert (planned, state) == (new, "pending")
+    sub = store.get_subscriber(1)
+    assert sub is not None
+
+    taken = ledger.claim_pair(sub.id, new, day=NOW.date(), worker="now", now=NOW)
+    assert taken is not None
+    assert (taken.chat_id, taken.article_id, taken.parts_sent) == (1, new, 0)
+    assert ledger.claim("push", 10, NOW, lease=LEASE) == []  # the push no longer gets it
+    # Held, then sent: neither a second press nor the push sends it again.
+    assert ledger.claim_pair(sub.id, new, day=NOW.date(), worker="again", now=NOW) is None
+    ledger.record(Outcomes(sent=[(taken.delivery_id, 7)]), NOW, worker="now")
+    assert ledger.claim_pair(sub.id, new, day=NOW.date(), worker="again", now=NOW) is None
+
+    other = ledger.claim_pair(sub.id, old, day=NOW.date(), worker="now", now=NOW)
+    assert other is not None
+    assert [(a, s) for a, s, _ in ledger.deliveries(sub.id)] == [
+        (new, "sent"),
+        (old, "sending"),
+    ]

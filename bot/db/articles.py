@@ -8,7 +8,7 @@ or id order: PostgreSQL then takes row locks in the same order in every writer (
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
@@ -225,6 +225,15 @@ def file_stamps(c: Connection, slugs: Sequence[str] | None = None) -> dict[str, 
 def newest(c: Connection, topic_id: int | None = None) -> StoredArticle | None:
     """Return the newest visible article (of one topic, when given)."""
     query = _in_topic(select(*_COLUMNS).where(_VISIBLE), topic_id)
+    return _first(c, query.order_by(*NEWEST_FIRST).limit(1))
+
+
+def newest_of_topics(c: Connection, topic_ids: Collection[int]) -> StoredArticle | None:
+    """Return the newest visible article in any of these topics."""
+    tagged = select(ARTICLE_TOPICS.c.article_id).where(
+        ARTICLE_TOPICS.c.topic_id.in_(list(topic_ids))
+    )
+    query = select(*_COLUMNS).where(_VISIBLE, ARTICLES.c.id.in_(tagged))
     return _first(c, query.order_by(*NEWEST_FIRST).limit(1))
 
 

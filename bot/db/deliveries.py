@@ -194,6 +194,42 @@ def claim(
     return claims
 
 
+def claim_pair(
+    c: Connection, subscriber_id: int, article_id: int, *, day: date, worker: str, now: datetime
+) -> Claim | None:
+    """Plan and claim the (subscriber, article) row for `worker` at once, outside any run.
+
+    A new pair gets its row; a pending one (planned by a push, not yet sent) is taken over.
+    None when the pair's row is sent, failed, or held by another sender: it goes out once.
+    """
+    insert_pending(c, [(subscriber_id, article_id, day)], run_id=None, now=now)
+    # On PostgreSQL a push holding the row (FOR UPDATE) makes this wait, then see `sending`.
+    taken = c.execute(
+        update(DELIVERIES)
+        .where(
+            DELIVERIES.c.subscriber_id == subscriber_id,
+            DELIVERIES.c.article_id == article_id,
+            DELIVERIES.c.state == PENDING,
+        )
+        .values(state=SENDING, claimed_by=worker, claimed_at=now, not_before=None)
+    )
+    if not taken.rowcount:
+        return None
+    row = (
+        c.execute(
+            select(*_CLAIM_COLUMNS)
+            .join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
+            .where(
+                DELIVERIES.c.subscriber_id == subscriber_id,
+                DELIVERIES.c.article_id == article_id,
+            )
+        )
+        .mappings()
+        .one()
+    )
+    return Claim(**row)
+
+
 def heartbeat(c: Connection, worker: str, now: datetime) -> int:
     """Renew the lease on every row `worker` holds; return how many."""
     result = c.execute(

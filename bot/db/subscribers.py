@@ -361,3 +361,50 @@ def move_chat(c: Connection, old_chat_id: int, new_chat_id: int) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def by_id(c: Connection, subscriber_id: int) -> Subscriber | None:
+    """Return a subscriber by its row id, active or not."""
+    query = select(*COLUMNS).where(SUBSCRIBERS.c.id == subscriber_id)
+    row = c.execute(query).mappings().first()
+    return None if row is None else to_subscriber(row)
+
+
+def of_type(c: Connection, chat_type: str, *, limit: int = 1000) -> list[Subscriber]:
+    """Return the subscribers of one chat type (channels), active or not, by id."""
+    query = select(*COLUMNS).where(SUBSCRIBERS.c.chat_type == chat_type)
+    return [
+        to_subscriber(row)
+        for row in c.execute(query.order_by(SUBSCRIBERS.c.id).limit(limit)).mappings()
+    ]
+
+
+def insert_channel(
+    c: Connection,
+    chat_id: int,
+    *,
+    title: str,
+    language: str,
+    connected_by: int,
+    inactive_reason: str | None,
+    now: datetime,
+) -> Subscriber | None:
+    """Insert a channel's subscriber (inactive with a reason, or active); None if it has a row."""
+    values = {
+        "chat_id": chat_id,
+        "chat_type": "channel",
+        "title": title,
+        "language": language,
+        "language_locked": False,
+        "active": inactive_reason is None,
+        "inactive_reason": inactive_reason,
+        "unsubscribed_at": None if inactive_reason is None else now,
+        "subscribed_at": now,
+        "connected_by": connected_by,
+        "thread_id": 0,  # a channel has no topics
+    }
+    stmt = insert_on_conflict(c, SUBSCRIBERS).on_conflict_do_nothing(
+        index_elements=["chat_id", "thread_id"]
+    )
+    row = c.execute(stmt.returning(*COLUMNS), values).mappings().first()
+    return None if row is None else to_subscriber(row)

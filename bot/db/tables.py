@@ -130,6 +130,8 @@ class SubscriberRow(Base):
     next_push_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=UNSCHEDULED, server_default=text(f"'{UNSCHEDULED_SQL}'")
     )
+    # A channel: the user who connected it, told in private when the bot loses the channel.
+    connected_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("chat_id", "thread_id", name="uq_subscribers_chat_thread"),

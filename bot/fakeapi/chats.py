@@ -26,6 +26,8 @@ class Chats:
         self._forgotten: set[int] = set()
         self._migrated: dict[int, int] = {}
         self._next_supergroup = 1
+        self._channels: set[int] = set()
+        self._by_username: dict[str, int] = {}  # public chats by lower-case @username
 
     def user(
         self,
@@ -72,9 +74,25 @@ class Chats:
         self.register(chat)
         return chat
 
+    def channel(self, chat_id: int, title: str, *, username: str | None = None) -> FakeChat:
+        """Register a channel (a -100… id); the bot is not in it until given a role."""
+        if chat_id >= 0:
+            raise ValueError("channel ids are negative")
+        chat = FakeChat(chat_id, "channel", title=title, username=username)
+        self.register(chat)
+        return chat
+
+    def is_channel(self, chat_id: int) -> bool:
+        """Tell whether the chat is a registered channel."""
+        return chat_id in self._channels
+
     def register(self, chat: FakeChat) -> None:
         """Make `chat` known (again, if it was forgotten)."""
         self._chats[chat.id] = chat
+        if chat.type == "channel":
+            self._channels.add(chat.id)
+        if chat.username and chat.type != "private":
+            self._by_username[chat.username.lower()] = chat.id
         self._json[chat.id] = chat.to_dict()
         self._str[chat.id] = dumps(self._json[chat.id])
         self._forgotten.discard(chat.id)
@@ -133,6 +151,12 @@ class Chats:
         raw = params.get("chat_id")
         if raw is None or raw == "":
             raise bad_request("chat_id is empty")
+        if isinstance(raw, str) and raw.startswith("@"):
+            # Public groups and channels may be named by @username instead of their id.
+            found = self._by_username.get(raw[1:].lower())
+            if found is None:
+                raise bad_request("chat not found")
+            raw = found
         try:
             chat_id = int(raw)
         except (TypeError, ValueError) as exc:

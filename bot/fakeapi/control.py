@@ -16,6 +16,10 @@ POST /_control/block     {user_id, blocked?: true}
 POST /_control/member    {chat_id, user_id?, status, rights?, custom_title?}
                          (no user_id: the bot's own role)   → the ChatMember's status
 POST /_control/migrate   {chat_id}                     → {"migrate_to_chat_id": …}
+POST /_control/channel   {chat_id, title?, username?}  (register a channel)
+POST /_control/change_member {chat_id, by_user_id, status, user_id?, rights?}
+                         (no user_id: the bot → my_chat_member)   → {"update_id": …}
+POST /_control/channel_post {chat_id, text}            → {"update_id": …}
 POST /_control/settle    {quiet?, timeout?}
 POST /_control/inline    {user_id, query, offset?, chat_type?, language_code?}
                          → {"inline_query_id": …}
@@ -151,6 +155,60 @@ def _topic(api: LoopbackBotApi, data: dict[str, Any]) -> dict[str, Any]:
     return found.to_dict()
 
 
+def _channel(api: LoopbackBotApi, data: dict[str, Any]) -> dict[str, Any]:
+    """Register a channel."""
+    username = data.get("username")
+    chat = api.channel(
+        int(data["chat_id"]),
+        str(data.get("title", "Channel")),
+        username=None if username is None else str(username),
+    )
+    return chat.to_dict()
+
+
+def _registered(api: LoopbackBotApi, data: dict[str, Any]) -> FakeChat:
+    chat = api.get_chat(int(data["chat_id"]))
+    if chat is None:
+        raise ValueError(f"chat {data['chat_id']} is not registered")
+    return chat
+
+
+def _change_member(api: LoopbackBotApi, data: dict[str, Any]) -> dict[str, int]:
+    """Let a user change someone's role (no user_id: the bot's) and queue the update."""
+    chat = _registered(api, data)
+    by = api.get_user(int(data["by_user_id"])) or api.user(int(data["by_user_id"]))
+    user = None
+    if data.get("user_id") is not None:
+        user = api.get_user(int(data["user_id"])) or api.user(int(data["user_id"]))
+    rights = data.get("rights")
+    if rights is not None and not isinstance(rights, dict):
+        raise TypeError("rights must be an object of booleans")
+    update_id = api.change_member(
+        chat,
+        user,
+        by,
+        str(data["status"]),
+        rights={str(k): bool(v) for k, v in (rights or {}).items()},
+    )
+    return {"update_id": update_id}
+
+
+def _channel_post(api: LoopbackBotApi, data: dict[str, Any]) -> dict[str, int]:
+    """Queue a post in a channel."""
+    return {"update_id": api.channel_post(_registered(api, data), str(data["text"]))}
+
+
+def _posted(
+    api: LoopbackBotApi, action: Callable[[LoopbackBotApi, dict[str, Any]], Any]
+) -> Callable[[web.Request], Awaitable[Any]]:
+    """Return a route that calls `action` with the request's JSON body."""
+
+    async def route(request: web.Request) -> Any:
+        return action(api, await _body(request))
+
+    return route
+
+
 def add_routes(app: web.Application, api: LoopbackBotApi) -> None:
     """Add the /_control routes for `api` to `app`."""
 
@@ -241,6 +299,9 @@ def _add_chat_routes(app: web.Application, api: LoopbackBotApi) -> None:
     app.router.add_post("/_control/block", _guard(block))
     app.router.add_post("/_control/member", _guard(member))
     app.router.add_post("/_control/migrate", _guard(migrate))
+    app.router.add_post("/_control/channel", _guard(_posted(api, _channel)))
+    app.router.add_post("/_control/change_member", _guard(_posted(api, _change_member)))
+    app.router.add_post("/_control/channel_post", _guard(_posted(api, _channel_post)))
 
 
 def _add_topic_routes(app: web.Application, api: LoopbackBotApi) -> None:

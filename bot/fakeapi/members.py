@@ -138,6 +138,37 @@ class Members:
             return True
         return role.status == "administrator" and role.rights.get("can_post_messages", True)
 
+    def check_post(self, chat_id: int) -> None:
+        """Refuse a message to a channel the bot may not post in, with Telegram's words."""
+        chat = self._chats.get_chat(chat_id)
+        if chat is None or self.can_post(chat):
+            return
+        if self.role(chat, self.bot_id).status in ("left", "kicked"):
+            raise ApiError(403, "Forbidden: bot is not a member of the channel chat")
+        raise bad_request("need administrator rights in the channel chat")
+
+    def change(
+        self,
+        chat: FakeChat,
+        user_id: int,
+        by: dict[str, Any],
+        status: str,
+        *,
+        rights: dict[str, bool] | None = None,
+        date: int = 0,
+    ) -> dict[str, Any]:
+        """Change a member's role; return the ChatMemberUpdated Telegram sends about it."""
+        old = self.role(chat, user_id)
+        new = self.set_role(chat.id, user_id, status, rights=rights)
+        user = self._user_dict(user_id)
+        return {
+            "chat": self._chats.chat_dict(chat),
+            "from": by,
+            "date": date,
+            "old_chat_member": old.member_dict(user, chat.type),
+            "new_chat_member": new.member_dict(user, chat.type),
+        }
+
     def _user_dict(self, user_id: int) -> dict[str, Any]:
         if user_id == self.bot_id:
             return self._bot_user

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from bot.errors import MarkupError
@@ -77,10 +78,13 @@ class MessageStore:
         *,
         keep_text: bool = True,
         forums: Forums | None = None,
+        channel_gate: Callable[[int], None] | None = None,
     ) -> None:
         self.keep_text = keep_text
         self._chats = chats
         self._forums = forums or Forums()
+        # Refuses a channel the bot may not post in (bot.fakeapi.members.Members.check_post).
+        self._channel_gate = channel_gate
         self._meter = meter
         self._bot_user = bot_user
         self._bot_str = dumps(bot_user)
@@ -241,6 +245,8 @@ class MessageStore:
         """Send a message: sendMessage."""
         chat_id, chat = self._chats.resolve(params)
         thread_id = self._forums.thread_for_send(chat_id, params)
+        if chat_id < 0 and self._channel_gate is not None and self._chats.is_channel(chat_id):
+            self._channel_gate(chat_id)
         text = self._render(params)
         markup_json = self._markup(params)
         paid = as_bool(params, "allow_paid_broadcast")

@@ -122,14 +122,15 @@ class LoopbackBotApi:
         }
         self._chats = Chats(strict=strict_chats)
         self._forums = Forums()
+        self._members = Members(self._chats, self._bot_user)
         self._messages = MessageStore(
             self._chats,
             RateMeter(limits, self.stats),
             self._bot_user,
             keep_text=keep_text,
             forums=self._forums,
+            channel_gate=self._members.check_post,
         )
-        self._members = Members(self._chats, self._bot_user)
         self._callbacks = CallbackQueries()
         self._inline = InlineQueries()
         self.inline_feedback = inline_feedback
@@ -151,6 +152,7 @@ class LoopbackBotApi:
             ("sendChatAction", self._messages.send_chat_action),
             ("answerCallbackQuery", self._callbacks.answer_callback_query),
             ("answerInlineQuery", self._inline.answer_inline_query),
+            ("getChat", self._get_chat),
             ("getChatMember", self._members.get_chat_member),
             ("getChat", self._chats.get_chat_info),
             ("getChatAdministrators", self._members.get_chat_administrators),
@@ -280,6 +282,25 @@ class LoopbackBotApi:
             }
         )
 
+    def _get_chat(self, params: dict[str, Any]) -> str:
+        """Answer getChat: the ChatFullInfo of a known chat (public ones also by @username)."""
+        chat_id, _ = self._chats.resolve(params)
+        chat = self._chats.get_chat(chat_id) or FakeChat(chat_id, "private", first_name="User")
+        return dumps(
+            {
+                **self._chats.chat_dict(chat),
+                "accent_color_id": 0,
+                "max_reaction_count": 11,
+                "accepted_gift_types": {
+                    "unlimited_gifts": False,
+                    "limited_gifts": False,
+                    "unique_gifts": False,
+                    "premium_subscription": False,
+                    "gifts_from_channels": False,
+                },
+            }
+        )
+
     def _send_observed(self, params: dict[str, Any]) -> str:
         result = self._messages.send_message(params)
         if self._observer is not None:
@@ -319,6 +340,77 @@ class LoopbackBotApi:
     ) -> FakeChat:
         """Register a group (negative id) the bot is a member of; a forum is a supergroup."""
         return self._chats.group(chat_id, title, supergroup=supergroup, forum=forum)
+
+    def channel(
+        self, chat_id: int, title: str = "Channel", *, username: str | None = None
+    ) -> FakeChat:
+        """Register a channel (a -100… id); the bot is not in it until :meth:`change_member`."""
+        return self._chats.channel(chat_id, title, username=username)
+
+    def change_member(
+        self,
+        chat: FakeChat,
+        user: FakeUser | None,
+        by: FakeUser,
+        status: str,
+        *,
+        rights: dict[str, bool] | None = None,
+    ) -> int:
+        """Let `by` change the role of `user` (None: the bot) in `chat`; return the update_id.
+
+        Queues what Telegram sends: ``my_chat_member`` when the bot's role changed (added as
+        an administrator, demoted, removed), ``chat_member`` for anyone else's.
+        """
+        self._chats.remember(by)
+        if user is not None:
+            self._chats.remember(user)
+        user_id = self._members.bot_id if user is None else user.id
+        update = self._members.change(
+            chat, user_id, by.to_dict(), status, rights=rights, date=int(time.time())
+        )
+        return self._updates.put("my_chat_member" if user is None else "chat_member", update)
+
+    def channel_post(self, chat: FakeChat, text: str) -> int:
+        """Queue a post in a channel (a ``channel_post`` update); return its update_id.
+
+        As on Telegram the post has no ``from``: it is signed by the channel (``sender_chat``).
+        """
+        if chat.type != "channel":
+            raise ValueError(f"chat {chat.id} is not a channel")
+        chat_json = self._chats.chat_dict(chat)
+        post: dict[str, Any] = {
+            "message_id": self._messages.next_id(chat.id),
+            "sender_chat": chat_json,
+            "chat": chat_json,
+            "date": int(time.time()),
+            "text": text,
+        }
+        match = _COMMAND.match(text)
+        if match:
+            post["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": utf16_len(match.group())}
+            ]
+        return self._updates.put("channel_post", post)
+
+    def forward_channel_post(self, user: FakeUser, channel: FakeChat, text: str = "A post") -> int:
+        """Queue a channel's post forwarded by `user` into their private chat with the bot."""
+        chat = self.private_chat(user)
+        self._chats.unblock(user.id)
+        now = int(time.time())
+        message = {
+            "message_id": self._messages.next_id(chat.id),
+            "from": user.to_dict(),
+            "chat": self._chats.chat_dict(chat),
+            "date": now,
+            "forward_origin": {
+                "type": "channel",
+                "chat": self._chats.chat_dict(channel),
+                "message_id": self._messages.next_id(channel.id),
+                "date": now,
+            },
+            "text": text,
+        }
+        return self._updates.put("message", message)
 
     def set_role(
         self,

@@ -110,6 +110,23 @@ class Push:
                 # Give back this worker's claims now rather than after the lease.
                 await asyncio.to_thread(self.ledger.release, self.options.worker_id)
 
+    async def deliver_one(self, claim: Claim) -> Outcome:
+        """Send one claimed row outside a run, settle it in the ledger, and say how it ended.
+
+        The same part-by-part send and settling as a run's workers (a channel's "post the
+        latest now" goes through it): a retry hands the row back to the next push.
+        """
+        await self.renders.prepare([claim])
+        before = (self.sent, self.blocked, self.retried)
+        await self.outcomes.reserve()
+        await self._deliver(claim)
+        await self.outcomes.final_flush()
+        if self.sent > before[0]:
+            return Outcome.SENT
+        if self.blocked > before[1]:
+            return Outcome.BLOCKED
+        return Outcome.RETRY if self.retried > before[2] else Outcome.FAILED
+
     async def _claim(self, limit: int) -> list[Claim]:
         """Claim up to `limit` rows; a cancel waits for a claim already running in its thread.
 

@@ -49,6 +49,8 @@ class PushOptions:
     poll_interval: float = 0.5  # how often to look again while others hold rows
     clock: Callable[[], datetime] = utcnow  # wall clock for claims, leases and retries
     reader: ReaderLinks | None = None  # set with WEB_URL: 📖 opens the web reader
+    # The bot's @username: a channel post's 📖 and ⚠️ are t.me deep links into the bot.
+    bot_username: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> PushOptions:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bot.channels import CHANNEL, channel_buttons
 from bot.digest import Button, article_buttons, render_part
 from bot.i18n import DEFAULT_LANG, Lang, is_lang
 from bot.model import Claim, StoredArticle
@@ -31,11 +32,17 @@ class DigestRenders:
     """
 
     def __init__(
-        self, store: Store, renderer: Renderer, *, reader: ReaderLinks | None = None
+        self,
+        store: Store,
+        renderer: Renderer,
+        *,
+        reader: ReaderLinks | None = None,
+        bot_username: str | None = None,
     ) -> None:
         self.store = store
         self.renderer = renderer
         self.reader = reader
+        self.bot_username = bot_username
         self.count = 0  # digests rendered this run
         self._articles: dict[int, StoredArticle | None] = {}
         self._digests: dict[tuple[int, Lang], Digest | None] = {}
@@ -63,17 +70,21 @@ class DigestRenders:
     def digest(self, claim: Claim) -> Digest | None:
         """Return the claim's digest; None when its article is hidden, deleted or unprepared."""
         found = self._digests.get((claim.article_id, _lang(claim.language)))
-        if found is None or self.reader is None:
-            return found
-        # 📖 opens the web reader: a Mini App in private chats, a signed link elsewhere.
-        buttons = with_reader(
-            found.buttons,
-            self.reader,
-            claim.article_id,
-            private=claim.chat_type == "private",
-            now=int(time.time()),
-        )
-        return Digest(found.parts, buttons)
+        if found is None:
+            return None
+        buttons = found.buttons
+        if self.reader is not None:
+            # 📖 opens the web reader: a Mini App in private chats, a signed link elsewhere.
+            buttons = with_reader(
+                buttons,
+                self.reader,
+                claim.article_id,
+                private=claim.chat_type == "private",
+                now=int(time.time()),
+            )
+        if claim.chat_type == CHANNEL and self.bot_username:
+            buttons = channel_buttons(buttons, self.bot_username, claim.article_id)
+        return found if buttons is found.buttons else Digest(found.parts, buttons)
 
 
 def _lang(value: str) -> Lang:

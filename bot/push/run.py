@@ -1,4 +1,4 @@
-"""run_push: plan a run in the ledger, send it with the engine, and report."""
+"""run_push: plan a run in the ledger, send it with the engine, and report; deliver_now."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from datetime import datetime, timedelta
 
 from bot.ledger import Ledger
 from bot.logging_setup import log_context
-from bot.model import RunStats
+from bot.model import RunStats, Subscriber
 from bot.push.engine import Push
 from bot.push.options import PushOptions, run_key
 from bot.push.outcomes import OutcomeWriter
 from bot.push.planner import Planner
 from bot.push.renders import DigestRenders
 from bot.push.reports import PushProgress, PushReport
-from bot.push.sender import Sender
+from bot.push.sender import Outcome, Sender
 from bot.rendering import Renderer
+from bot.scheduling import subscriber_zone
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,9 @@ async def _send(
     run = await asyncio.to_thread(ledger.start_run, key, options.clock())
     plan = await asyncio.to_thread(Planner(store).plan, run.id, now, options.defaults, force=force)
     total = await asyncio.to_thread(ledger.pending_count)
-    renders = DigestRenders(store, renderer, reader=options.reader)
+    renders = DigestRenders(
+        store, renderer, reader=options.reader, bot_username=options.bot_username
+    )
     push = Push(
         options,
         store=store,
@@ -119,3 +122,40 @@ async def _send(
         renders=renders.count,
         stats=stats,
     )
+
+
+async def deliver_now(
+    store: Store,
+    renderer: Renderer,
+    sender: Sender,
+    options: PushOptions,
+    *,
+    subscriber: Subscriber,
+    article_id: int,
+) -> Outcome | None:
+    """Send one article to one subscriber now, through the ledger's row for that pair.
+
+    The row is the one a daily push would plan (dated the subscriber's local today), so the
+    push never sends that article there again, and a second call sends nothing. None when
+    the pair already has a row that is not pending (sent, failed, or being sent).
+    """
+    now = options.clock()
+    day = now.astimezone(subscriber_zone(subscriber, options.defaults)).date()
+    ledger = Ledger(store)
+    claim = await asyncio.to_thread(
+        ledger.claim_pair, subscriber.id, article_id, day=day, worker=options.worker_id, now=now
+    )
+    if claim is None:
+        return None
+    renders = DigestRenders(
+        store, renderer, reader=options.reader, bot_username=options.bot_username
+    )
+    push = Push(
+        options,
+        store=store,
+        ledger=ledger,
+        sender=sender,
+        renders=renders,
+        outcomes=OutcomeWriter(ledger, options),
+    )
+    return await push.deliver_one(claim)

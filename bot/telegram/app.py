@@ -21,6 +21,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -40,6 +41,7 @@ from bot.metrics import DatabaseTotals
 from bot.runtime import Runtime
 from bot.status import Liveness
 from bot.telegram import (
+    channels_flow,
     flood_guard,
     handlers,
     inline,
@@ -174,6 +176,18 @@ def register_handlers(application: DigestApplication) -> None:
     command("reload", handlers.reload)
     command("pushnow", push_commands.pushnow)
     command("preview", push_commands.preview)
+    command("channel", channels_flow.channel_command)
+    command("channels", channels_flow.channels_command)
+
+    # The bot's own role in a chat changed (added to a channel, promoted, demoted, removed).
+    # Channel posts (`channel_post`) reach no handler: commands in a channel are ignored.
+    application.add_handler(
+        ChatMemberHandler(channels_flow.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
+    # Someone else's role in a channel changed: a demoted administrator loses its screens.
+    application.add_handler(
+        ChatMemberHandler(channels_flow.chat_member, ChatMemberHandler.CHAT_MEMBER)
+    )
 
     application.add_handler(CallbackQueryHandler(timed("button", handlers.button)))
     application.add_handler(InlineQueryHandler(timed("inline", inline.inline_query)))
@@ -182,6 +196,10 @@ def register_handlers(application: DigestApplication) -> None:
     # (one for unknown commands, one for free text); in groups the bot answers an unknown
     # command only when it is addressed to it (/cmd@thisbot), and stays silent otherwise.
     addressed = private | _AddressedToThisBot()
+    # A channel's post forwarded into the private chat connects that channel.
+    application.add_handler(
+        MessageHandler(new & private & filters.FORWARDED, channels_flow.forwarded)
+    )
     unknown = MessageHandler(new & filters.COMMAND & addressed, handlers.unknown_command)
     application.add_handler(unknown)
     application.add_handler(MessageHandler(new & private & filters.TEXT, handlers.hint))

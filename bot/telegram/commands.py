@@ -47,6 +47,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("settings"),
     Command("time", "arg_time"),
     Command("timezone", "arg_timezone"),
+    Command("channels"),
+    Command("channel", "arg_channel", menu=False),
     Command("help"),
     Command("stop"),
     Command("unsubscribe", menu=False),

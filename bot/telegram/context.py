@@ -21,7 +21,7 @@ from bot.metrics import Metrics
 from bot.model import StoredArticle, Subscriber
 from bot.push.options import push_defaults
 from bot.rendering import Renderer
-from bot.roles import RoleCache
+from bot.roles import AdminLists, RoleCache
 from bot.runtime import Runtime
 from bot.scheduling import PushDefaults
 from bot.status import Liveness
@@ -124,6 +124,7 @@ class BotState:
         self.liveness = Liveness()  # build_application shares it with the getUpdates transport
         self.error_reports = ErrorReports()  # ERROR_CHAT_ID's one-a-minute budget
         self.roles = RoleCache()  # members' roles in groups and channels, read briefly
+        self.admin_lists = AdminLists()  # channels' administrators, for /channels
         self.outbox: Outbox | None = None  # opened in post_init, drained at shutdown
         self.budget = CommandBudget()  # per-chat flood control (bot.telegram.flood_guard)
         self._digests: DigestCache | None = None

@@ -13,7 +13,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from telegram import CallbackQuery, Update
+from telegram import CallbackQuery, Chat, Update
 from telegram.error import Forbidden
 
 from bot.arguments import (
@@ -21,6 +21,7 @@ from bot.arguments import (
     PAGE_SIZE,
     Page,
     deep_link_article,
+    deep_link_part,
     page_of,
     parse_callback,
     parse_full,
@@ -34,7 +35,7 @@ from bot.i18n import DEFAULT_LANG, Lang, language_for
 from bot.model import StoredArticle
 from bot.scheduling import schedule_context, schedule_for
 from bot.store import Store
-from bot.telegram import settings_flow, topics_flow
+from bot.telegram import channels_flow, settings_flow, topics_flow
 from bot.telegram.commands import command_usage, help_lines
 from bot.telegram.context import ChatInfo, DigestContext, chat_info, lang_of, thread_of
 from bot.telegram.keyboards import article_rows, list_rows
@@ -120,6 +121,11 @@ async def start(update: Update, context: DigestContext) -> None:
     chat = await chat_info(update, context)
     if chat is None:
         return
+    part = deep_link_part(context.args[0]) if context.args and chat.is_private else None
+    if part is not None:
+        # A channel post's 📖 or ⚠️: the reader wants that part, not a subscription.
+        await send_linked_part(context, chat, *part)
+        return
     subscription = await context.db(
         context.store.subscribe,
         chat.id,
@@ -147,6 +153,20 @@ async def start(update: Update, context: DigestContext) -> None:
             await reply.notice("unavailable")
         else:
             await send_article(reply, stored, "digest", reader_links(context))
+
+
+async def send_linked_part(
+    context: DigestContext, chat: ChatInfo, part: str, article_id: int
+) -> None:
+    """Send the part of an article a deep link (`/start f<id>`, `r<id>`) asks for."""
+    stored = await context.db(context.store.get_article, article_id)
+    reply = context.reply(chat)
+    if stored is None:
+        await reply.notice("unavailable")
+    elif part == "full":
+        await send_full(reply, stored, context)
+    else:
+        await send_article(reply, stored, "risks")
 
 
 async def stop(update: Update, context: DigestContext) -> None:
@@ -431,6 +451,14 @@ async def _list_button(
 ARTICLE_ACTIONS: dict[str, Part] = {"full": "full", "risks": "risks", "article": "digest"}
 
 
+# The flows whose screens have buttons of their own: their actions, and who handles them.
+_FLOWS = (
+    (settings_flow.ACTIONS, settings_flow.on_button),
+    (channels_flow.ACTIONS, channels_flow.on_button),
+    (topics_flow.ACTIONS, topics_flow.on_button),
+)
+
+
 class Spinner:
     """A pressed button's spinner: answered (stopped) exactly once, however the press ends."""
 
@@ -452,17 +480,17 @@ async def _dispatch(
     context: DigestContext, chat: ChatInfo | None, query: CallbackQuery, spinner: Spinner
 ) -> Answer:
     parsed = parse_callback(query.data or "")
-    if parsed is None or chat is None:
+    if parsed is None or chat is None or chat.type == Chat.CHANNEL:
+        # A button in a channel never answers there (its 📖 and ⚠️ are deep links anyway).
         return UNAVAILABLE
     action, args = parsed
     if action in ARTICLE_ACTIONS:
         return await _article_button(context, chat, spinner, args, ARTICLE_ACTIONS[action])
     if action == "list":
         return await _list_button(context, chat, query, args)
-    if action in settings_flow.ACTIONS:
-        return await settings_flow.on_button(context, chat, query, action, args)
-    if action in topics_flow.ACTIONS:
-        return await topics_flow.on_button(context, chat, query, action, args)
+    for actions, on_button in _FLOWS:
+        if action in actions:
+            return await on_button(context, chat, query, action, args)
     return UNAVAILABLE
 
 

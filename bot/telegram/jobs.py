@@ -20,8 +20,8 @@ from bot.push.options import PushOptions
 from bot.push.reports import PushReport
 from bot.push.run import run_push
 from bot.status import PUSH_TICK as PUSH_TICK_BEAT
+from bot.telegram import channel_loss
 from bot.telegram.context import DigestApplication, DigestContext
-from bot.telegram.sender import TelegramSender
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ async def _push_until_stopped(application: DigestApplication, *, force: bool) ->
     runtime = application.bot_data.require_runtime()
     metrics = application.bot_data.metrics
     started = time.monotonic()
-    options = PushOptions.from_settings(runtime.settings)
-    sender = TelegramSender(application.bot)
+    options = PushOptions.from_settings(runtime.settings, bot_username=application.bot.username)
+    sender = channel_loss.push_sender(application.bot, runtime)
     push = asyncio.create_task(
         run_push(runtime.store, runtime.renderer, sender, options, force=force)
     )

@@ -2,7 +2,10 @@
 
 Callback data is ``action:int:...`` (bot.digest.callback); the actions are:
 ``full:<id>``, ``risks:<id>`` (also on push messages), ``article:<id>``, ``list:<page>``,
-``set:<view>``, ``settime:<hour>:<minute>``, ``settz:<index>``, ``setlang:<index>``.
+``set:<view>``, ``settime:<hour>:<minute>``, ``settz:<index>``, ``setlang:<index>``; a
+channel's (bot.telegram.channels_flow) ``chset``, ``chtime``, ``chtz``, ``chlang`` with the
+channel's subscriber id first, ``chopen``, ``chon``, ``choff``, ``chpost``, ``chdrop:<id>``,
+``chtopics:<id>:<page>``, ``chtopic:<id>:<topic>:<page>`` and ``chlist``.
 """
 
 from __future__ import annotations
@@ -102,32 +105,103 @@ def list_rows(
     return [*article_rows(articles), nav]
 
 
-def _back(renderer: Renderer, lang: Lang) -> list[Button]:
-    return [Button(renderer.text("button_back", lang), callback_data=callback("set", 0))]
+# A channel's settings, changed from a private chat, carry the channel's subscriber id first.
+CHANNEL_SETTINGS: dict[str, str] = {
+    "set": "chset",
+    "settime": "chtime",
+    "settz": "chtz",
+    "setlang": "chlang",
+}
 
 
-def settings_rows(renderer: Renderer, lang: Lang, view: SettingsView) -> list[list[Button]]:
-    """Return the keyboard of one /settings screen."""
+def _choice(action: str, *args: int, channel: int | None) -> str:
+    """Return a settings button's callback data, for this chat or for a channel."""
+    if channel is None:
+        return callback(action, *args)
+    return callback(CHANNEL_SETTINGS[action], channel, *args)
+
+
+def _back(renderer: Renderer, lang: Lang, channel: int | None) -> list[Button]:
+    data = _choice("set", 0, channel=channel)
+    return [Button(renderer.text("button_back", lang), callback_data=data)]
+
+
+def settings_rows(
+    renderer: Renderer, lang: Lang, view: SettingsView, *, channel: int | None = None
+) -> list[list[Button]]:
+    """Return the keyboard of one /settings screen (of a channel's, given its subscriber id)."""
     if view is SettingsView.TIME:
         hours = [
-            Button(f"{h:02d}:00", callback_data=callback("settime", h, 0)) for h in PICKER_HOURS
+            Button(f"{h:02d}:00", callback_data=_choice("settime", h, 0, channel=channel))
+            for h in PICKER_HOURS
         ]
-        return [hours[i : i + 5] for i in range(0, len(hours), 5)] + [_back(renderer, lang)]
+        back = _back(renderer, lang, channel)
+        return [hours[i : i + 5] for i in range(0, len(hours), 5)] + [back]
     if view is SettingsView.TIMEZONE:
         zones = [
-            Button(name, callback_data=callback("settz", i)) for i, name in enumerate(TIMEZONES)
+            Button(name, callback_data=_choice("settz", i, channel=channel))
+            for i, name in enumerate(TIMEZONES)
         ]
-        return [zones[i : i + 2] for i in range(0, len(zones), 2)] + [_back(renderer, lang)]
+        return [zones[i : i + 2] for i in range(0, len(zones), 2)] + [
+            _back(renderer, lang, channel)
+        ]
     if view is SettingsView.LANGUAGE:
         choices = [
-            Button(renderer.text(f"language_{code}", lang), callback_data=callback("setlang", i))
+            Button(
+                renderer.text(f"language_{code}", lang),
+                callback_data=_choice("setlang", i, channel=channel),
+            )
             for i, code in enumerate(LANGS)
         ]
-        return [choices, _back(renderer, lang)]
+        return [choices, _back(renderer, lang, channel)]
     return [
         [
-            Button(renderer.text("button_set_time", lang), callback_data=callback("set", 1)),
-            Button(renderer.text("button_set_timezone", lang), callback_data=callback("set", 2)),
+            Button(
+                renderer.text("button_set_time", lang),
+                callback_data=_choice("set", 1, channel=channel),
+            ),
+            Button(
+                renderer.text("button_set_timezone", lang),
+                callback_data=_choice("set", 2, channel=channel),
+            ),
         ],
-        [Button(renderer.text("button_set_language", lang), callback_data=callback("set", 3))],
+        [
+            Button(
+                renderer.text("button_set_language", lang),
+                callback_data=_choice("set", 3, channel=channel),
+            )
+        ],
+    ]
+
+
+def channel_rows(
+    renderer: Renderer, lang: Lang, subscriber_id: int, *, active: bool, can_start: bool
+) -> list[list[Button]]:
+    """Return a channel screen's own buttons, below its settings.
+
+    Start (confirm or resume) when it may start, else pause when it posts; its topics; post
+    the latest now; disconnect; back to the list of channels.
+    """
+    toggle: list[Button] = []
+    if active:
+        toggle.append(
+            Button(renderer.text("button_channel_pause", lang), callback("choff", subscriber_id))
+        )
+    elif can_start:
+        toggle.append(
+            Button(renderer.text("button_channel_start", lang), callback("chon", subscriber_id))
+        )
+    return [
+        toggle,
+        [
+            Button(
+                renderer.text("button_channel_topics", lang),
+                callback("chtopics", subscriber_id, 1),
+            )
+        ],
+        [
+            Button(renderer.text("button_channel_post", lang), callback("chpost", subscriber_id)),
+            Button(renderer.text("button_channel_drop", lang), callback("chdrop", subscriber_id)),
+        ],
+        [Button(renderer.text("button_channel_list", lang), callback("chlist"))],
     ]

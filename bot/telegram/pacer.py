@@ -242,6 +242,8 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
             paid_rate=self._paid_rate if self.paid_broadcast else self.rate,
             chat_interval=self._chat_interval,
             group_per_minute=self._group_limit,
+            clock=self._clock,  # the pacer's own clock and sleep: slots come back on them
+            sleep=self._sleep,
         )
         return self.budget
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from telegram.constants import ParseMode
 from telegram.ext import Defaults, ExtBot
@@ -23,9 +24,9 @@ from bot.push.run import run_push
 from bot.push.sender import OutgoingMessage, SendResult
 from bot.runtime import Runtime
 from bot.telegram.aiohttp_request import build_request
+from bot.telegram.channel_loss import push_sender
 from bot.telegram.credentials import bot_token, reaching_bot_api
 from bot.telegram.pacer import Pacer, RateLimitArgs, pacer_for
-from bot.telegram.sender import TelegramSender
 
 # Connections beyond the sender's concurrency: a slow response must not stall the pool.
 SPARE_CONNECTIONS = 4
@@ -68,11 +69,14 @@ async def push_once(
     # getMe in `async with`: a refused token fails there, before anything is planned.
     with reaching_bot_api():
         async with bot:
+            # Known after getMe: a channel post's 📖 and ⚠️ deep-link to this bot.
+            options = replace(options, bot_username=bot.username)
             push = asyncio.ensure_future(
                 run_push(
                     runtime.store,
                     runtime.renderer,
-                    TelegramSender(bot),
+                    # A refused channel is lost and its editor told, as in the running bot.
+                    push_sender(bot, runtime),
                     options,
                     force=force,
                     progress=progress,

@@ -9,7 +9,8 @@ pacer it comes back as RETRY with ``retry_after``.
 
 Bot API errors map to outcomes as Telegram means them:
 
-- 403 Forbidden (blocked, kicked, deactivated) and 400 "chat not found" → BLOCKED
+- 403 Forbidden (blocked, kicked, deactivated), 400 "chat not found" and a channel's
+  "need administrator rights" / CHAT_WRITE_FORBIDDEN → BLOCKED
 - 400 "message thread not found" and "TOPIC_CLOSED" (a forum topic deleted or closed) →
   BLOCKED: only that topic's subscription goes inactive, the chat's other topics go on
 - 400 with ``migrate_to_chat_id`` (PTB's ``ChatMigrated``) → MIGRATED with the new id
@@ -56,6 +57,10 @@ _GONE: Final = (
     "message thread not found",
     "topic_closed",
     "topic_deleted",
+    # A channel (or group) the bot may no longer post in: lost until it is promoted again.
+    "need administrator rights",
+    "chat_write_forbidden",
+    "not enough rights to send",
 )
 
 

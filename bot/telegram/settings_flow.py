@@ -92,18 +92,18 @@ async def timezone_command(update: Update, context: DigestContext) -> None:
     await _typed(update, context, "timezone")
 
 
-async def _save(
-    context: DigestContext, chat: ChatInfo, action: str, args: tuple[int, ...]
+async def save_choice(
+    context: DigestContext, chat_id: int, action: str, args: tuple[int, ...], *, thread_id: int = 0
 ) -> Subscriber | None:
     """Apply one picker choice to the chat's (topic's) subscription; None when stale or forged."""
-    store, thread = context.store, chat.thread_id
+    store, thread = context.store, thread_id
     if action == "settime" and len(args) == 2 and args[0] < 24 and args[1] < 60:
         at = time(args[0], args[1])
-        return await context.db(store.set_push_time, chat.id, at, thread_id=thread)
+        return await context.db(store.set_push_time, chat_id, at, thread_id=thread)
     if action == "settz" and len(args) == 1 and args[0] < len(TIMEZONES):
-        return await context.db(store.set_timezone, chat.id, TIMEZONES[args[0]], thread_id=thread)
+        return await context.db(store.set_timezone, chat_id, TIMEZONES[args[0]], thread_id=thread)
     if action == "setlang" and len(args) == 1 and args[0] < len(LANGS):
-        return await context.db(store.set_language, chat.id, LANGS[args[0]], thread_id=thread)
+        return await context.db(store.set_language, chat_id, LANGS[args[0]], thread_id=thread)
     return None
 
 
@@ -124,7 +124,7 @@ async def on_button(
             return UNAVAILABLE
         view, subscriber, saved = SettingsView(args[0]), chat.subscriber, False
     else:
-        changed = await _save(context, chat, action, args)
+        changed = await save_choice(context, chat.id, action, args, thread_id=chat.thread_id)
         if changed is None:
             return UNAVAILABLE
         view, subscriber, saved = SettingsView.MAIN, changed, True

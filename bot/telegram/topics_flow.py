@@ -15,7 +15,7 @@ from bot.arguments import PAGE_SIZE, Page, chat_title, page_of, parse_text
 from bot.digest import Button, callback
 from bot.errors import UsageError
 from bot.i18n import Lang
-from bot.model import StoredArticle, Topic
+from bot.model import StoredArticle, Subscriber, Topic
 from bot.rendering import Renderer
 from bot.store import Store
 from bot.telegram.context import ChatInfo, DigestContext, chat_info
@@ -69,20 +69,44 @@ def _label(topic: Topic, followed: bool) -> str:
     return f"{'✓ ' if followed else ''}{name} · {topic.articles}"
 
 
+def _topic_data(action: str, *args: int, channel: int | None) -> str:
+    """Return a topic button's callback data, for this chat or (`ch…`) for a channel."""
+    return callback(action, *args) if channel is None else callback(f"ch{action}", channel, *args)
+
+
 def topic_rows(
-    renderer: Renderer, lang: Lang, page: Page, shown: list[Topic], followed: set[int]
+    renderer: Renderer,
+    lang: Lang,
+    page: Page,
+    shown: list[Topic],
+    followed: set[int],
+    *,
+    channel: int | None = None,
 ) -> list[list[Button]]:
-    """Return the /topics keyboard: a toggle per topic, two a row, then ◀ ▶."""
+    """Return the /topics keyboard: a toggle per topic, two a row, then ◀ ▶.
+
+    Given a channel's subscriber id, the buttons change that channel's topics, and a last
+    row goes back to its screen.
+    """
     toggles = [
-        Button(_label(t, t.id in followed), callback("topic", t.id, page.number)) for t in shown
+        Button(
+            _label(t, t.id in followed),
+            _topic_data("topic", t.id, page.number, channel=channel),
+        )
+        for t in shown
     ]
     rows = [toggles[i : i + 2] for i in range(0, len(toggles), 2)]
     nav = []
     if page.number > 1:
-        nav.append(Button(renderer.text("button_prev", lang), callback("topics", page.number - 1)))
+        data = _topic_data("topics", page.number - 1, channel=channel)
+        nav.append(Button(renderer.text("button_prev", lang), data))
     if page.number < page.pages:
-        nav.append(Button(renderer.text("button_next", lang), callback("topics", page.number + 1)))
-    return [*rows, nav]
+        data = _topic_data("topics", page.number + 1, channel=channel)
+        nav.append(Button(renderer.text("button_next", lang), data))
+    if channel is None:
+        return [*rows, nav]
+    back = [Button(renderer.text("button_back", lang), callback("chopen", channel))]
+    return [*rows, nav, back]
 
 
 def _screen(
@@ -97,6 +121,28 @@ def _screen(
         following=[t.name for t in following],
     )
     return text, topic_rows(renderer, lang, page, shown, {t.id for t in following})
+
+
+async def channel_topics(
+    context: DigestContext, lang: Lang, subscriber: Subscriber, requested: int
+) -> tuple[str, list[list[Button]]] | None:
+    """Return a channel's topics screen (one page of toggles), for its administrator."""
+    page, shown, following = await context.db(
+        _load, context.store, subscriber.chat_id, subscriber.thread_id, requested
+    )
+    if not shown:
+        return None
+    text = context.renderer.render(
+        "channel_topics",
+        lang,
+        title=subscriber.title,
+        page=page.number,
+        pages=page.pages,
+        total=page.total,
+        following=[t.name for t in following],
+    )
+    followed = {t.id for t in following}
+    return text, topic_rows(context.renderer, lang, page, shown, followed, channel=subscriber.id)
 
 
 async def topics_command(update: Update, context: DigestContext) -> None:
@@ -283,19 +329,20 @@ async def _toggle(context: DigestContext, chat: ChatInfo, topic_id: int) -> Answ
         return Answer("settings_need_start", alert=True)
     if not await may_manage(context, chat):
         return Answer("chat_admins_only", alert=True, lang=chat.user_lang)
+    return await toggle_following(context, chat.id, topic_id, thread_id=chat.thread_id)
+
+
+async def toggle_following(
+    context: DigestContext, chat_id: int, topic_id: int, *, thread_id: int = 0
+) -> Answer:
+    """Follow the topic if the chat does not, else unfollow it; the toast that says which."""
     topic = await context.db(context.store.get_topic, topic_id)
     if topic is None:
         return UNAVAILABLE
-    followed = {
-        t.id for t in await context.db(context.store.followed_topics, chat.id, chat.thread_id)
-    }
+    followed = {t.id for t in await context.db(context.store.followed_topics, chat_id, thread_id)}
     follow = topic.id not in followed
     await context.db(
-        context.store.set_following,
-        chat.id,
-        topic.id,
-        follow=follow,
-        thread_id=chat.thread_id,
+        context.store.set_following, chat_id, topic.id, follow=follow, thread_id=thread_id
     )
     return Answer("toast_followed" if follow else "toast_unfollowed")
 

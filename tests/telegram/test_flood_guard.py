@@ -54,7 +54,11 @@ async def held_bot(
 ) -> AsyncIterator[tuple[BotHarness, FakeTime]]:
     time = FakeTime()
     settings = bot_settings(api, tmp_path, seeds_dir, DEFAULT_BACKEND)
-    async with running_bot(api, settings, pacer=held_pacer(time)) as bot:
+    pacer = held_pacer(time)
+    async with running_bot(api, settings, pacer=pacer) as bot:
+        # The held clock is this process's alone: the budget shared through the database runs
+        # on the wall clock every process shares (tested on its own), so it is let go.
+        await pacer.shutdown()
         bot.app.bot_data.budget = CommandBudget(clock=time.clock)
         try:
             yield bot, time
