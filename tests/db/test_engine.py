@@ -12,11 +12,13 @@ from sqlalchemy import inspect
 from bot.db.engine import open_database
 from bot.db.tables import Base
 
-# PostgreSQL-only index for newest-first reads (migration 0002); SQLite needs none.
-MIGRATION_ONLY_INDEXES = {"ix_articles_newest"}
+# PostgreSQL-only indexes: newest-first reads (migration 0002), trigram search (0007).
+MIGRATION_ONLY_INDEXES = {"ix_articles_newest", "ix_articles_search_trgm"}
 
 
 def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    if type_ == "table" and name is not None and name.startswith("articles_fts"):
+        return False  # SQLite's FTS5 search table and its shadow tables (migration 0007)
     return not (type_ == "index" and name in MIGRATION_ONLY_INDEXES)
 
 
@@ -47,7 +49,7 @@ def test_opening_twice_migrates_once_and_keeps_data(sqlite_url: str) -> None:
         with second.connect() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM push_runs").scalar() == 1
             version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-        assert version == "0006"
+        assert version == "0007_search"
     finally:
         second.dispose()
 
