@@ -51,7 +51,6 @@ class StoredArticle:
     hidden: bool = False
 
 
-
 @dataclass(frozen=True, slots=True)
 class Snippet:
     """A short piece of an article's text around a search match, the matches marked."""
@@ -67,6 +66,7 @@ class SearchHit:
 
     stored: StoredArticle
     snippet: Snippet
+
 
 @dataclass(frozen=True, slots=True)
 class FileStamp:

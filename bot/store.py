@@ -40,7 +40,6 @@ from bot.model import (
 )
 from bot.snippets import snippet
 
-
 log = logging.getLogger(__name__)
 
 

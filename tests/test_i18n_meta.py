@@ -88,7 +88,8 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
             "count": 2,
             "hits": [
                 SearchHit(
-                    StoredArticle(1, _HIT_ARTICLE), Snippet((("x <", False), ("b", True)), True, True)
+                    StoredArticle(1, _HIT_ARTICLE),
+                    Snippet((("x <", False), ("b", True)), cut_before=True, cut_after=True),
                 ),
                 SearchHit(StoredArticle(2, _HIT_ARTICLE), Snippet((), False, False)),
             ],

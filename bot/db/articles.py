@@ -326,7 +326,8 @@ def search(c: Connection, words: Sequence[str], *, limit: int) -> list[StoredArt
     if not terms or limit < 1:
         return []
     indexed = [t for t in terms if len(t) >= TRIGRAM]
-    query = select(*_COLUMNS).where(_VISIBLE, *(_contains(c, t) for t in terms if len(t) < TRIGRAM))
+    scanned = [_contains(c, t) for t in terms if len(t) < TRIGRAM]
+    query = select(*_COLUMNS).where(_VISIBLE, *scanned)
     if not indexed:
         newest = query.with_only_columns(ARTICLES.c.id).order_by(*NEWEST_FIRST)
         query = select(*_COLUMNS).where(ARTICLES.c.id.in_(newest.limit(SHORT_CANDIDATES)))
