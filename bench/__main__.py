@@ -30,6 +30,7 @@ from bench import (
     profile,
     push_ceiling,
     reader,
+    search,
 )
 from bench.common import ROOT, Options, Row
 from bench.report import text_table, write
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "memory": memory.run,
     "profile": profile.run,
     "reader": reader.run,
+    "search": search.run,
 }
 
 

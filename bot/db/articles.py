@@ -277,10 +277,12 @@ def count_by_hidden(c: Connection) -> tuple[int, int]:
 
 
 # The shortest word a trigram index can find; shorter words (two Chinese characters are a
-# common query) are matched by scanning the newest articles instead.
+# common query) are matched by scanning the articles instead.
 TRIGRAM = 3
-# How many of the newest articles holding only short words are ranked: the scan stops there.
-SHORT_CANDIDATES = 200
+# How many matches are ranked: those imported last. Ranking every match of a common word
+# costs a read of every article (~1 s at 100 000); walking the index from the newest
+# import stops after these.
+CANDIDATES = 200
 # Article length (characters) added before dividing occurrences by it: a short article
 # with one match does not outrank a long one that is about the word.
 _LENGTH_DAMPING = 1000
@@ -315,31 +317,38 @@ def _fts_phrase(terms: Sequence[str]) -> str:
     return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
+def _candidates(c: Connection, terms: Sequence[str]) -> Select[Any]:
+    """Return the ids of the CANDIDATES last imported visible articles holding every term."""
+    indexed = [t for t in terms if len(t) >= TRIGRAM]
+    query = select(ARTICLES.c.id).where(
+        _VISIBLE, *(_contains(c, t) for t in terms if len(t) < TRIGRAM)
+    )
+    last_imported = ARTICLES.c.id.desc()
+    if indexed and c.dialect.name == "sqlite":
+        fts = table("articles_fts", column("rowid", Integer))
+        query = query.join_from(fts, ARTICLES, fts.c.rowid == ARTICLES.c.id).where(
+            literal_column("articles_fts").match(_fts_phrase(indexed))
+        )
+        # In the index's own order, FTS5 walks its doclists from the end and stops early.
+        last_imported = fts.c.rowid.desc()
+    elif indexed:
+        query = query.where(
+            *(ARTICLES.c.search_text.like(f"%{_like(t)}%", escape="\\") for t in indexed)
+        )
+    return query.order_by(last_imported).limit(CANDIDATES)
+
+
 def search(c: Connection, words: Sequence[str], *, limit: int) -> list[StoredArticle]:
     """Return visible articles containing every word (case-insensitive), most relevant first.
 
     Relevance is how often the words occur per length of the article, ties going to the
-    newest. Words of 3+ characters are looked up in the trigram index (migration 0007);
-    a query of only shorter words ranks the SHORT_CANDIDATES newest articles holding them.
+    newest. Words of 3+ characters are looked up in the trigram index (migration 0007),
+    shorter ones matched by scanning; the CANDIDATES last imported matches are ranked.
     """
     terms = search_terms(words)
     if not terms or limit < 1:
         return []
-    indexed = [t for t in terms if len(t) >= TRIGRAM]
-    scanned = [_contains(c, t) for t in terms if len(t) < TRIGRAM]
-    query = select(*_COLUMNS).where(_VISIBLE, *scanned)
-    if not indexed:
-        newest = query.with_only_columns(ARTICLES.c.id).order_by(*NEWEST_FIRST)
-        query = select(*_COLUMNS).where(ARTICLES.c.id.in_(newest.limit(SHORT_CANDIDATES)))
-    elif c.dialect.name == "sqlite":
-        fts = table("articles_fts", column("rowid", Integer))
-        query = query.join_from(ARTICLES, fts, fts.c.rowid == ARTICLES.c.id).where(
-            literal_column("articles_fts").match(_fts_phrase(indexed))
-        )
-    else:
-        query = query.where(
-            *(ARTICLES.c.search_text.like(f"%{_like(t)}%", escape="\\") for t in indexed)
-        )
+    query = select(*_COLUMNS).where(ARTICLES.c.id.in_(_candidates(c, terms)))
     return _all(c, query.order_by(_relevance(terms).desc(), *NEWEST_FIRST).limit(limit))
 
 
