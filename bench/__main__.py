@@ -21,6 +21,7 @@ from pathlib import Path
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from bench import (
+    command_cost,
     commands,
     flood,
     importing,
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "push_ceiling": push_ceiling.run,
     "paced_push": paced_push.run,
     "commands": commands.run,
+    "command_cost": command_cost.run,
     "flood": flood.run,
     "import": importing.run,
     "planning": planning.run,

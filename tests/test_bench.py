@@ -15,12 +15,14 @@ BENCHMARKS = (
     "push_ceiling",
     "paced_push",
     "commands",
+    "command_cost",
     "flood",
     "import",
     "memory",
     "planning",
     "profile",
     "reader",
+    "search",
 )
 
 
