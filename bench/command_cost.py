@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from telegram import Update
-from telegram.ext import CommandHandler, ContextTypes
+from telegram.ext import CommandHandler
 
 from bench.commands import LIFTED_RATE, _burst
 from bench.common import Options, Row, bot_settings, median, percentile
 from bench.server import ServerProcess
 from bot.runtime import Runtime
 from bot.telegram.app import build_application
+from bot.telegram.context import DigestContext
 from bot.telegram.runner import started
 
 COMMANDS = ("/bare", "/latest", "/search AI 焦虑")
@@ -31,7 +32,7 @@ TARGET_RATIO = 1.5
 _BARE_GROUP = -100  # ahead of the flood guard and every command handler
 
 
-async def _bare(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _bare(update: Update, _context: DigestContext) -> None:
     if update.effective_message is not None:
         await update.effective_message.reply_text("pong")
 
