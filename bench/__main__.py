@@ -21,6 +21,7 @@ from pathlib import Path
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from bench import (
+    command_cost,
     commands,
     flood,
     importing,
@@ -31,6 +32,7 @@ from bench import (
     profile,
     push_ceiling,
     reader,
+    search,
 )
 from bench.common import ROOT, Options, Row
 from bench.report import text_table, write
@@ -39,6 +41,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "push_ceiling": push_ceiling.run,
     "paced_push": paced_push.run,
     "commands": commands.run,
+    "command_cost": command_cost.run,
     "flood": flood.run,
     "import": importing.run,
     "planning": planning.run,
@@ -46,6 +49,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "profile": profile.run,
     "reader": reader.run,
     "inline": inline.run,
+    "search": search.run,
 }
 
 

@@ -35,9 +35,11 @@ TARGET_IDLE_MS = 50.0
 TARGET_PUSH_MS = 100.0
 
 
-async def _burst(server: ServerProcess, first_user: int, users: int) -> list[float]:
-    """Send /latest from `users` users at once; return their bot-side latencies (s)."""
-    await asyncio.to_thread(server.burst, list(range(first_user, first_user + users)), "/latest")
+async def _burst(
+    server: ServerProcess, first_user: int, users: int, text: str = "/latest"
+) -> list[float]:
+    """Send `text` from `users` users at once; return their bot-side latencies (s)."""
+    await asyncio.to_thread(server.burst, list(range(first_user, first_user + users)), text)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 120
     while True:

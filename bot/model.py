@@ -52,6 +52,23 @@ class StoredArticle:
 
 
 @dataclass(frozen=True, slots=True)
+class Snippet:
+    """A short piece of an article's text around a search match, the matches marked."""
+
+    pieces: tuple[tuple[str, bool], ...]  # (text, is a match), in reading order
+    cut_before: bool  # the article's text goes on before the first piece
+    cut_after: bool  # ... and after the last
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One /search result: the article and a snippet of it around the match."""
+
+    stored: StoredArticle
+    snippet: Snippet
+
+
+@dataclass(frozen=True, slots=True)
 class FileStamp:
     """What sync needs to tell an unchanged file from a changed one cheaply."""
 

@@ -31,6 +31,7 @@ from bot.model import (
     ArticleUpsert,
     Counts,
     FileStamp,
+    SearchHit,
     StoredArticle,
     Subscriber,
     SubscriberImport,
@@ -38,6 +39,7 @@ from bot.model import (
     SyncWrites,
     Topic,
 )
+from bot.snippets import snippet
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +219,12 @@ class Store:
         with self.engine.connect() as c:
             return articles.count_visible(c, topic_id)
 
-    def search_articles(self, words: Sequence[str], *, limit: int = 10) -> list[StoredArticle]:
-        """Return visible articles containing every word (case-insensitive), newest first."""
+    def search_articles(self, words: Sequence[str], *, limit: int = 10) -> list[SearchHit]:
+        """Return visible articles holding every word, most relevant first, with snippets."""
         with self.engine.connect() as c:
-            return articles.search(c, words, limit=limit)
+            found = articles.search(c, words, limit=limit)
+        terms = articles.search_terms(words)
+        return [SearchHit(stored, snippet(stored.article, terms)) for stored in found]
 
     def visible_article_ids(self, *, newest_first: bool = True) -> list[int]:
         """Return the ids of visible articles in push order."""

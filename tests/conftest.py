@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Connection, create_engine, insert, text
+from sqlalchemy.exc import IntegrityError
 
 from bot.db.engine import open_database
 from bot.db.tables import SUBSCRIBERS
@@ -180,6 +182,10 @@ def pg_url() -> Iterator[str]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        # Migration 0007 creates pg_trgm where the search_path says: in a test's schema, the
+        # extension (and every other test's index on it) would go when that schema is dropped.
+        with contextlib.suppress(IntegrityError):  # another test worker created it first
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         yield f"{PG_URL}?options=-csearch_path%3D{schema}"

@@ -15,6 +15,7 @@ BENCHMARKS = (
     "push_ceiling",
     "paced_push",
     "commands",
+    "command_cost",
     "flood",
     "import",
     "memory",
@@ -22,6 +23,7 @@ BENCHMARKS = (
     "profile",
     "reader",
     "inline",
+    "search",
 )
 
 

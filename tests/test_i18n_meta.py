@@ -11,7 +11,7 @@ import pytest
 
 from bot.i18n import LANGS, Lang
 from bot.markup import parse_html
-from bot.model import Point, ReadRate
+from bot.model import Article, Point, ReadRate, SearchHit, Snippet, StoredArticle
 from bot.rendering import Renderer, default_templates
 from bot.telegram.commands import COMMANDS, help_lines, menu_commands
 
@@ -30,6 +30,7 @@ _ARTICLE: dict[str, object] = {
     "paragraphs": ["First <p>.", "Second."],
     "tags": ("x",),
 }
+_HIT_ARTICLE = Article("s", "A <title>", date(2025, 5, 30), "", "", "", "x <", (), (), "", ())
 _SCHEDULE: dict[str, object] = {
     "push_time": "08:00",
     "timezone": "Asia/Shanghai",
@@ -81,7 +82,19 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
             "topic": "A <b>",
         },
     ],
-    "search": [{"query": "a <b>", "count": 2}],
+    "search": [
+        {
+            "query": "a <b>",
+            "count": 2,
+            "hits": [
+                SearchHit(
+                    StoredArticle(1, _HIT_ARTICLE),
+                    Snippet((("x <", False), ("b", True)), cut_before=True, cut_after=True),
+                ),
+                SearchHit(StoredArticle(2, _HIT_ARTICLE), Snippet((), False, False)),
+            ],
+        }
+    ],
     "settings": [
         {"view": view, "language": lang, "language_locked": True, **_SCHEDULE}
         for view in ("main", "time", "timezone", "language")

@@ -104,8 +104,8 @@ def test_search_matches_every_word_case_insensitively(store: Store) -> None:
         article("x", "Alpha Release", date(2025, 1, 1), body="talks about GPUs and 100% load"),
         article("y", "Beta", date(2025, 1, 2), body="nothing here"),
     )
-    assert [s.article.slug for s in store.search_articles(["alpha", "gpus"])] == ["x"]
-    assert [s.article.slug for s in store.search_articles(["100%"])] == ["x"]
+    assert [s.stored.article.slug for s in store.search_articles(["alpha", "gpus"])] == ["x"]
+    assert [s.stored.article.slug for s in store.search_articles(["100%"])] == ["x"]
     assert store.search_articles(["_"]) == []  # LIKE wildcards are matched literally
     assert store.search_articles(["missing"]) == []
 

@@ -15,14 +15,19 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Float,
+    Integer,
     RowMapping,
     Select,
     Text,
     and_,
     bindparam,
     cast,
+    column,
     func,
+    literal_column,
     select,
+    table,
     update,
 )
 
@@ -280,13 +285,80 @@ def count_by_hidden(c: Connection) -> tuple[int, int]:
     return int(counts.get(False, 0)), int(counts.get(True, 0))
 
 
+# The shortest word a trigram index can find; shorter words (two Chinese characters are a
+# common query) are matched by scanning the articles instead.
+TRIGRAM = 3
+# How many matches are ranked: those imported last. Ranking every match of a common word
+# costs a read of every article (~1 s at 100 000); walking the index from the newest
+# import stops after these.
+CANDIDATES = 200
+# Article length (characters) added before dividing occurrences by it: a short article
+# with one match does not outrank a long one that is about the word.
+_LENGTH_DAMPING = 1000
+
+
+def search_terms(words: Sequence[str]) -> tuple[str, ...]:
+    """Return the distinct casefolded words of a query, in their order."""
+    return tuple(dict.fromkeys(w.casefold() for w in words if w.strip()))
+
+
+def _contains(c: Connection, term: str) -> Any:
+    """Return a condition true when search_text holds `term` (no index; literal, no pattern)."""
+    find = func.instr if c.dialect.name == "sqlite" else func.strpos
+    return find(ARTICLES.c.search_text, term) > 0
+
+
+def _relevance(terms: Sequence[str]) -> Any:
+    """Return how often the terms occur per length of an article: the search's rank."""
+    text_ = ARTICLES.c.search_text
+    length = func.length(text_)
+    occurrences = [
+        (length - func.length(func.replace(text_, term, ""))) / len(term) for term in terms
+    ]
+    total = occurrences[0]
+    for more in occurrences[1:]:
+        total = total + more
+    return cast(total, Float) / (length + _LENGTH_DAMPING)
+
+
+def _fts_phrase(terms: Sequence[str]) -> str:
+    """Return an FTS5 query matching every term literally (each a quoted string)."""
+    return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+def _candidates(c: Connection, terms: Sequence[str]) -> Select[Any]:
+    """Return the ids of the CANDIDATES last imported visible articles holding every term."""
+    indexed = [t for t in terms if len(t) >= TRIGRAM]
+    query = select(ARTICLES.c.id).where(
+        _VISIBLE, *(_contains(c, t) for t in terms if len(t) < TRIGRAM)
+    )
+    last_imported = ARTICLES.c.id.desc()
+    if indexed and c.dialect.name == "sqlite":
+        fts = table("articles_fts", column("rowid", Integer))
+        query = query.join_from(fts, ARTICLES, fts.c.rowid == ARTICLES.c.id).where(
+            literal_column("articles_fts").match(_fts_phrase(indexed))
+        )
+        # In the index's own order, FTS5 walks its doclists from the end and stops early.
+        last_imported = fts.c.rowid.desc()
+    elif indexed:
+        query = query.where(
+            *(ARTICLES.c.search_text.like(f"%{_like(t)}%", escape="\\") for t in indexed)
+        )
+    return query.order_by(last_imported).limit(CANDIDATES)
+
+
 def search(c: Connection, words: Sequence[str], *, limit: int) -> list[StoredArticle]:
-    """Return visible articles containing every word (case-insensitive), newest first."""
-    query = select(*_COLUMNS).where(_VISIBLE)
-    for word in words:
-        escaped = word.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(ARTICLES.c.search_text.like(f"%{escaped}%", escape="\\"))
-    return _all(c, query.order_by(*NEWEST_FIRST).limit(limit))
+    """Return visible articles containing every word (case-insensitive), most relevant first.
+
+    Relevance is how often the words occur per length of the article, ties going to the
+    newest. Words of 3+ characters are looked up in the trigram index (migration 0007),
+    shorter ones matched by scanning; the CANDIDATES last imported matches are ranked.
+    """
+    terms = search_terms(words)
+    if not terms or limit < 1:
+        return []
+    query = select(*_COLUMNS).where(ARTICLES.c.id.in_(_candidates(c, terms)))
+    return _all(c, query.order_by(_relevance(terms).desc(), *NEWEST_FIRST).limit(limit))
 
 
 def visible_ids(c: Connection, *, newest_first: bool) -> list[int]:

@@ -312,7 +312,7 @@ async def list_archive(update: Update, context: DigestContext) -> None:
 
 
 async def search(update: Update, context: DigestContext) -> None:
-    """Search titles, summaries, points and full text (`/search <words>`), 10 results."""
+    """Search titles, summaries, points and full text (`/search <words>`): 10 best, snippets."""
     chat = await chat_info(update, context)
     if chat is None:
         return
@@ -321,13 +321,13 @@ async def search(update: Update, context: DigestContext) -> None:
     except UsageError:
         await context.reply(chat).notice("usage_search")
         return
-    found = await context.db(context.store.search_articles, words, limit=10)
+    hits = await context.db(context.store.search_articles, words, limit=10)
     query = " ".join(words)
-    if not found:
+    if not hits:
         await context.reply(chat).notice("search_none", query=query)
         return
-    values = {"query": query, "count": len(found)}
-    await context.reply(chat).template("search", values, article_rows(found))
+    values = {"query": query, "count": len(hits), "hits": hits}
+    await context.reply(chat).template("search", values, article_rows([h.stored for h in hits]))
 
 
 # -- help, hints, admin -----------------------------------------------------------------

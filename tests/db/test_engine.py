@@ -15,11 +15,13 @@ from sqlalchemy import inspect
 from bot.db.engine import MIGRATIONS, head_revision, open_database
 from bot.db.tables import Base
 
-# PostgreSQL-only index for newest-first reads (migration 0002); SQLite needs none.
-MIGRATION_ONLY_INDEXES = {"ix_articles_newest"}
+# PostgreSQL-only indexes: newest-first reads (migration 0002), trigram search (0010).
+MIGRATION_ONLY_INDEXES = {"ix_articles_newest", "ix_articles_search_trgm"}
 
 
 def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    if type_ == "table" and name is not None and name.startswith("articles_fts"):
+        return False  # SQLite's FTS5 search table and its shadow tables (migration 0007)
     return not (type_ == "index" and name in MIGRATION_ONLY_INDEXES)
 
 

@@ -316,6 +316,41 @@ async def test_search_finds_articles_as_buttons_and_explains_no_match_and_empty_
     assert usage.text.startswith("Usage: /search <words>")
 
 
+@pytest.mark.parametrize(
+    ("language", "heading"),
+    [("zh-hans", "匹配 “AI 焦虑” 的文章（3 篇）"), ("en", "Articles matching “AI 焦虑” (3)")],
+)
+async def test_search_lists_the_best_match_first_with_a_marked_snippet(
+    bot: BotHarness, language: str, heading: str
+) -> None:
+    """Results come most relevant first, each with its snippet; the words are bold, <x> escaped.
+
+    The bundled seed article talks about AI 焦虑 too: three matches.
+    """
+    bodies = {
+        1: "说实话，AI <让人> 焦虑。" + "填充。" * 60,
+        2: "AI 焦虑，AI 焦虑，还是 AI 焦虑。",
+        3: "Nothing to see here.",
+    }
+    for index, body in bodies.items():
+        (bot.settings.seeds_dir / f"s{index}.md").write_text(
+            article_file(index, title=f"Story {index}", body=body), encoding="utf-8"
+        )
+    await asyncio.to_thread(bot.runtime.sync)
+    ids = {s.article.title: s.id for s in bot.runtime.store.list_articles()}
+    user = bot.api.user(18, language_code=language)
+    chat = bot.api.private_chat(user)
+    [found] = await bot.say(chat, user, "/search AI 焦虑")
+    assert found.text.startswith(heading)
+    assert found.text.index("Story 2") < found.text.index("Story 1")
+    assert "Story 3" not in found.text
+    assert "说实话，AI <让人> 焦虑。" in found.text
+    bold = {found.text[e["offset"] : e["offset"] + e["length"]] for e in found.entities}
+    assert {"AI", "焦虑"} <= bold
+    buttons = button_data(found)
+    assert buttons.index(f"article:{ids['Story 2']}") < buttons.index(f"article:{ids['Story 1']}")
+
+
 # -- buttons --------------------------------------------------------------------------
 
 

@@ -1,0 +1,164 @@
+"""Search: the trigram index finds every word literally, ranks, and follows every write."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import delete
+
+from bot.db import articles
+from bot.db.engine import MIGRATIONS, create_db_engine, open_database
+from bot.db.tables import ARTICLES
+from bot.model import Article, ArticleUpsert, FileStamp
+from bot.store import Store, utcnow
+
+
+def article(slug: str, body: str, day: date | None = date(2026, 1, 1), title: str = "") -> Article:
+    return Article(
+        slug=slug,
+        title=title or slug,
+        date=day,
+        author="",
+        source="",
+        url="",
+        one_line="summary",
+        points=(),
+        risks=(),
+        body=body,
+        tags=(),
+    )
+
+
+def upsert(a: Article, ident: int | None = None) -> ArticleUpsert:
+    digest = hashlib.sha256(f"{a.slug}:{a.body}".encode()).hexdigest()
+    return ArticleUpsert(a, f"/{a.slug}.md", 1, 1, digest, ident)
+
+
+def put(store: Store, *items: Article) -> dict[str, int]:
+    store.apply_sync(inserts=[upsert(a) for a in items], updates=[], restamps=[], hide=[])
+    return {s.article.slug: s.id for s in store.list_articles()}
+
+
+def found(store: Store, *words: str) -> list[str]:
+    return [hit.stored.article.slug for hit in store.search_articles(list(words))]
+
+
+def test_more_occurrences_rank_first_and_ties_go_to_the_newest(store: Store) -> None:
+    put(
+        store,
+        article("once", "模型 training once, filler filler filler", date(2026, 3, 1)),
+        article("thrice", "模型 模型 模型 training, filler filler", date(2026, 1, 1)),
+        article("tie-old", "模型 same text here", date(2026, 1, 2)),
+        article("tie-new", "模型 same text here", date(2026, 2, 2)),
+        article("none", "nothing relevant", date(2026, 4, 1)),
+    )
+    assert found(store, "模型") == ["thrice", "tie-new", "tie-old", "once"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (["焦"], ["a"]),  # one Chinese character
+        (["焦虑"], ["a"]),  # two: shorter than a trigram
+        (["越来越焦虑"], ["a"]),  # five: through the index
+        (["焦虑", "gpu"], ["a"]),  # a short word and an indexed one together
+        (["虑越"], []),  # the characters are there, not in this order
+        (["gpus"], ["a"]),
+        (["GPUs"], ["a"]),  # case-insensitive
+        (["Straße"], ["b"]),  # casefolded: matches "STRASSE" as well
+        (["ai"], ["a", "b"]),
+        (["ai", "zebra"], []),  # every word must be there
+    ],
+)
+def test_chinese_and_english_of_every_length_match_literally(
+    store: Store, query: list[str], expected: list[str]
+) -> None:
+    put(
+        store,
+        article("a", "说实话，AI 让人越来越焦虑。Buying GPUs.", date(2026, 1, 2)),
+        article("b", "AI news from the STRASSE", date(2026, 1, 1)),
+    )
+    assert sorted(found(store, *query)) == expected
+
+
+@pytest.mark.parametrize(
+    "word",
+    ['"', '"x', "*", "a*", "NEAR", "NEAR(a b)", "AND", "OR", "NOT", "title:x", "(", "^abc", "-x",
+     "%", "_", "\\", "'; DROP TABLE articles; --", "{a b}", "x" * 200],
+)  # fmt: skip
+def test_query_syntax_is_searched_literally_and_never_raises(store: Store, word: str) -> None:
+    put(store, article("plain", "plain text"), article("odd", f"odd {word} text"))
+    assert found(store, word) == ["odd"]
+
+
+def test_no_words_find_nothing(store: Store) -> None:
+    put(store, article("a", "text"))
+    assert found(store) == []
+    assert found(store, " ") == []
+
+
+def test_snippet_shows_the_match_in_its_text_marked(store: Store) -> None:
+    body = "开头。" * 40 + "说实话，AI 让人越来越焦虑。" + "结尾。" * 40
+    put(store, article("a", body))
+    [hit] = store.search_articles(["ai", "焦虑"])
+    shown = "".join(text for text, _ in hit.snippet.pieces)
+    assert "说实话，AI 让人越来越焦虑。" in shown
+    assert [text for text, match in hit.snippet.pieces if match] == ["AI", "焦虑"]
+    assert hit.snippet.cut_before
+    assert hit.snippet.cut_after
+    assert len(shown) <= 80
+
+
+def test_the_index_follows_edit_hide_revive_and_delete(store: Store) -> None:
+    ids = put(store, article("a", "old words: 稀有词"), article("b", "other text"))
+    store.apply_sync(
+        inserts=[], updates=[upsert(article("a", "new words: 新词语"), ids["a"])], restamps=[],
+        hide=[],
+    )  # fmt: skip
+    assert found(store, "稀有词") == []
+    assert found(store, "新词语") == ["a"]
+    store.apply_sync(inserts=[], updates=[], restamps=[], hide=["a"])
+    assert found(store, "新词语") == []  # hidden articles never match
+    stamp = FileStamp(
+        ids["a"], "/a.md", 2, 1, upsert(article("a", "new words: 新词语")).content_hash, False
+    )
+    store.apply_sync(inserts=[], updates=[], restamps=[stamp], hide=[])
+    assert found(store, "新词语") == ["a"]
+    with store.write_engine.begin() as c:
+        c.execute(delete(ARTICLES).where(ARTICLES.c.id == ids["a"]))
+    assert found(store, "新词语") == []
+    assert found(store, "other") == ["b"]
+
+
+def test_re_import_of_the_same_file_keeps_one_match(store: Store) -> None:
+    ids = put(store, article("a", "词语 once"))
+    same = upsert(article("a", "词语 once"), ids["a"])
+    store.apply_sync(inserts=[], updates=[same], restamps=[], hide=[])
+    store.apply_sync(inserts=[], updates=[same], restamps=[], hide=[])
+    assert found(store, "词语") == ["a"]
+    assert found(store, "once") == ["a"]
+
+
+def test_migration_from_0006_indexes_the_stored_articles(database_url: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_db_engine(database_url)
+    with engine.begin() as c:
+        config.attributes["connection"] = c
+        command.upgrade(config, "0006")
+        articles.insert_new(
+            c, [upsert(article("old", "存量文章 archived")), upsert(article("x", "x"))], utcnow()
+        )
+        articles.hide(c, ["x"])
+    engine.dispose()
+    store = Store(open_database(database_url))
+    try:
+        assert found(store, "存量文章") == ["old"]
+        assert found(store, "archived") == ["old"]
+        assert found(store, "x") == []  # hidden before the index existed: still not found
+    finally:
+        store.close()
