@@ -285,3 +285,29 @@ async def test_a_command_slot_waits_behind_at_most_two_push_windows_not_the_push
     # The push waited for its turn through the injected sleep only, a window at a time.
     assert clocks.slept
     assert max(clocks.slept) <= 2 * WINDOW
+
+
+async def test_a_slice_outliving_its_window_gives_up_its_past_slots(
+    stores: tuple[Store, Store], clocks: Clocks
+) -> None:
+    """At a rate where one slice holds thousands of slots, a push idle past the slice's window
+    gets a slot at now, not the slice's next (stale) one: stale slots would each be too late to
+    send and stall the push until the slice ran out."""
+    budget = SharedBudget(
+        stores[0].writing,
+        KEY,
+        100_000.0,
+        paid_rate=100_000.0,
+        wall=clocks.wall,
+        clock=clocks.monotonic,
+        sleep=clocks.sleep,
+    )
+    try:
+        first = await budget.slot("push")
+        clocks.advance(0.15)  # inside the slice's 0.2 s, far past its second slot
+        later = await budget.slot("push")
+    finally:
+        budget.close()
+    assert first == pytest.approx(500.0, abs=EPS)
+    assert later >= clocks.monotonic() - 0.02 - EPS  # at most LATE/2 in the past
+    assert budget.leases == 1  # still the same slice
