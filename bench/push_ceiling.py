@@ -4,6 +4,10 @@ Per latency (0 and 80 ms, simulated by the server), each repeat runs the raw bas
 real push back to back against the same server process, so both see the same noise; the
 ratio is taken per repeat, then the median. PTB's httpx transport is measured once per
 latency on fewer messages (it is several times slower; the full size would not fit the run).
+
+At 0 ms the push also runs through the pacer with its limits lifted, in-process only and then
+drawing from the rate budget shared through the database (one claim per message for its chat),
+on fewer messages, each repeat beside the raw client: what sharing the budget costs.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ LATENCIES = (0, 80)
 CONCURRENCY = 128
 TARGET_RATE = 1000.0
 TARGET_RATIO = 0.7
+TARGET_SHARED = 0.9  # the shared budget may cost the push at most 10 % of its throughput
+TARGET_SHARED_RAW = 0.8  # issue 10 §3: `push --now` at ≥ 0.8x the raw aiohttp client
 
 
 def _measure(opts: Options, latency: int) -> dict[str, list[PushRun]]:
@@ -32,6 +38,52 @@ def _measure(opts: Options, latency: int) -> dict[str, list[PushRun]]:
             runs["push"].append(asyncio.run(run_path("push", *args, count, CONCURRENCY)))
         runs["ptb-httpx"].append(asyncio.run(run_path("ptb-httpx", *args, httpx_count, 32)))
     return runs
+
+
+def _measure_shared(opts: Options) -> dict[str, list[PushRun]]:
+    count = opts.size(5_000, 100)
+    runs: dict[str, list[PushRun]] = {"raw": [], "paced": [], "shared": []}
+    with ServerProcess(latency_ms=0) as server:
+        args = (server.base_url, server.token)
+        for _ in range(opts.repeats):
+            for path, done in runs.items():
+                done.append(asyncio.run(run_path(path, *args, count, CONCURRENCY)))
+    return runs
+
+
+def _shared_rows(runs: dict[str, list[PushRun]]) -> list[Row]:
+    raw, paced, shared = runs["raw"], runs["paced"], runs["shared"]
+    by_pacer = median([s.rate / p.rate for s, p in zip(shared, paced, strict=True) if p.rate])
+    by_raw = median([s.rate / r.rate for s, r in zip(shared, raw, strict=True) if r.rate])
+    note = f"{raw[0].sent if raw else 0} msgs, {CONCURRENCY} in flight, limits lifted; " + (
+        f"shared {median([s.rate for s in shared]):.0f} msg/s, "
+        f"{median([s.cpu_ms for s in shared]):.3f} ms CPU/msg"
+    )
+    data = {k: [vars(r) for r in v] for k, v in runs.items()}
+    return [
+        Row(
+            "push_ceiling",
+            "shared budget / local pacer @0 ms",
+            round(by_pacer, 2),
+            "×",
+            f"≥ {TARGET_SHARED}",
+            by_pacer >= TARGET_SHARED,
+            f"local pacer {median([p.rate for p in paced]):.0f} msg/s, "
+            f"{median([p.cpu_ms for p in paced]):.3f} ms CPU/msg",
+            note,
+            data,
+        ),
+        Row(
+            "push_ceiling",
+            "shared budget / raw @0 ms",
+            round(by_raw, 2),
+            "×",
+            f"≥ {TARGET_SHARED_RAW}",
+            by_raw >= TARGET_SHARED_RAW,
+            f"raw aiohttp {median([r.rate for r in raw]):.0f} msg/s",
+            "per-repeat ratio, median; SQLite",
+        ),
+    ]
 
 
 def run(opts: Options) -> list[Row]:
@@ -96,4 +148,6 @@ def run(opts: Options) -> list[Row]:
                 note=f"{httpx[0].sent if httpx else 0} msgs, 32 in flight, 1 run (for comparison)",
             ),
         ]
+        if latency == 0:
+            rows += _shared_rows(_measure_shared(opts))
     return rows

@@ -6,6 +6,9 @@
   transport or PTB's default httpx one, from a fixed pool of worker coroutines.
 - ``push``: the real push (``bot.push.run.run_push`` with ``bot.telegram.sender.TelegramSender``
   on the aiohttp transport, ledger on SQLite).
+- ``paced`` / ``shared``: the real push through the pacer with its limits lifted (``LIFTED``
+  messages/s, every chat distinct): the in-process pacer alone, or drawing from the rate budget
+  shared through the database (``Pacer.share``), as ``digestbot push`` does.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class PushRun:
 
 
 PUSH_PATH = "run_push + TelegramSender (aiohttp), SQLite ledger"
+# A rate no push reaches: the pacer's bookkeeping runs but never makes a send wait.
+LIFTED = 1_000_000.0
 
 
 def _keyboard_json(buttons: tuple[Button, ...]) -> str:
@@ -150,12 +155,14 @@ async def real_push(
     *,
     rate: float | None = None,
     paid: bool = False,
+    shared: bool = False,
 ) -> int:
     """Run bot.push.run.run_push (force) on a seeded database; return sent.
 
     ``rate=None`` turns the pacer off (no rate limiter at all, so the ceiling is the bot's own
     cost); otherwise the bot gets ``Pacer(rate)`` as its rate limiter, as in production, and
-    ``paid`` opts into allow_paid_broadcast and the pacer's paid rate.
+    ``paid`` opts into allow_paid_broadcast and the pacer's paid rate; ``shared`` makes the
+    pacer draw from the rate budget in the database (the ledger's store), as ``digestbot push``.
     """
 
     store = Store(open_database(database_url))
@@ -175,6 +182,8 @@ async def real_push(
     )
     request = build_request("aiohttp", pool_size=concurrency)
     pacer = None if rate is None else Pacer(rate, paid_broadcast=paid)
+    if pacer is not None and shared:
+        pacer.share(store.writing, token)
     bot: ExtBot[RateLimitArgs] = ExtBot(
         token, base_url=base_url, request=request, rate_limiter=pacer
     )
@@ -196,14 +205,19 @@ async def run_path(path: str, base_url: str, token: str, count: int, concurrency
     """
     with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
         database_url = ""
-        if path == "push":
+        if path in {"push", "paced", "shared"}:
             database_url = f"sqlite:///{Path(tmp) / 'push.sqlite3'}"
             await asyncio.to_thread(seed_database, database_url, count)
         start, cpu = time.perf_counter(), time.process_time()
         if path == "raw":
             sent = await raw_push(base_url, token, count, concurrency)
-        elif database_url:
+        elif path == "push":
             sent = await real_push(base_url, token, database_url, concurrency)
+        elif database_url:
+            shared = path == "shared"
+            sent = await real_push(
+                base_url, token, database_url, concurrency, rate=LIFTED, shared=shared
+            )
         elif path == "ptb-httpx":
             sent = await ptb_push(base_url, token, count, concurrency, "httpx")
         else:

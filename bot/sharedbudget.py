@@ -13,8 +13,10 @@ claims (``bot.telegram.pacer``). The budget itself is rows of ``rate_budget``
   queue, so /latest is answered during a push.
 - **per chat**, each push message claims its chat's bucket at its slot: two processes sending
   to one chat (two articles of a backlog, claimed by different workers) stay 1 s apart, 61/20 s
-  in groups. Command replies are spaced per chat by the local pacer only: a chat's updates
-  reach one process, and Telegram tolerates the short burst a reply beside a push makes.
+  in groups. The claims waiting while one batch is written go in the next, one transaction
+  for all of them (``rate_budget.take_chats``). Command replies are spaced per chat by the
+  local pacer only: a chat's updates reach one process, and Telegram tolerates the short
+  burst a reply beside a push makes.
 
 Degrading. A database call that fails or takes longer than ``timeout`` switches the process to a
 local bucket at ``FALLBACK_SHARE`` of the rate for ``retry`` seconds (logged once per outage),
@@ -44,6 +46,7 @@ from bot.ratebudget import (
     FALLBACK_SHARE,
     GLOBAL_CHAT,
     GROUP_WINDOW,
+    LATE,
     WINDOW,
     Grant,
     chat_step,
@@ -57,6 +60,7 @@ log = logging.getLogger(__name__)
 Lane = Literal["command", "push"]
 Writing = Callable[[], AbstractContextManager[Connection]]
 T = TypeVar("T")
+Claimed = tuple[int, float, float]  # a chat claim: chat_id, wall-clock instant, spacing
 
 TIMEOUT: Final = 2.0  # seconds a budget call may take before the process falls back
 RETRY: Final = 5.0  # seconds on the fallback share before asking the database again
@@ -72,8 +76,15 @@ class _Slice:
         self.grant = granted
         self.used = 0
 
-    def next(self) -> float | None:
-        """Return the next unused slot's instant, or None once the slice is used up."""
+    def next(self, now: float) -> float | None:
+        """Return the next unused slot not yet past at `now`, or None once the slice is used up.
+
+        Slots already past are given up (idle time is not saved up): at a high rate a slice
+        outlives its window, and handing out its stale slots one by one, each too late to
+        send, would stall the push until the slice ran out.
+        """
+        first = math.ceil((now - LATE / 2 - self.grant.start) / self.grant.step)
+        self.used = max(self.used, first)
         if self.used >= self.grant.count:
             return None
         self.used += 1
@@ -113,6 +124,8 @@ class SharedBudget:
         self._sleep = sleep
         self._slices: dict[bool, _Slice] = {}
         self._push_lock = asyncio.Lock()
+        self._claims: list[tuple[int, float, float, asyncio.Future[Grant | None]]] = []
+        self._claiming: asyncio.Future[None] | None = None
         # Two threads: a push lease and a command's slot need not wait for each other.
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rate-budget")
         self._fallback_until: float | None = None
@@ -138,7 +151,7 @@ class SharedBudget:
         async with self._push_lock:
             while True:
                 current = self._slices.get(paid)
-                at = current.next() if current is not None else None
+                at = current.next(self._wall()) if current is not None else None
                 if at is not None:
                     return self._local(at)
                 granted = await self._lease(paid=paid)
@@ -152,7 +165,8 @@ class SharedBudget:
         """Book `chat_id`'s push slot at `at` (pacer clock); return `at`, or when the chat is free.
 
         A later instant means another process sent to the chat meanwhile: the caller waits
-        and asks again (its bot-wide slot is spent).
+        and asks again (its bot-wide slot is spent). Claims made while a batch is being
+        written go together in the next one: one transaction per batch, not per message.
         """
         wall_at = self._wall() + (at - self._clock())
         step = chat_step(
@@ -160,15 +174,37 @@ class SharedBudget:
             chat_interval=self._chat_interval,
             group_per_minute=self._group_per_minute,
         )
-
-        def claim(c: Connection) -> Grant:
-            return rate_budget.take(c, self.key, chat_id, wall_at, step=step, count=1, horizon=0)
-
-        granted = await self._call(claim)
+        answer: asyncio.Future[Grant | None] = asyncio.get_running_loop().create_future()
+        self._claims.append((chat_id, wall_at, step, answer))
+        if self._claiming is None or self._claiming.done():
+            self._claiming = asyncio.ensure_future(self._write_claims())
+        granted = await answer
         if granted is None or granted.count:
             # Without the database only the local pacer spaces the chat (the fallback share).
             return at
         return self._local(granted.start)
+
+    async def _write_claims(self) -> None:
+        """Write the waiting chat claims a batch at a time until none is left; answer each."""
+        while self._claims:
+            # One turn of the loop lets the senders woken with this one add their claims.
+            await asyncio.sleep(0)
+            batch, self._claims = self._claims, []
+            claims = [(chat, wall_at, step) for chat, wall_at, step, _ in batch]
+
+            def claim(c: Connection, claims: list[Claimed] = claims) -> list[Grant]:
+                return rate_budget.take_chats(c, self.key, claims)
+
+            try:
+                grants: list[Grant] | list[None] = await self._call(claim) or [None] * len(batch)
+            except BaseException as exc:
+                for *_, answer in batch:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                raise
+            for (*_, answer), granted in zip(batch, grants, strict=True):
+                if not answer.done():  # its caller may have been cancelled meanwhile
+                    answer.set_result(granted)
 
     async def _command_slot(self, *, paid: bool) -> float:
         step = send_step(self.paid_rate if paid else self.rate)
