@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import time as clock
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -26,6 +25,7 @@ from bot.model import Article, ArticleUpsert
 from bot.rendering import Renderer
 from bot.scheduling import PushDefaults
 from bot.store import Store, utcnow
+from tests.warm_cli import run_forked
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -44,18 +44,11 @@ os.environ["PTB_TIMEDELTA"] = "1"
 def run_digestbot(
     cwd: Path, env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m bot ARGS` as a person would, in `cwd` with `env`; never raise on failure."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=env,
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
+    """Run `python -m bot ARGS` as a person would, in `cwd` with `env`; never raise on failure.
+
+    The run is a fork of a process that has imported digestbot already (tests/warm_cli.py).
+    """
+    return run_forked(cwd, env, args, stdin, timeout)
 
 
 T = TypeVar("T")

@@ -23,6 +23,7 @@ from bot.fakeapi.server import LoopbackBotApi
 from bot.store import Store
 from bot.sync import sync_articles
 from tests.conftest import seed_subscribers
+from tests.warm_cli import run_forked
 
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = "sent {}, failed {}, blocked {}, skipped {}"
@@ -71,20 +72,9 @@ def env_for(cli_env: dict[str, str], api: LoopbackBotApi, **extra: str) -> dict[
 
 async def digestbot(env: dict[str, str], *args: str) -> tuple[int, list[str]]:
     """Run `digestbot <args>` without blocking the loop (the fake server runs in it)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    assert process.returncode == 0, err.decode()
-    return process.returncode, out.decode().splitlines()
+    result = await asyncio.to_thread(run_forked, ROOT, env, args, None, 120)
+    assert result.returncode == 0, result.stderr
+    return result.returncode, result.stdout.splitlines()
 
 
 async def test_dry_run_lists_who_would_get_what_and_sends_nothing(

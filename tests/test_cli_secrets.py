@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +21,7 @@ import pytest
 import typer
 
 from bot.cli import app
+from tests.warm_cli import run_forked
 
 TOKEN = "123456789:AAEsecretHALFofTHEtoken_0123456789-xyz"  # noqa: S105 - a fake token
 SECRET = TOKEN.split(":", 1)[1]
@@ -142,29 +140,18 @@ def run_case(case: Case, tmp_path: Path, env: dict[str, str]) -> str:
         "LOG_LEVEL": "DEBUG",
         "WEBHOOK_SECRET": "webhook_secret_value_42",
     }
-    with subprocess.Popen(
-        [sys.executable, "-m", "bot", case.command, *case.args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
+    # A server (fake-api, web) or a bot that keeps retrying is stopped as an operator would.
+    serving = case.command in SERVERS
+    result = run_forked(
+        cwd,
+        env,
+        (case.command, *case.args),
+        "/start\n/latest\n",
+        TIMEOUT,
+        terminate_after=SERVE_FOR if serving else None,
         errors="replace",
-        env=env,
-        cwd=cwd,
-    ) as proc:
-        try:
-            wait = SERVE_FOR if case.command in SERVERS else TIMEOUT
-            out, err = proc.communicate("/start\n/latest\n", timeout=wait)
-        except subprocess.TimeoutExpired:
-            # A server (fake-api) or a bot that keeps retrying: stop it as an operator would.
-            proc.send_signal(signal.SIGTERM)
-            try:
-                out, err = proc.communicate(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
-    return out + err
+    )
+    return result.stdout + result.stderr
 
 
 @pytest.mark.slow
