@@ -13,6 +13,7 @@ signals to a running bot) still start `python -m bot` or `digestbot` directly.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import os
@@ -117,6 +118,25 @@ def _line(warm: subprocess.Popen[str], timeout: float | None) -> str:
     return warm.stdout.readline().strip()
 
 
+def _fork(
+    warm: subprocess.Popen[str], cwd: Path, env: dict[str, str], args: tuple[str, ...], io: Path
+) -> int:
+    """Have `warm` fork a child running `python -m bot ARGS` on io/in, io/out, io/err."""
+    job = {
+        "args": list(args),
+        "argv0": str(Path(__file__).resolve().parent.parent / "bot" / "__main__.py"),
+        "env": env,
+        "cwd": str(cwd),
+        "stdin": str(io / "in"),
+        "stdout": str(io / "out"),
+        "stderr": str(io / "err"),
+    }
+    assert warm.stdin is not None
+    warm.stdin.write(json.dumps(job) + "\n")
+    warm.stdin.flush()
+    return int(_line(warm, 60))
+
+
 def run_forked(
     cwd: Path,
     env: dict[str, str],
@@ -139,19 +159,7 @@ def run_forked(
         (folder / "in").write_text(stdin or "", encoding="utf-8")
         (folder / "out").touch()
         (folder / "err").touch()
-        job = {
-            "args": list(args),
-            "argv0": str(Path(__file__).resolve().parent.parent / "bot" / "__main__.py"),
-            "env": env,
-            "cwd": str(cwd),
-            "stdin": str(folder / "in"),
-            "stdout": str(folder / "out"),
-            "stderr": str(folder / "err"),
-        }
-        assert warm.stdin is not None
-        warm.stdin.write(json.dumps(job) + "\n")
-        warm.stdin.flush()
-        pid = int(_line(warm, 60))
+        pid = _fork(warm, cwd, env, args, folder)
         try:
             if terminate_after is not None:
                 try:
@@ -171,3 +179,52 @@ def run_forked(
         out = (folder / "out").read_text(encoding="utf-8", errors=errors)
         err = (folder / "err").read_text(encoding="utf-8", errors=errors)
     return subprocess.CompletedProcess(["python", "-m", "bot", *args], code, out, err)
+
+
+class ForkedProcess:
+    """A running `python -m bot` forked from a warm process; shaped like asyncio's Process."""
+
+    def __init__(self, warm: subprocess.Popen[str], pid: int, scratch: Path) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._warm = warm
+        self._scratch = scratch
+        self._ended = threading.Event()
+        threading.Thread(target=self._reap, daemon=True).start()
+
+    def _reap(self) -> None:
+        # The warm process answers with the exit code when the child ends.
+        self.returncode = int(_line(self._warm, None))
+        with _lock:
+            _idle.append(self._warm)
+        self._ended.set()
+
+    def send_signal(self, sig: int) -> None:
+        """Send `sig` to the process, unless it has ended."""
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL the process, unless it has ended."""
+        self.send_signal(signal.SIGKILL)
+
+    async def wait(self) -> int:
+        """Wait for the process to end; return its exit code (negative: the signal)."""
+        await asyncio.to_thread(self._ended.wait)
+        assert self.returncode is not None
+        return self.returncode
+
+    async def communicate(self) -> tuple[bytes, bytes]:
+        """Wait for the process to end; return what it wrote to stdout and stderr."""
+        await self.wait()
+        return (self._scratch / "out").read_bytes(), (self._scratch / "err").read_bytes()
+
+
+async def start_forked(cwd: Path, env: dict[str, str], args: tuple[str, ...]) -> ForkedProcess:
+    """Start `python -m bot ARGS` in a fork of a warm process; empty stdin, output kept."""
+    warm = await asyncio.to_thread(_take)
+    scratch = Path(tempfile.mkdtemp(prefix="digestbot-cli-"))
+    for name in ("in", "out", "err"):
+        (scratch / name).touch()
+    pid = await asyncio.to_thread(_fork, warm, cwd, env, args, scratch)
+    return ForkedProcess(warm, pid, scratch)

@@ -20,7 +20,6 @@ import asyncio
 import os
 import random
 import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -50,6 +49,7 @@ from bot.telegram.pacer import Pacer
 from bot.telegram.push_run import build_push_bot
 from bot.telegram.sender import TelegramSender
 from tests.conftest import run_digestbot, seed_subscribers
+from tests.warm_cli import ForkedProcess, start_forked
 
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = 32
@@ -351,23 +351,12 @@ def push_env(
     }
 
 
-async def start_push_process(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "push",
-        "--now",
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def start_push_process(env: dict[str, str]) -> ForkedProcess:
+    """Start `digestbot push --now` (a fork of a warm process: no seconds of imports)."""
+    return await start_forked(ROOT, env, ("push", "--now"))
 
 
-async def kill_when_sent(
-    api: LoopbackBotApi, process: asyncio.subprocess.Process, count: int
-) -> None:
+async def kill_when_sent(api: LoopbackBotApi, process: ForkedProcess, count: int) -> None:
     """SIGKILL the process (by its pid) once the server has accepted `count` messages."""
     while api.stats.sent < count:
         assert process.returncode is None, "the push finished before it could be killed"
@@ -434,7 +423,7 @@ async def test_two_processes_share_a_push_and_one_is_killed(
     # Enough rows that the survivor, which starts first, is still pushing when the victim
     # has started up and sent its share (each start-up takes seconds on a loaded machine).
     chats = add_private(store, 1500)
-    processes: list[asyncio.subprocess.Process] = []
+    processes: list[ForkedProcess] = []
     try:
         async with LoopbackBotApi(limits=Limits(global_per_second=500)) as api:
             survivor = await start_push_process(push_env(cli_env, api, pg_url, "httpx"))
