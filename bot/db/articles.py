@@ -329,6 +329,12 @@ def _fts_phrase(terms: Sequence[str]) -> str:
     return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
+def search_reach(words: Sequence[str]) -> int | None:
+    """Return how many of the newest articles a query searches (None: every article)."""
+    terms = search_terms(words)
+    return SHORT_REACH if terms and all(len(t) < TRIGRAM for t in terms) else None
+
+
 def _scanned(c: Connection, terms: Sequence[str], ids: tuple[int, int]) -> list[int]:
     """Return the ids of the CANDIDATES last imported visible matches with ids in [low, high).
 
