@@ -297,7 +297,7 @@ CANDIDATES = 200
 SAMPLE = 250
 # How many of the newest articles a query of only 1–2 character words searches: no trigram
 # index can look those up, so an absent word costs a scan of this many articles, not all.
-SHORT_REACH = 20_000
+SHORT_REACH = 5000
 # Article length (characters) added before dividing occurrences by it: a short article
 # with one match does not outrank a long one that is about the word.
 _LENGTH_DAMPING = 1000
@@ -347,7 +347,9 @@ def _scanned(c: Connection, terms: Sequence[str], ids: tuple[int, int]) -> list[
         .where(
             ARTICLES.c.id >= low,
             ARTICLES.c.id < high,
-            _VISIBLE,
+            # Not `hidden IS 0`: SQLite would take ix_articles_visible_date for it and read
+            # every visible article, where the key's range is a few hundred rows.
+            ARTICLES.c.hidden.is_not(True),
             *(_contains(c, ARTICLES.c.search_text, t) for t in terms),
         )
         .order_by(ARTICLES.c.id.desc())
