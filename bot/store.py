@@ -226,6 +226,10 @@ class Store:
         terms = articles.search_terms(words)
         return [SearchHit(stored, snippet(stored.article, terms)) for stored in found]
 
+    def search_reach(self, words: Sequence[str]) -> int | None:
+        """Return how many of the newest articles a search searches (None: every article)."""
+        return articles.search_reach(words)
+
     def visible_article_ids(self, *, newest_first: bool = True) -> list[int]:
         """Return the ids of visible articles in push order."""
         with self.engine.connect() as c:

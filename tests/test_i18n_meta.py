@@ -93,7 +93,9 @@ SAMPLES: dict[str, list[dict[str, object]]] = {
                 ),
                 SearchHit(StoredArticle(2, _HIT_ARTICLE), Snippet((), False, False)),
             ],
-        }
+            "reach": None,
+        },
+        {"query": "焦虑", "count": 0, "hits": [], "reach": 20_000},
     ],
     "settings": [
         {"view": view, "language": lang, "language_locked": True, **_SCHEDULE}

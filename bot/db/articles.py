@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Float,
     Integer,
     RowMapping,
     Select,
@@ -286,12 +285,19 @@ def count_by_hidden(c: Connection) -> tuple[int, int]:
 
 
 # The shortest word a trigram index can find; shorter words (two Chinese characters are a
-# common query) are matched by scanning the articles instead.
+# common query) are matched by scanning the newest articles instead.
 TRIGRAM = 3
 # How many matches are ranked: those imported last. Ranking every match of a common word
-# costs a read of every article (~1 s at 100 000); walking the index from the newest
-# import stops after these.
+# costs a read of every article (~1 s at 100 000).
 CANDIDATES = 200
+# How many of the newest articles are scanned first. Their share of matches tells how common
+# the words are: a common word's CANDIDATES matches are among the newest few hundred, where a
+# scan stops early, while the trigram index must read and sort every match (PostgreSQL reads
+# ~94 000 for a word in most articles); a rare word is cheaper through the index.
+SAMPLE = 250
+# How many of the newest articles a query of only 1–2 character words searches: no trigram
+# index can look those up, so an absent word costs a scan of this many articles, not all.
+SHORT_REACH = 5000
 # Article length (characters) added before dividing occurrences by it: a short article
 # with one match does not outrank a long one that is about the word.
 _LENGTH_DAMPING = 1000
@@ -302,23 +308,20 @@ def search_terms(words: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(w.casefold() for w in words if w.strip()))
 
 
-def _contains(c: Connection, term: str) -> Any:
-    """Return a condition true when search_text holds `term` (no index; literal, no pattern)."""
+def _contains(c: Connection, text_: Any, term: str) -> Any:
+    """Return a condition true when `text_` holds `term` (no index; literal, no pattern)."""
     find = func.instr if c.dialect.name == "sqlite" else func.strpos
-    return find(ARTICLES.c.search_text, term) > 0
+    return find(text_, term) > 0
 
 
-def _relevance(terms: Sequence[str]) -> Any:
-    """Return how often the terms occur per length of an article: the search's rank."""
-    text_ = ARTICLES.c.search_text
-    length = func.length(text_)
-    occurrences = [
-        (length - func.length(func.replace(text_, term, ""))) / len(term) for term in terms
-    ]
-    total = occurrences[0]
-    for more in occurrences[1:]:
-        total = total + more
-    return cast(total, Float) / (length + _LENGTH_DAMPING)
+def _relevance(text_: str, terms: Sequence[str]) -> float:
+    """Return how often the terms occur per length of an article's text: the search's rank."""
+    return sum(text_.count(term) for term in terms) / (len(text_) + _LENGTH_DAMPING)
+
+
+def _newest_first(day: date | None, ident: int) -> tuple[bool, int, int]:
+    """Return a sort key putting articles in NEWEST_FIRST order (ascending)."""
+    return (day is None, -(day.toordinal() if day else 0), -ident)
 
 
 def _fts_phrase(terms: Sequence[str]) -> str:
@@ -326,39 +329,110 @@ def _fts_phrase(terms: Sequence[str]) -> str:
     return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-def _candidates(c: Connection, terms: Sequence[str]) -> Select[Any]:
-    """Return the ids of the CANDIDATES last imported visible articles holding every term."""
+def search_reach(words: Sequence[str]) -> int | None:
+    """Return how many of the newest articles a query searches (None: every article)."""
+    terms = search_terms(words)
+    return SHORT_REACH if terms and all(len(t) < TRIGRAM for t in terms) else None
+
+
+def _scanned(c: Connection, terms: Sequence[str], ids: tuple[int, int]) -> list[int]:
+    """Return the ids of the CANDIDATES last imported visible matches with ids in [low, high).
+
+    The scan walks the primary key backwards and stops at CANDIDATES matches, so a common
+    word costs a few hundred rows however wide the range is.
+    """
+    low, high = ids
+    query = (
+        select(ARTICLES.c.id)
+        .where(
+            ARTICLES.c.id >= low,
+            ARTICLES.c.id < high,
+            # Not `hidden IS 0`: SQLite would take ix_articles_visible_date for it and read
+            # every visible article, where the key's range is a few hundred rows.
+            ARTICLES.c.hidden.is_not(True),
+            *(_contains(c, ARTICLES.c.search_text, t) for t in terms),
+        )
+        .order_by(ARTICLES.c.id.desc())
+        .limit(CANDIDATES)
+    )
+    return list(c.scalars(query))
+
+
+def _indexed(c: Connection, terms: Sequence[str]) -> list[int]:
+    """Return the ids of the CANDIDATES last imported visible articles holding every term.
+
+    At least one term has TRIGRAM characters: the trigram index finds the articles holding
+    those, and the shorter terms filter them.
+    """
     indexed = [t for t in terms if len(t) >= TRIGRAM]
     query = select(ARTICLES.c.id).where(
-        _VISIBLE, *(_contains(c, t) for t in terms if len(t) < TRIGRAM)
+        _VISIBLE, *(_contains(c, ARTICLES.c.search_text, t) for t in terms if len(t) < TRIGRAM)
     )
     last_imported = ARTICLES.c.id.desc()
-    if indexed and c.dialect.name == "sqlite":
+    if c.dialect.name == "sqlite":
         fts = table("articles_fts", column("rowid", Integer))
         query = query.join_from(fts, ARTICLES, fts.c.rowid == ARTICLES.c.id).where(
             literal_column("articles_fts").match(_fts_phrase(indexed))
         )
         # In the index's own order, FTS5 walks its doclists from the end and stops early.
         last_imported = fts.c.rowid.desc()
-    elif indexed:
+    else:
         query = query.where(
             *(ARTICLES.c.search_text.like(f"%{_like(t)}%", escape="\\") for t in indexed)
         )
-    return query.order_by(last_imported).limit(CANDIDATES)
+    return list(c.scalars(query.order_by(last_imported).limit(CANDIDATES)))
+
+
+def _candidates(c: Connection, terms: Sequence[str]) -> list[int]:
+    """Return the ids of the matches to rank: the CANDIDATES last imported ones.
+
+    The newest SAMPLE articles are scanned first; when they hold too few matches, the
+    cheaper of scanning on (rows to read: CANDIDATES over the sampled share of matches) and
+    the trigram index (rows: that share of every article) is taken. Both give the same ids.
+    A query of only 1–2 character words searches the newest SHORT_REACH articles alone.
+    """
+    # Ids grow with each import, so the newest articles are the top of the key's range
+    # (a few ids are gaps left by deleted rows) and the largest id is the archive's size.
+    top = int(c.scalar(select(func.max(ARTICLES.c.id))) or 0) + 1
+    sample = top - SAMPLE
+    found = _scanned(c, terms, (sample, top))
+    if len(found) == CANDIDATES or sample <= 0:
+        return found
+    if all(len(t) < TRIGRAM for t in terms):
+        return found + _scanned(c, terms, (top - SHORT_REACH, sample))[: CANDIDATES - len(found)]
+    if found:
+        reach = 2 * CANDIDATES * SAMPLE // len(found)  # twice the expected rows, for slack
+        if reach < len(found) * top // SAMPLE:  # the expected matches the index would read
+            found += _scanned(c, terms, (top - reach, sample))[: CANDIDATES - len(found)]
+            if len(found) == CANDIDATES:
+                return found
+    return _indexed(c, terms)
 
 
 def search(c: Connection, words: Sequence[str], *, limit: int) -> list[StoredArticle]:
     """Return visible articles containing every word (case-insensitive), most relevant first.
 
     Relevance is how often the words occur per length of the article, ties going to the
-    newest. Words of 3+ characters are looked up in the trigram index (migration 0007),
-    shorter ones matched by scanning; the CANDIDATES last imported matches are ranked.
+    newest; the CANDIDATES last imported matches are ranked (see _candidates). Words of 3+
+    characters are looked up in the trigram index (migration 0010); a query of only shorter
+    words searches the newest SHORT_REACH articles.
     """
     terms = search_terms(words)
     if not terms or limit < 1:
         return []
-    query = select(*_COLUMNS).where(ARTICLES.c.id.in_(_candidates(c, terms)))
-    return _all(c, query.order_by(_relevance(terms).desc(), *NEWEST_FIRST).limit(limit))
+    # Ranked here rather than in SQL: PostgreSQL would decompress each text once per
+    # function of it in the rank; Python reads each once.
+    rows = sorted(
+        c.execute(
+            select(ARTICLES.c.id, ARTICLES.c.date, ARTICLES.c.search_text).where(
+                ARTICLES.c.id.in_(_candidates(c, terms))
+            )
+        ),
+        key=lambda r: (-_relevance(r.search_text, terms), *_newest_first(r.date, r.id)),
+    )
+    best = [r.id for r in rows[:limit]]
+    found = by_ids(c, best)
+    return [found[i] for i in best]
 
 
 def visible_ids(c: Connection, *, newest_first: bool) -> list[int]:

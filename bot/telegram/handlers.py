@@ -323,10 +323,12 @@ async def search(update: Update, context: DigestContext) -> None:
         return
     hits = await context.db(context.store.search_articles, words, limit=10)
     query = " ".join(words)
+    reach = context.store.search_reach(words)
     if not hits:
-        await context.reply(chat).notice("search_none", query=query)
+        none = "search_none" if reach is None else "search_none_recent"
+        await context.reply(chat).notice(none, query=query, reach=reach)
         return
-    values = {"query": query, "count": len(hits), "hits": hits}
+    values = {"query": query, "count": len(hits), "hits": hits, "reach": reach}
     await context.reply(chat).template("search", values, article_rows([h.stored for h in hits]))
 
 

@@ -162,3 +162,52 @@ def test_migration_from_0006_indexes_the_stored_articles(database_url: str) -> N
         assert found(store, "x") == []  # hidden before the index existed: still not found
     finally:
         store.close()
+
+
+def _frequencies(i: int) -> str:
+    """Return article i's words: each in a different share of the archive."""
+    words = ["everyword"]  # every article
+    words += ["mostword"] if i % 5 else []  # four in five: found scanning on past the sample
+    words += ["someword"] if i % 3 == 0 else []  # one in three
+    words += ["oldword"] if i <= 2 else []  # the oldest only: found through the index
+    words += ["newword"] if i == 40 else []
+    words += ["短词"] if i % 2 else []
+    return " ".join([*words, "filler"])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [["everyword"], ["mostword"], ["someword"], ["oldword"], ["newword"], ["absentword"],
+     ["someword", "mostword"], ["短词"], ["短词", "someword"], ["短词", "oldword"]],
+)  # fmt: skip
+def test_the_last_imported_matches_are_ranked_however_common_the_words(
+    store: Store, monkeypatch: pytest.MonkeyPatch, query: list[str]
+) -> None:
+    """The sample scan, the scan past it and the index all rank the same candidates."""
+    monkeypatch.setattr(articles, "CANDIDATES", 4)
+    monkeypatch.setattr(articles, "SAMPLE", 5)
+    ids = put(store, *(article(f"a{i:02}", _frequencies(i)) for i in range(1, 41)))
+    store.apply_sync(inserts=[], updates=[], restamps=[], hide=["a39"])  # never a candidate
+    matches = [
+        ident
+        for slug, ident in ids.items()
+        if slug != "a39" and all(w in _frequencies(int(slug[1:])).split() for w in query)
+    ]
+    expected = sorted(matches, reverse=True)[:4]
+    hits = store.search_articles(query, limit=10)
+    assert sorted((h.stored.id for h in hits), reverse=True) == expected
+
+
+def test_words_of_one_or_two_characters_search_only_the_newest_articles(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(articles, "SAMPLE", 2)
+    monkeypatch.setattr(articles, "SHORT_REACH", 4)
+    put(
+        store,
+        article("a1", "焦虑 of the oldest"),
+        *(article(f"a{i}", "filler") for i in range(2, 6)),
+        article("a6", "焦虑 of the newest"),
+    )
+    assert found(store, "焦虑") == ["a6"]  # a1 is past the newest four
+    assert sorted(found(store, "焦虑", "oldest")) == ["a1"]  # a 3+ character word: the index

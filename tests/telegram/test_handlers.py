@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.alerts import ErrorReports
+from bot.db import articles
 from bot.digest import render_part
 from bot.fakeapi.models import Fault, Limits
 from bot.fakeapi.server import LoopbackBotApi
@@ -314,6 +315,25 @@ async def test_search_finds_articles_as_buttons_and_explains_no_match_and_empty_
     assert none.text == "No article matches “zebra<b>”."
     [usage] = await bot.say(chat, user, "/search")
     assert usage.text.startswith("Usage: /search <words>")
+
+
+async def test_search_of_only_short_words_says_it_searched_the_newest_articles(
+    bot: BotHarness,
+) -> None:
+    await add_articles(bot, 3)
+    user = bot.api.user(19)
+    chat = bot.api.private_chat(user)
+    note = f"search only the newest {articles.SHORT_REACH} articles"
+    [short] = await bot.say(chat, user, "/search 焦虑")
+    assert note in short.text
+    [long] = await bot.say(chat, user, "/search summary")
+    assert "newest" not in long.text
+    [none] = await bot.say(chat, user, "/search 斑马")
+    assert none.text.startswith(
+        f"None of the newest {articles.SHORT_REACH} articles matches “斑马”."
+    )
+    [long_none] = await bot.say(chat, user, "/search zebra")
+    assert long_none.text == "No article matches “zebra”."
 
 
 @pytest.mark.parametrize(
