@@ -156,9 +156,10 @@ def claim(
     Claimable rows are due pending rows and other workers' stale ones. A subscriber is only
     claimed while no other worker holds a live row of it, and then all its claimable rows go
     to `worker` (up to `limit`; the rest wait for `worker`, as the subscriber is now held):
-    one worker sends to a chat at a time, so the local pacer's per-chat spacing suffices.
-    Rows whose subscriber has gone inactive or whose article was hidden since planning are
-    failed here instead of being handed out.
+    one worker sends to a chat at a time, so the local pacer's per-chat spacing suffices
+    (except forum topics of one group, which are separate subscribers). Rows whose
+    subscriber has gone inactive or whose article was hidden since planning are failed here
+    instead of being handed out.
     """
     # Never our own rows: a worker whose heartbeat lagged would resend what it has in
     # flight. Its rows go to others once it is gone (or back with release()).
