@@ -21,7 +21,6 @@ from tests.conftest import (
     LEASE,
     NOW,
     add_articles,
-    add_subscriber_rows,
     add_subscribers,
     add_subscribers_from,
     while_another_writer,
@@ -162,20 +161,6 @@ def test_a_claim_takes_whole_subscribers_and_skips_those_another_worker_holds(
     assert [c.delivery_id for c in ledger.claim("c", 100, later, lease=LEASE)] == [
         first.delivery_id
     ]
-
-
-def test_forum_topics_of_one_group_are_claimed_by_one_worker(store: Store, ledger: Ledger) -> None:
-    """Two topics of one forum are two subscribers but one chat: a worker holding one topic's
-    row keeps the other topic's from every other worker."""
-    add_articles(store, 1)
-    forum = {"chat_id": -100, "chat_type": "supergroup"}
-    add_subscriber_rows(store, [{**forum, "thread_id": 5}, {**forum, "thread_id": 6}])
-    plan(store)
-    first = ledger.claim("a", 1, NOW, lease=LEASE)
-    assert [c.chat_id for c in first] == [-100]
-    assert ledger.claim("b", 10, NOW, lease=LEASE) == []
-    second = ledger.claim("a", 10, NOW, lease=LEASE)
-    assert [c.thread_id for c in first + second] == [5, 6]
 
 
 def test_concurrent_claimers_never_hold_rows_of_one_subscriber_together(

@@ -1,9 +1,9 @@
 """Queries on `deliveries`, the ledger's rows: plan, claim, lease, settle; the table's one writer.
 
 One row per (subscriber, article), pending → sending → sent | failed. Claims take whole
-chats: all of a chat's claimable rows go to one worker, and none while another worker holds
-a live row of it (PostgreSQL: the chat's subscriber rows and then the deliveries are locked
-`FOR ... SKIP LOCKED`; SQLite: the caller's `BEGIN IMMEDIATE` serializes claimers).
+subscribers: all of a subscriber's claimable rows go to one worker, and none while another
+worker holds a live row of it (PostgreSQL: the subscriber rows and then the deliveries are
+locked `FOR ... SKIP LOCKED`; SQLite: the caller's `BEGIN IMMEDIATE` serializes claimers).
 """
 
 from __future__ import annotations
@@ -64,15 +64,10 @@ def _skip_locked(query: Select[Any]) -> Select[Any]:
 
 
 def _held_by_another(worker: str, live_since: datetime) -> Any:
-    """Return the condition: another worker holds a live row of the row's chat (any topic).
-
-    Meant for a query joining the row's subscriber (SUBSCRIBERS, correlated).
-    """
+    """Return the condition: another worker holds a live row of the row's subscriber."""
     other = DELIVERIES.alias("held")
-    peer = SUBSCRIBERS.alias("peer")
     return exists().where(
-        peer.c.chat_id == SUBSCRIBERS.c.chat_id,
-        other.c.subscriber_id == peer.c.id,
+        other.c.subscriber_id == DELIVERIES.c.subscriber_id,
         other.c.state == SENDING,
         other.c.claimed_at >= live_since,
         or_(other.c.claimed_by.is_(None), other.c.claimed_by != worker),
@@ -156,13 +151,13 @@ def claim(
     lease: timedelta,
     run_id: int | None = None,
 ) -> list[Claim]:
-    """Claim up to `limit` rows for `worker`, whole chats at a time.
+    """Claim up to `limit` rows for `worker`, whole subscribers at a time.
 
-    Claimable rows are due pending rows and other workers' stale ones. A chat (its
-    subscriber, or every forum topic of a group subscribed) is only claimed while no other
-    worker holds a live row of it, and then all its claimable rows go to `worker` (up to
-    `limit`; the rest wait for `worker`, as the chat is now held): one worker sends to a
-    chat at a time, so the local pacer's per-chat spacing suffices. Rows whose
+    Claimable rows are due pending rows and other workers' stale ones. A subscriber is only
+    claimed while no other worker holds a live row of it, and then all its claimable rows go
+    to `worker` (up to `limit`; the rest wait for `worker`, as the subscriber is now held):
+    one worker sends to a chat at a time, so the local pacer's per-chat spacing suffices
+    (except forum topics of one group, which are separate subscribers). Rows whose
     subscriber has gone inactive or whose article was hidden since planning are failed here
     instead of being handed out.
     """
@@ -179,39 +174,35 @@ def claim(
     )
     held = _held_by_another(worker, now - lease)
     runs = () if run_id is None else (DELIVERIES.c.run_id == run_id,)
-    with_chat = DELIVERIES.join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
-    candidates = select(SUBSCRIBERS.c.chat_id).select_from(with_chat).where(*runs, ~held)
-    chats = list(c.scalars(candidates.where(*stale).order_by(DELIVERIES.c.id).limit(limit)))
-    if len(chats) < limit:
-        more = candidates.where(*pending).order_by(DELIVERIES.c.id).limit(limit - len(chats))
-        chats.extend(c.scalars(more))
-    order = {chat: rank for rank, chat in enumerate(dict.fromkeys(chats))}
+    candidates = select(DELIVERIES.c.subscriber_id).where(*runs, ~held)
+    subs = list(c.scalars(candidates.where(*stale).order_by(DELIVERIES.c.id).limit(limit)))
+    if len(subs) < limit:
+        more = candidates.where(*pending).order_by(DELIVERIES.c.id).limit(limit - len(subs))
+        subs.extend(c.scalars(more))
+    order = {sub: rank for rank, sub in enumerate(dict.fromkeys(subs))}
     if not order:
         return []
-    # PostgreSQL: lock the chats' subscribers, skipping those another claimer is taking; a
-    # chat is ours only if all of them are. The next statement sees what a claimer that held
-    # one until now committed (READ COMMITTED), so `held` then leaves out a chat claimed
-    # meanwhile. NO KEY: planners may still add rows referring to them. SQLite: BEGIN
-    # IMMEDIATE has serialized the claimers already.
-    of_chats = select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.chat_id).where(
-        SUBSCRIBERS.c.chat_id.in_(list(order))
+    # PostgreSQL: lock the subscribers, skipping those another claimer is taking; the next
+    # statement sees what a claimer that held one until now committed (READ COMMITTED), so
+    # `held` then leaves out a subscriber claimed meanwhile. NO KEY: planners may still add
+    # rows referring to it. SQLite: BEGIN IMMEDIATE has serialized the claimers already.
+    locked = set(
+        c.scalars(
+            select(SUBSCRIBERS.c.id)
+            .where(SUBSCRIBERS.c.id.in_(list(order)))
+            .with_for_update(skip_locked=True, key_share=True)
+        )
     )
-    everyone = c.execute(of_chats).all()
-    locked = {
-        row.id for row in c.execute(of_chats.with_for_update(skip_locked=True, key_share=True))
-    }
-    partly = {row.chat_id for row in everyone if row.id not in locked}
-    ours = [row.id for row in everyone if row.chat_id not in partly]
-    if not ours:
+    if not locked:
         return []
     rows_of = (
-        select(DELIVERIES.c.id, SUBSCRIBERS.c.chat_id)
-        .select_from(with_chat)
-        .where(DELIVERIES.c.subscriber_id.in_(ours), *runs, ~held)
+        select(DELIVERIES.c.id, DELIVERIES.c.subscriber_id)
+        .where(DELIVERIES.c.subscriber_id.in_(list(locked)), *runs, ~held)
         .where(or_(and_(*stale), and_(*pending)))
-        .with_for_update(skip_locked=True, of=DELIVERIES)
     )
-    found = sorted(c.execute(rows_of), key=lambda row: (order[row.chat_id], row.id))
+    found = sorted(
+        c.execute(_skip_locked(rows_of)), key=lambda row: (order[row.subscriber_id], row.id)
+    )
     ids = [row.id for row in found[:limit]]
     if not ids:
         return []
