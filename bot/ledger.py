@@ -90,8 +90,8 @@ class Ledger:
         """Claim up to `limit` rows for `worker`: due pending rows and other workers' stale ones.
 
         Whole subscribers at a time, and none another worker holds a live row of (see
-        bot.db.deliveries.claim). Rows whose subscriber has gone inactive or whose article was hidden since planning
-        are failed here instead of being handed out.
+        bot.db.deliveries.claim). Rows whose subscriber has gone inactive or whose article
+        was hidden since planning are failed here instead of being handed out.
         """
         if limit <= 0:
             return []
