@@ -2,8 +2,10 @@
 
 The ledger is what makes the push idempotent. Planning (bot.push.planner) inserts rows
 under the unique (subscriber_id, article_id) key, so re-running a tick or a second instance
-adds nothing. Senders claim rows in batches (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite:
-one `BEGIN IMMEDIATE` write transaction), so two claimers never get the same row. A claim
+adds nothing. Senders claim rows in batches of whole subscribers (PostgreSQL: `FOR UPDATE
+SKIP LOCKED` on the subscribers, then their rows; SQLite: one `BEGIN IMMEDIATE` write
+transaction), so two claimers never get the same row, nor rows of one subscriber: one worker
+sends to a chat at a time, and its local pacer's spacing is the chat's. A claim
 is a lease: a worker refreshes `claimed_at` of its rows while it runs (heartbeat), and rows
 left `sending` by a worker that died are claimed again once the lease has expired. Outcomes
 are written back in batches (executemany), so per-message database cost stays small.
@@ -87,8 +89,9 @@ class Ledger:
     ) -> list[Claim]:
         """Claim up to `limit` rows for `worker`: due pending rows and other workers' stale ones.
 
-        Rows whose subscriber has gone inactive or whose article was hidden since planning
-        are failed here instead of being handed out.
+        Whole subscribers at a time, and none another worker holds a live row of (see
+        bot.db.deliveries.claim). Rows whose subscriber has gone inactive or whose article
+        was hidden since planning are failed here instead of being handed out.
         """
         if limit <= 0:
             return []

@@ -11,9 +11,10 @@ grant hands out ``count`` slots ``step`` seconds apart from ``max(next_at, now)`
   is refused while ``next_at`` is more than ``WINDOW`` ahead of now (``horizon``), so push
   leases never reach more than two windows into the future: a command reply, granted whatever
   the horizon, waits behind at most those, and a process killed -9 strands at most two windows
-  of slots, which are simply in the past a moment later (no lease to take back);
-- each **chat** has a bucket too (push lane, one slot per message): 1 s apart in a private chat,
-  61/20 s in a group or channel, which keeps any 61 s under Telegram's 20 per group.
+  of slots, which are simply in the past a moment later (no lease to take back).
+
+Chats have no bucket here: the ledger hands a chat's rows to one worker at a time, whose local
+pacer spaces them (1 s, 61/20 s in groups).
 
 A send that wakes up more than ``LATE`` after its slot takes a new one instead of going late.
 Slots are ``HEADROOM`` wider apart than ``1/RATE_LIMIT``: requests leave evenly spaced but
@@ -33,7 +34,6 @@ HEADROOM: Final = 0.05  # share of RATE_LIMIT left unused to absorb network jitt
 # Without the database a process cannot know who else sends: it takes this share of the rate,
 # enough for the four processes a deployment typically runs (a bot and a few push workers).
 FALLBACK_SHARE: Final = 0.25
-GROUP_WINDOW: Final = 61.0  # Telegram's minute plus a second of slack for network jitter
 # A send that wakes up this long after its slot gave the slot up: going late would bunch it with
 # the slots after it (a process stalled for 200 ms would send 200 ms of slots at once).
 LATE: Final = 0.04
@@ -83,10 +83,3 @@ def send_step(rate: float) -> float:
 def lease_size(rate: float, window: float = WINDOW) -> int:
     """Return how many slots one push lease takes: ``window`` seconds of sends, at least one."""
     return max(1, math.floor(rate * (1.0 - HEADROOM) * window))
-
-
-def chat_step(chat_id: int, *, chat_interval: float = 1.0, group_per_minute: int = 20) -> float:
-    """Return the push lane's spacing in one chat: 1 s, or 61/20 s in a group or channel."""
-    if chat_id < 0:
-        return max(chat_interval, GROUP_WINDOW / group_per_minute)
-    return chat_interval

@@ -1,8 +1,8 @@
 """One Telegram rate budget for every process sending with a token, leased through the database.
 
-``SharedBudget`` is the pacer's source of bot-wide send slots and the push lane's per-chat
-claims (``bot.telegram.pacer``). The budget itself is rows of ``rate_budget``
-(``bot.db.rate_budget``, arithmetic in ``bot.ratebudget``):
+``SharedBudget`` is the pacer's source of bot-wide send slots (``bot.telegram.pacer``). The
+budget itself is rows of ``rate_budget`` (``bot.db.rate_budget``, arithmetic in
+``bot.ratebudget``):
 
 - **push** slots are leased a slice at a time (``WINDOW`` seconds of sends, e.g. 4 at 20/s) and
   handed out locally one by one; a new slice is leased when the last is used up. A slice is
@@ -11,12 +11,13 @@ claims (``bot.telegram.pacer``). The budget itself is rows of ``rate_budget``
 - **command** replies take one slot each, straight from the bucket, whatever the horizon: they
   queue behind at most the push slices already granted (two windows), never behind a push's
   queue, so /latest is answered during a push.
-- **per chat**, each push message claims its chat's bucket at its slot: two processes sending
-  to one chat (two articles of a backlog, claimed by different workers) stay 1 s apart, 61/20 s
-  in groups. The claims waiting while one batch is written go in the next, one transaction
-  for all of them (``rate_budget.take_chats``). Command replies are spaced per chat by the
-  local pacer only: a chat's updates reach one process, and Telegram tolerates the short
-  burst a reply beside a push makes.
+- **per chat** there is no shared bucket: the ledger hands all of a subscriber's rows to one
+  worker and none to another while it holds them (``bot.db.deliveries.claim``), so a chat's
+  push messages leave from one process, spaced by its local pacer. (A database claim per
+  message, needed while two workers could hold two articles of one backlog, cost the push
+  more than half its throughput at lifted rates.) Command replies are spaced per chat by the
+  local pacer too: a chat's updates reach one process, and Telegram tolerates the short burst
+  a reply beside a push makes.
 
 Degrading. A database call that fails or takes longer than ``timeout`` switches the process to a
 local bucket at ``FALLBACK_SHARE`` of the rate for ``retry`` seconds (logged once per outage),
@@ -45,11 +46,9 @@ from bot.errors import DigestError
 from bot.ratebudget import (
     FALLBACK_SHARE,
     GLOBAL_CHAT,
-    GROUP_WINDOW,
     LATE,
     WINDOW,
     Grant,
-    chat_step,
     grant,
     lease_size,
     send_step,
@@ -60,11 +59,9 @@ log = logging.getLogger(__name__)
 Lane = Literal["command", "push"]
 Writing = Callable[[], AbstractContextManager[Connection]]
 T = TypeVar("T")
-Claimed = tuple[int, float, float]  # a chat claim: chat_id, wall-clock instant, spacing
 
 TIMEOUT: Final = 2.0  # seconds a budget call may take before the process falls back
 RETRY: Final = 5.0  # seconds on the fallback share before asking the database again
-PRUNE_EVERY: Final = 60.0  # seconds between deletions of chats' buckets no longer in use
 
 
 class _Slice:
@@ -101,8 +98,6 @@ class SharedBudget:
         rate: float,
         *,
         paid_rate: float,
-        chat_interval: float = 1.0,
-        group_per_minute: int = 20,
         window: float = WINDOW,
         timeout: float = TIMEOUT,
         retry: float = RETRY,
@@ -114,8 +109,6 @@ class SharedBudget:
         self.key = key
         self.rate = rate
         self.paid_rate = paid_rate
-        self._chat_interval = chat_interval
-        self._group_per_minute = group_per_minute
         self._window = window
         self._timeout = timeout
         self._retry = retry
@@ -124,13 +117,10 @@ class SharedBudget:
         self._sleep = sleep
         self._slices: dict[bool, _Slice] = {}
         self._push_lock = asyncio.Lock()
-        self._claims: list[tuple[int, float, float, asyncio.Future[Grant | None]]] = []
-        self._claiming: asyncio.Future[None] | None = None
         # Two threads: a push lease and a command's slot need not wait for each other.
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rate-budget")
         self._fallback_until: float | None = None
         self._fallback_next: float | None = None
-        self._pruned_at = wall()
         self.leases = 0  # successful grants from the database (push slices, command slots)
 
     @property
@@ -161,51 +151,6 @@ class SharedBudget:
                 # Booked beyond the horizon by the other processes: wait for our turn.
                 await self._sleep(max(granted.start - self._window - self._wall(), 0.001))
 
-    async def claim_chat(self, chat_id: int, at: float) -> float:
-        """Book `chat_id`'s push slot at `at` (pacer clock); return `at`, or when the chat is free.
-
-        A later instant means another process sent to the chat meanwhile: the caller waits
-        and asks again (its bot-wide slot is spent). Claims made while a batch is being
-        written go together in the next one: one transaction per batch, not per message.
-        """
-        wall_at = self._wall() + (at - self._clock())
-        step = chat_step(
-            chat_id,
-            chat_interval=self._chat_interval,
-            group_per_minute=self._group_per_minute,
-        )
-        answer: asyncio.Future[Grant | None] = asyncio.get_running_loop().create_future()
-        self._claims.append((chat_id, wall_at, step, answer))
-        if self._claiming is None or self._claiming.done():
-            self._claiming = asyncio.ensure_future(self._write_claims())
-        granted = await answer
-        if granted is None or granted.count:
-            # Without the database only the local pacer spaces the chat (the fallback share).
-            return at
-        return self._local(granted.start)
-
-    async def _write_claims(self) -> None:
-        """Write the waiting chat claims a batch at a time until none is left; answer each."""
-        while self._claims:
-            # One turn of the loop lets the senders woken with this one add their claims.
-            await asyncio.sleep(0)
-            batch, self._claims = self._claims, []
-            claims = [(chat, wall_at, step) for chat, wall_at, step, _ in batch]
-
-            def claim(c: Connection, claims: list[Claimed] = claims) -> list[Grant]:
-                return rate_budget.take_chats(c, self.key, claims)
-
-            try:
-                grants: list[Grant] | list[None] = await self._call(claim) or [None] * len(batch)
-            except BaseException as exc:
-                for *_, answer in batch:
-                    if not answer.done():
-                        answer.set_exception(exc)
-                raise
-            for (*_, answer), granted in zip(batch, grants, strict=True):
-                if not answer.done():  # its caller may have been cancelled meanwhile
-                    answer.set_result(granted)
-
     async def _command_slot(self, *, paid: bool) -> float:
         step = send_step(self.paid_rate if paid else self.rate)
 
@@ -227,13 +172,9 @@ class SharedBudget:
 
         def lease(c: Connection) -> Grant:
             now = self._wall()
-            granted = rate_budget.take(
+            return rate_budget.take(
                 c, self.key, GLOBAL_CHAT, now, step=step, count=count, horizon=self._window
             )
-            if now - self._pruned_at >= PRUNE_EVERY:
-                self._pruned_at = now
-                rate_budget.prune(c, self.key, now - GROUP_WINDOW)
-            return granted
 
         granted = await self._call(lease)
         if granted is None:

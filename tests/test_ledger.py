@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db import push_runs
+from bot.db import deliveries, push_runs
 from bot.db.engine import create_db_engine, open_database
-from bot.db.tables import DeliveryRow
+from bot.db.tables import SUBSCRIBERS, DeliveryRow
 from bot.ledger import Ledger
 from bot.model import Claim, Outcomes
 from bot.push.planner import Planner
@@ -107,6 +107,102 @@ def test_concurrent_claimers_in_threads_never_share_a_row(database_url: str) -> 
         all_ids = [i for ids in got.values() for i in ids]
         assert len(all_ids) == 400
         assert len(set(all_ids)) == 400
+    finally:
+        store.close()
+
+
+def plan_backlogs(store: Store, subscribers: int, articles: int) -> list[int]:
+    """Plan `articles` pending rows for each of `subscribers` new subscribers, article by article
+    (so one subscriber's rows are far apart in id order); return the subscriber ids."""
+    arts = add_articles(store, articles)
+    add_subscribers(store, subscribers)
+    with store.writing() as c:
+        subs = list(c.scalars(select(SUBSCRIBERS.c.id).order_by(SUBSCRIBERS.c.id)))
+        rows = [(sub, art, NOW.date()) for art in arts for sub in subs]
+        deliveries.insert_pending(c, rows, run_id=None, now=NOW)
+    return subs
+
+
+def holders(store: Store) -> dict[int, set[str]]:
+    """Return the workers holding `sending` rows of each subscriber."""
+    with store.engine.connect() as c:
+        rows = c.execute(
+            select(DeliveryRow.subscriber_id, DeliveryRow.claimed_by).where(
+                DeliveryRow.state == "sending"
+            )
+        )
+        held: dict[int, set[str]] = {}
+        for sub, worker in rows:
+            held.setdefault(sub, set()).add(worker)
+        return held
+
+
+def test_a_claim_takes_whole_subscribers_and_skips_those_another_worker_holds(
+    store: Store, ledger: Ledger
+) -> None:
+    """A subscriber's rows go to one worker: a claim cut short by its limit leaves the rest
+    to that worker, not to another; once the holder is done the subscriber is free again."""
+    [s1, s2, s3, s4] = plan_backlogs(store, 4, 3)
+    a = ledger.claim("a", 5, NOW, lease=LEASE)
+    assert sorted(c.subscriber_id for c in a) == [s1, s1, s1, s2, s2]
+    b = ledger.claim("b", 100, NOW, lease=LEASE)
+    assert sorted(c.subscriber_id for c in b) == [s3, s3, s3, s4, s4, s4]
+    assert ledger.claim("c", 100, NOW, lease=LEASE) == []  # s2's last row waits for a
+    rest = ledger.claim("a", 100, NOW, lease=LEASE)
+    assert [c.subscriber_id for c in rest] == [s2]
+    assert all(len(workers) == 1 for workers in holders(store).values())
+
+    # A retry put back while b still holds s3 stays b's; once b is done anyone may take it.
+    [first, *others] = [c for c in b if c.subscriber_id == s3]
+    later = NOW + timedelta(seconds=1)
+    ledger.record(Outcomes(retries=[(first.delivery_id, NOW, "429", True)]), NOW, worker="b")
+    assert ledger.claim("c", 100, later, lease=LEASE) == []
+    ledger.record(Outcomes(sent=[(c.delivery_id, 1) for c in others]), NOW, worker="b")
+    assert [c.delivery_id for c in ledger.claim("c", 100, later, lease=LEASE)] == [
+        first.delivery_id
+    ]
+
+
+def test_concurrent_claimers_never_hold_rows_of_one_subscriber_together(
+    database_url: str,
+) -> None:
+    """Four threads, each with its own engine, claim small batches of 3-article backlogs until
+    none is left: every row is claimed once, and each subscriber's rows by one worker only."""
+    store = Store(open_database(database_url))
+    try:
+        plan_backlogs(store, 80, 3)
+        got: dict[str, list[int]] = {}
+        errors: list[BaseException] = []
+
+        def claimer(name: str) -> None:
+            mine: list[int] = []
+            worker_store = Store(create_db_engine(database_url))
+            try:
+                led = Ledger(worker_store)
+                # An empty claim while rows are left: they belong to subscribers another
+                # worker holds (or was locking just then); ask again until none is pending.
+                for _ in range(10_000):
+                    batch = led.claim(name, 4, NOW, lease=LEASE)
+                    mine.extend(c.delivery_id for c in batch)
+                    if not batch and not led.pending_count():
+                        break
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                worker_store.close()
+            got[name] = mine
+
+        threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        all_ids = [i for ids in got.values() for i in ids]
+        assert len(all_ids) == len(set(all_ids)) == 240
+        held = holders(store)
+        assert len(held) == 80
+        assert [sub for sub, workers in held.items() if len(workers) > 1] == []
     finally:
         store.close()
 

@@ -8,7 +8,6 @@ import math
 from bot.ratebudget import (
     HEADROOM,
     budget_key,
-    chat_step,
     grant,
     lease_size,
     send_step,
@@ -60,9 +59,6 @@ def test_sizes_and_spacing_follow_the_rate() -> None:
     assert lease_size(900) == 171
     assert lease_size(1) == 1
     assert math.isclose(send_step(20), 1 / 19)
-    assert chat_step(5) == 1.0
-    assert chat_step(-100) == 61 / 20
-    assert chat_step(-100, chat_interval=0.0, group_per_minute=600) == 61 / 600
 
 
 def test_the_key_is_a_hash_that_never_contains_the_token() -> None:

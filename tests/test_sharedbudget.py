@@ -215,50 +215,6 @@ async def test_after_recovery_the_process_shares_the_database_budget_again(
     assert mine >= booked[-1] + STEP - EPS
 
 
-# -- per chat -----------------------------------------------------------------------------
-
-
-async def test_a_chat_claimed_by_another_process_is_refused_until_it_is_free(
-    stores: tuple[Store, Store],
-) -> None:
-    """Process A sends to chat 7 at t; process B asking for t + 0.3 s is told t + 1 s, on its
-    own monotonic clock; another chat is free at once; a group is spaced 61/20 s."""
-    wall = 1_700_000_000.0
-    first, second = Clocks(wall, monotonic=100.0), Clocks(wall, monotonic=7_000.0)
-    a = budget_on(stores[0].writing, first)
-    b = budget_on(stores[1].writing, second)
-    try:
-        assert await a.claim_chat(7, 100.0) == 100.0
-        assert await a.claim_chat(-100, 100.0) == 100.0
-        second.advance(0.3)
-        free = await b.claim_chat(7, 7_000.3)
-        other_chat = await b.claim_chat(8, 7_000.3)
-        group = await b.claim_chat(-100, 7_000.3)
-        retried = await b.claim_chat(7, free)
-    finally:
-        a.close()
-        b.close()
-    assert free == pytest.approx(7_001.0, abs=EPS)
-    assert other_chat == 7_000.3
-    assert group == pytest.approx(7_000.0 + 61 / 20, abs=EPS)
-    assert retried == free  # at the free instant the claim is granted
-
-
-async def test_a_degraded_process_leaves_chat_spacing_to_its_local_pacer(
-    stores: tuple[Store, Store], clocks: Clocks
-) -> None:
-    switch = Switchable(stores[0])
-    budget = budget_on(switch.writing, clocks)
-    switch.down = True
-    try:
-        at = clocks.monotonic()
-        assert await budget.claim_chat(7, at) == at
-        assert await budget.claim_chat(7, at) == at
-    finally:
-        budget.close()
-    assert budget.degraded
-
-
 # -- lanes --------------------------------------------------------------------------------
 
 

@@ -1,7 +1,9 @@
 """Queries on `deliveries`, the ledger's rows: plan, claim, lease, settle; the table's one writer.
 
-One row per (subscriber, article), pending → sending → sent | failed. Claims lock the rows
-they take (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: the caller's `BEGIN IMMEDIATE`).
+One row per (subscriber, article), pending → sending → sent | failed. Claims take whole
+subscribers: all of a subscriber's claimable rows go to one worker, and none while another
+worker holds a live row of it (PostgreSQL: the subscriber rows and then the deliveries are
+locked `FOR ... SKIP LOCKED`; SQLite: the caller's `BEGIN IMMEDIATE` serializes claimers).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    and_,
     any_,
     bindparam,
     case,
+    exists,
     func,
     or_,
     select,
@@ -57,6 +61,17 @@ _INSERT_PENDING_PG = text(
 def _skip_locked(query: Select[Any]) -> Select[Any]:
     # PostgreSQL: concurrent claimers skip each other's rows; SQLite renders no lock clause.
     return query.with_for_update(skip_locked=True)
+
+
+def _held_by_another(worker: str, live_since: datetime) -> Any:
+    """Return the condition: another worker holds a live row of the row's subscriber."""
+    other = DELIVERIES.alias("held")
+    return exists().where(
+        other.c.subscriber_id == DELIVERIES.c.subscriber_id,
+        other.c.state == SENDING,
+        other.c.claimed_at >= live_since,
+        or_(other.c.claimed_by.is_(None), other.c.claimed_by != worker),
+    )
 
 
 # -- planning ---------------------------------------------------------------------------
@@ -136,29 +151,59 @@ def claim(
     lease: timedelta,
     run_id: int | None = None,
 ) -> list[Claim]:
-    """Claim up to `limit` rows for `worker`: due pending rows and other workers' stale ones.
+    """Claim up to `limit` rows for `worker`, whole subscribers at a time.
 
-    Rows whose subscriber has gone inactive or whose article was hidden since planning
-    are failed here instead of being handed out.
+    Claimable rows are due pending rows and other workers' stale ones. A subscriber is only
+    claimed while no other worker holds a live row of it, and then all its claimable rows go
+    to `worker` (up to `limit`; the rest wait for `worker`, as the subscriber is now held):
+    one worker sends to a chat at a time, so the local pacer's per-chat spacing suffices
+    (except forum topics of one group, which are separate subscribers). Rows whose
+    subscriber has gone inactive or whose article was hidden since planning are failed here
+    instead of being handed out.
     """
     # Never our own rows: a worker whose heartbeat lagged would resend what it has in
     # flight. Its rows go to others once it is gone (or back with release()).
-    stale = select(DELIVERIES.c.id).where(
+    stale = (
         DELIVERIES.c.state == SENDING,
         DELIVERIES.c.claimed_at < now - lease,
         or_(DELIVERIES.c.claimed_by.is_(None), DELIVERIES.c.claimed_by != worker),
     )
-    pending = select(DELIVERIES.c.id).where(
+    pending = (
         DELIVERIES.c.state == PENDING,
         or_(DELIVERIES.c.not_before.is_(None), DELIVERIES.c.not_before <= now),
     )
-    if run_id is not None:
-        stale = stale.where(DELIVERIES.c.run_id == run_id)
-        pending = pending.where(DELIVERIES.c.run_id == run_id)
-    ids = list(c.scalars(_skip_locked(stale.order_by(DELIVERIES.c.id).limit(limit))))
-    if len(ids) < limit:
-        more = pending.order_by(DELIVERIES.c.id).limit(limit - len(ids))
-        ids.extend(c.scalars(_skip_locked(more)))
+    held = _held_by_another(worker, now - lease)
+    runs = () if run_id is None else (DELIVERIES.c.run_id == run_id,)
+    candidates = select(DELIVERIES.c.subscriber_id).where(*runs, ~held)
+    subs = list(c.scalars(candidates.where(*stale).order_by(DELIVERIES.c.id).limit(limit)))
+    if len(subs) < limit:
+        more = candidates.where(*pending).order_by(DELIVERIES.c.id).limit(limit - len(subs))
+        subs.extend(c.scalars(more))
+    order = {sub: rank for rank, sub in enumerate(dict.fromkeys(subs))}
+    if not order:
+        return []
+    # PostgreSQL: lock the subscribers, skipping those another claimer is taking; the next
+    # statement sees what a claimer that held one until now committed (READ COMMITTED), so
+    # `held` then leaves out a subscriber claimed meanwhile. NO KEY: planners may still add
+    # rows referring to it. SQLite: BEGIN IMMEDIATE has serialized the claimers already.
+    locked = set(
+        c.scalars(
+            select(SUBSCRIBERS.c.id)
+            .where(SUBSCRIBERS.c.id.in_(list(order)))
+            .with_for_update(skip_locked=True, key_share=True)
+        )
+    )
+    if not locked:
+        return []
+    rows_of = (
+        select(DELIVERIES.c.id, DELIVERIES.c.subscriber_id)
+        .where(DELIVERIES.c.subscriber_id.in_(list(locked)), *runs, ~held)
+        .where(or_(and_(*stale), and_(*pending)))
+    )
+    found = sorted(
+        c.execute(_skip_locked(rows_of)), key=lambda row: (order[row.subscriber_id], row.id)
+    )
+    ids = [row.id for row in found[:limit]]
     if not ids:
         return []
     rows = c.execute(

@@ -8,13 +8,11 @@ The arithmetic is bot.ratebudget's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, select, update
 
 from bot.db.engine import insert_on_conflict
 from bot.db.tables import RATE_BUDGET
-from bot.ratebudget import GLOBAL_CHAT, Grant, grant
+from bot.ratebudget import Grant, grant
 
 _KEY = (RATE_BUDGET.c.budget, RATE_BUDGET.c.chat_id)
 
@@ -49,52 +47,3 @@ def take(
     if granted.count:
         c.execute(update(RATE_BUDGET).where(where).values(next_at=granted.next_at))
     return granted
-
-
-def take_chats(
-    c: Connection, budget: str, claims: Sequence[tuple[int, float, float]]
-) -> list[Grant]:
-    """Grant one slot per `(chat_id, at, step)` claim of `budget`'s chats, or refuse it (count 0).
-
-    The whole batch costs three statements: create the missing buckets, lock them all (in
-    chat order, so concurrent batches cannot deadlock), write the new instants. Claims on one
-    chat are granted in the batch's order.
-    """
-    chats = sorted({chat for chat, _, _ in claims})
-    where = (RATE_BUDGET.c.budget == budget) & RATE_BUDGET.c.chat_id.in_(chats)
-    # 0.0 is an instant long past: a new bucket grants from now, like an unused one.
-    rows = [{"budget": budget, "chat_id": chat, "next_at": 0.0} for chat in chats]
-    create = insert_on_conflict(c, RATE_BUDGET).values(rows)
-    c.execute(create.on_conflict_do_nothing(index_elements=list(_KEY)))
-    locked = select(RATE_BUDGET.c.chat_id, RATE_BUDGET.c.next_at).where(where)
-    current = {
-        int(chat): float(at)
-        for chat, at in c.execute(locked.order_by(RATE_BUDGET.c.chat_id).with_for_update())
-    }
-    grants: list[Grant] = []
-    for chat, at, step in claims:
-        granted = grant(current[chat], at, step=step, count=1, horizon=0)
-        if granted.count:
-            current[chat] = granted.next_at
-        grants.append(granted)
-    changed = {chat for (chat, _, _), granted in zip(claims, grants, strict=True) if granted.count}
-    if changed:
-        c.execute(
-            update(RATE_BUDGET)
-            .where(RATE_BUDGET.c.budget == budget, RATE_BUDGET.c.chat_id == bindparam("b_chat"))
-            .values(next_at=bindparam("b_next")),
-            [{"b_chat": chat, "b_next": current[chat]} for chat in sorted(changed)],
-        )
-    return grants
-
-
-def prune(c: Connection, budget: str, before: float) -> int:
-    """Delete the chats' buckets of `budget` free since before `before`; return how many."""
-    result = c.execute(
-        delete(RATE_BUDGET).where(
-            RATE_BUDGET.c.budget == budget,
-            RATE_BUDGET.c.chat_id != GLOBAL_CHAT,
-            RATE_BUDGET.c.next_at < before,
-        )
-    )
-    return result.rowcount

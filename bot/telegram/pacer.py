@@ -194,8 +194,9 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
         self.stats = PacerStats()
         # Set by build_application: every paced call's result is counted there.
         self.metrics: Metrics | None = None
-        # Set once the database is open (post_init, push_once): the bot-wide slots and the
-        # push lane's per-chat claims then come from the budget every process shares.
+        # Set once the database is open (post_init, push_once): the bot-wide slots then come
+        # from the budget every process shares; per-chat spacing stays local (the ledger
+        # hands a chat's rows to one worker).
         self.budget: SharedBudget | None = None
         self._interval = 1.0 / rate
         self._paid_rate = paid_rate
@@ -240,8 +241,6 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
             budget_key(token),
             self.rate,
             paid_rate=self._paid_rate if self.paid_broadcast else self.rate,
-            chat_interval=self._chat_interval,
-            group_per_minute=self._group_limit,
             clock=self._clock,  # the pacer's own clock and sleep: slots come back on them
             sleep=self._sleep,
         )
@@ -400,7 +399,7 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
     async def _acquire_shared_push(
         self, budget: SharedBudget, chat: int | str | None, *, paid: bool
     ) -> None:
-        """Take the budget's next push slot, claim the chat at it, and sleep until it."""
+        """Wait for the chat, take the budget's next push slot, and sleep until it."""
         while True:
             delay = self._local_delay(chat, "push", self._clock())
             if delay > 0:
@@ -410,12 +409,6 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
             # the wait for it happens outside, and the next waiter takes the next slot.
             async with self._push_gate:
                 at = await budget.slot("push", paid=paid)
-            if isinstance(chat, int):
-                free = await budget.claim_chat(chat, at)
-                if free > at:
-                    # Another process sent to this chat: the slot is spent; wait for the chat.
-                    await self._wait(max(free - self._clock(), 0.0))
-                    continue
             if at < self._paused_until:
                 # A 429 pause covers the slot: spend it, and take a fresh one after the pause,
                 # or every waiting send would go at once when the pause ends.
@@ -430,7 +423,7 @@ class Pacer(BaseRateLimiter[RateLimitArgs]):
                 await self._wait(wait)
             if self._clock() - at <= LATE:
                 return
-            # Woke up too late (a stalled loop, a slow claim): the slot is gone; take another.
+            # Woke up too late (a stalled loop): the slot is gone; take another.
 
     # ----------------------------------------------------------------- sending
 

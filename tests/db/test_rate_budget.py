@@ -90,34 +90,12 @@ def test_a_bucket_booked_beyond_the_horizon_is_refused_and_left_as_is(
     assert command.start == pytest.approx(100.5)
 
 
-def test_chats_buckets_are_separate_and_pruned_once_free(stores: list[Store]) -> None:
+def test_buckets_of_one_budget_are_separate(stores: list[Store]) -> None:
     store = stores[0]
     with store.writing() as c:
         assert rate_budget.take(c, KEY, 7, 100.0, step=1.0, count=1, horizon=0).count == 1
         busy = rate_budget.take(c, KEY, 7, 100.5, step=1.0, count=1, horizon=0)
         assert (busy.count, busy.start) == (0, 101.0)
         assert rate_budget.take(c, KEY, 8, 100.5, step=1.0, count=1, horizon=0).count == 1
-        rate_budget.take(c, KEY, GLOBAL_CHAT, 100.0, step=0.05, count=1, horizon=0.2)
-        assert rate_budget.prune(c, KEY, 101.2) == 1  # chat 7 (free at 101), not 8 nor global
-        assert rate_budget.take(c, KEY, 7, 100.5, step=1.0, count=1, horizon=0).count == 1
-
-
-def test_a_batch_of_chat_claims_grants_each_chat_once_per_step(stores: list[Store]) -> None:
-    """One transaction claims several chats: new ones are granted at their instant, a chat
-    claimed twice in the batch or already booked by another worker is refused until free."""
-    first, second = stores[0], stores[1]
-    with first.writing() as c:
-        assert rate_budget.take(c, KEY, 7, 100.0, step=1.0, count=1, horizon=0).count == 1
-    with second.writing() as c:
-        grants = rate_budget.take_chats(
-            c, KEY, [(7, 100.5, 1.0), (8, 100.5, 1.0), (8, 100.6, 1.0), (-9, 100.5, 3.05)]
-        )
-    assert [(g.count, g.start) for g in grants] == [
-        (0, 101.0),  # booked by the first worker until 101
-        (1, 100.5),
-        (0, 101.5),  # the batch's own first claim on chat 8
-        (1, 100.5),
-    ]
-    with first.writing() as c:
-        again = rate_budget.take_chats(c, KEY, [(8, 101.5, 1.0), (-9, 101.5, 3.05)])
-    assert [(g.count, g.start) for g in again] == [(1, 101.5), (0, pytest.approx(103.55))]
+        global_slot = rate_budget.take(c, KEY, GLOBAL_CHAT, 100.5, step=0.05, count=1, horizon=0)
+        assert global_slot.count == 1
