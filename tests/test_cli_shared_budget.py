@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from bot.db.engine import open_database
 from bot.fakeapi.models import Limits
@@ -101,6 +102,18 @@ class Meter:
         return max((n for t, n in self.samples if t <= at), default=0)
 
 
+async def wait_for_claimers(store: Store, pids: set[int], timeout: float = 60) -> None:  # noqa: ASYNC109
+    """Wait until a ledger row is claimed by each of the processes `pids`."""
+    query = text("SELECT DISTINCT claimed_by FROM deliveries WHERE claimed_by IS NOT NULL")
+    async with asyncio.timeout(timeout):
+        while True:
+            with store.engine.connect() as c:
+                workers = [str(w) for (w,) in c.execute(query)]
+            if {int(w.split(":")[1]) for w in workers} >= pids:
+                return
+            await asyncio.sleep(0.05)
+
+
 async def wait_for_sent(api: LoopbackBotApi, count: int, timeout: float = 60) -> None:  # noqa: ASYNC109
     async with asyncio.timeout(timeout):
         while api.stats.sent < count:  # noqa: ASYNC110 - polls a counter, no event
@@ -153,12 +166,15 @@ async def test_a_push_killed_mid_push_gives_its_share_back_within_seconds(
     """Two pushes share 25/s; one is killed -9: within 2 s the other sends at >= 90 % of the
     whole budget (the dead one's leases were only ever a fraction of a second ahead)."""
     # A push claims up to 200 rows at once: 400 chats give each process a queue of its own.
-    subscribe(shared_store, list(range(2000, 2000 + CHATS)))
+    subscribe(shared_store, list(range(2000, 2000 + 2 * CHATS)))
     env = env_for(cli_env, strict_api, DATABASE_URL=shared_url, RATE_LIMIT=str(RATE))
     meter = Meter(strict_api)
     sampling = asyncio.ensure_future(meter.run())
     pushes = [await start(env, "push", "--now") for _ in range(2)]
     try:
+        # Both have claimed their queues (start-up takes seconds on a loaded machine), and
+        # both are sending, before one is killed.
+        await wait_for_claimers(shared_store, {push.pid for push in pushes})
         await wait_for_sent(strict_api, 60)
         pushes[0].kill()
         await pushes[0].wait()
