@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from bot.articles import parse_article
 from bot.config import Settings
 from bot.db.tables import SUBSCRIBERS
 from bot.digest import Button, article_buttons, render_part
-from bot.model import StoredArticle
+from bot.model import ArticleUpsert, StoredArticle
 from bot.rendering import Renderer
+from bot.runtime import Runtime
 from bot.store import Store, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +76,32 @@ def sample_article() -> StoredArticle:
     text = REFERENCE_ARTICLE.read_text(encoding="utf-8")
     article = parse_article(text, name=REFERENCE_ARTICLE.name, slug=REFERENCE_ARTICLE.stem)
     return StoredArticle(1, article, False)
+
+
+def fill_articles(runtime: Runtime, count: int, prefix: str) -> list[int]:
+    """Import `count` copies of the sample article, a day apart, in batches; return the ids."""
+    base = sample_article().article
+    start = date(2000, 1, 1)
+    items = [
+        ArticleUpsert(
+            dataclasses.replace(
+                base,
+                slug=f"{prefix}{i}",
+                title=f"{base.title} #{i}",
+                date=start + timedelta(days=i),
+            ),
+            f"/seeds/{prefix}{i}.md",
+            1,
+            1,
+            f"h{i}",
+        )
+        for i in range(count)
+    ]
+    for first in range(0, count, 2000):
+        runtime.store.apply_sync(
+            inserts=items[first : first + 2000], updates=[], restamps=[], hide=[]
+        )
+    return runtime.store.visible_article_ids()
 
 
 def push_message() -> tuple[str, tuple[Button, ...]]:

@@ -14,49 +14,32 @@ handler answers one fixed result; the domain row times ``select_articles`` +
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 from telegram import InlineQueryResultArticle, InputTextMessageContent, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, InlineQueryHandler
 
-from bench.common import Options, Row, bot_settings, median, percentile, sample_article
+from bench.common import (
+    Options,
+    Row,
+    bot_settings,
+    fill_articles,
+    median,
+    percentile,
+    sample_article,
+)
 from bot.arguments import parse_inline_offset, parse_inline_query, share_query
 from bot.digest import DigestCache
 from bot.fakeapi.server import LoopbackBotApi
 from bot.inline import inline_results, select_articles
-from bot.model import ArticleUpsert
 from bot.runtime import Runtime
 from bot.telegram.app import build_application
 
 TARGET_P99_MS = 1000.0  # Telegram drops an answer after ~10 s; a person waits ~1 s at most
 RATE = 100_000.0  # answerInlineQuery is not paced; lifted anyway so nothing queues
-
-
-def _fill(runtime: Runtime, count: int) -> list[int]:
-    base = sample_article().article
-    start = date(2000, 1, 1)
-    items = [
-        ArticleUpsert(
-            dataclasses.replace(
-                base, slug=f"i{i}", title=f"{base.title} #{i}", date=start + timedelta(days=i)
-            ),
-            f"/seeds/i{i}.md",
-            1,
-            1,
-            f"h{i}",
-        )
-        for i in range(count)
-    ]
-    for first in range(0, count, 2000):
-        runtime.store.apply_sync(
-            inserts=items[first : first + 2000], updates=[], restamps=[], hide=[]
-        )
-    return runtime.store.visible_article_ids()
 
 
 def _queries(ids: list[int], count: int, common: str) -> list[tuple[str, str]]:
@@ -148,7 +131,7 @@ async def _repeat(folder: Path, count: int, requests: int) -> dict[str, list[flo
         settings = bot_settings(api.token, api.base_url, folder, RATE)
         runtime = await asyncio.to_thread(Runtime.open, settings)
         try:
-            ids = await asyncio.to_thread(_fill, runtime, count)
+            ids = await asyncio.to_thread(fill_articles, runtime, count, "i")
             common = sample_article().article.title.split()[0]
             queries = _queries(ids, requests, common)
             baseline = await _baseline_run(api, queries)

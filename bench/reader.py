@@ -11,20 +11,17 @@ archive page (newest first, then a word search) is timed the same way.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
 
-from bench.common import Options, Row, median, percentile, sample_article
+from bench.common import Options, Row, fill_articles, median, percentile
 from bot.config import Settings
-from bot.model import ArticleUpsert
 from bot.readlog import ReadLog
 from bot.runtime import Runtime
 from bot.web.access import link_key, sign_path
@@ -32,28 +29,6 @@ from bot.web.app import ReaderSite, access_for
 
 TOKEN = "123456789:AAE-bench-reader-token_0123456789"
 TARGET_P99_MS = 20.0
-
-
-def _fill(runtime: Runtime, count: int) -> list[int]:
-    base = sample_article().article
-    start = date(2000, 1, 1)
-    items = [
-        ArticleUpsert(
-            dataclasses.replace(
-                base, slug=f"r{i}", title=f"{base.title} #{i}", date=start + timedelta(days=i)
-            ),
-            f"/seeds/r{i}.md",
-            1,
-            1,
-            f"h{i}",
-        )
-        for i in range(count)
-    ]
-    for first in range(0, count, 2000):
-        runtime.store.apply_sync(
-            inserts=items[first : first + 2000], updates=[], restamps=[], hide=[]
-        )
-    return runtime.store.visible_article_ids()
 
 
 async def _timed(session: aiohttp.ClientSession, url: str) -> float:
@@ -116,7 +91,7 @@ def run(opts: Options) -> list[Row]:
             )
             runtime = Runtime.open(settings)
             try:
-                ids = _fill(runtime, count)
+                ids = fill_articles(runtime, count, "r")
                 pages, archive = asyncio.run(_serve_and_measure(runtime, ids, requests))
             finally:
                 runtime.close()

@@ -115,22 +115,26 @@ def _participants(api: LoopbackBotApi, data: dict[str, Any]) -> tuple[FakeChat, 
     return chat, user
 
 
-def _set_member(api: LoopbackBotApi, data: dict[str, Any]) -> dict[str, str]:
-    """Give a user (no user_id: the bot) a role in a registered chat."""
-    chat = api.get_chat(int(data["chat_id"]))
-    if chat is None:
-        raise ValueError(f"chat {data['chat_id']} is not registered")
+def _member(api: LoopbackBotApi, data: dict[str, Any]) -> tuple[FakeUser | None, dict[str, bool]]:
+    """Return the user a role change is about (None: the bot) and the rights it gives."""
     user = None
     if data.get("user_id") is not None:
         user = api.get_user(int(data["user_id"])) or api.user(int(data["user_id"]))
     rights = data.get("rights")
     if rights is not None and not isinstance(rights, dict):
         raise TypeError("rights must be an object of booleans")
+    return user, {str(k): bool(v) for k, v in (rights or {}).items()}
+
+
+def _set_member(api: LoopbackBotApi, data: dict[str, Any]) -> dict[str, str]:
+    """Give a user (no user_id: the bot) a role in a registered chat."""
+    chat = _registered(api, data)
+    user, rights = _member(api, data)
     role = api.set_role(
         chat,
         user,
         str(data["status"]),
-        rights={str(k): bool(v) for k, v in (rights or {}).items()},
+        rights=rights,
         custom_title=data.get("custom_title"),
     )
     return {"status": role.status}
@@ -177,19 +181,8 @@ def _change_member(api: LoopbackBotApi, data: dict[str, Any]) -> dict[str, int]:
     """Let a user change someone's role (no user_id: the bot's) and queue the update."""
     chat = _registered(api, data)
     by = api.get_user(int(data["by_user_id"])) or api.user(int(data["by_user_id"]))
-    user = None
-    if data.get("user_id") is not None:
-        user = api.get_user(int(data["user_id"])) or api.user(int(data["user_id"]))
-    rights = data.get("rights")
-    if rights is not None and not isinstance(rights, dict):
-        raise TypeError("rights must be an object of booleans")
-    update_id = api.change_member(
-        chat,
-        user,
-        by,
-        str(data["status"]),
-        rights={str(k): bool(v) for k, v in (rights or {}).items()},
-    )
+    user, rights = _member(api, data)
+    update_id = api.change_member(chat, user, by, str(data["status"]), rights=rights)
     return {"update_id": update_id}
 
 
