@@ -165,8 +165,9 @@ async def test_a_push_killed_mid_push_gives_its_share_back_within_seconds(
 ) -> None:
     """Two pushes share 25/s; one is killed -9: within 2 s the other sends at >= 90 % of the
     whole budget (the dead one's leases were only ever a fraction of a second ahead)."""
-    # A push claims up to 200 rows at once: 400 chats give each process a queue of its own.
-    subscribe(shared_store, list(range(2000, 2000 + 2 * CHATS)))
+    # A push keeps up to 200 rows claimed and tops them up as it sends: 2000 chats leave rows
+    # for the second process however late it starts (both are stopped after the window).
+    subscribe(shared_store, list(range(2000, 2000 + 10 * CHATS)))
     env = env_for(cli_env, strict_api, DATABASE_URL=shared_url, RATE_LIMIT=str(RATE))
     meter = Meter(strict_api)
     sampling = asyncio.ensure_future(meter.run())
