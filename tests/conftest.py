@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import time as clock
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
@@ -15,8 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Connection, create_engine, insert, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, insert
+from sqlalchemy.engine import make_url
 
 from bot.db.engine import open_database
 from bot.db.tables import SUBSCRIBERS
@@ -25,6 +23,7 @@ from bot.model import Article, ArticleUpsert
 from bot.rendering import Renderer
 from bot.scheduling import PushDefaults
 from bot.store import Store, utcnow
+from tests.migrated import create_pg_database, drop_pg_database, migrated_sqlite
 from tests.warm_cli import run_forked
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,51 +162,59 @@ def add_article_named(store: Store, slug: str, day: date | None = date(2027, 1, 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """A database URL for a fresh SQLite file."""
+    """A database URL for a fresh, empty SQLite file."""
     return f"sqlite:///{tmp_path / 'digestbot.sqlite3'}"
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A database URL on the CI PostgreSQL server, in a schema of its own (dropped after)."""
+    """A database URL for an empty database of its own on the CI PostgreSQL server."""
+    yield from _pg_database(migrated=False)
+
+
+def _pg_database(*, migrated: bool) -> Iterator[str]:
     if not PG_URL:
         pytest.skip("DIGESTBOT_TEST_PG is not set (CI starts PostgreSQL and sets it)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        # Migration 0007 creates pg_trgm where the search_path says: in a test's schema, the
-        # extension (and every other test's index on it) would go when that schema is dropped.
-        with contextlib.suppress(IntegrityError):  # another test worker created it first
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = create_pg_database(PG_URL, migrated=migrated)
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        drop_pg_database(PG_URL, make_url(url).database or "")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """A fresh database URL, once on SQLite and once on PostgreSQL."""
+def empty_database_url(request: pytest.FixtureRequest) -> str:
+    """An empty database's URL, once on SQLite and once on PostgreSQL (for migration tests)."""
     name = "sqlite_url" if request.param == "sqlite" else "pg_url"
     url: str = request.getfixturevalue(name)
     return url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database at the newest schema, once on SQLite and once on PostgreSQL.
+
+    A copy of one migrated per test process (tests/migrated.py): the bot opens it as it
+    opens any database already at head.
+    """
+    if request.param == "sqlite":
+        yield migrated_sqlite(tmp_path / "digestbot.sqlite3")
+    else:
+        yield from _pg_database(migrated=True)
+
+
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    """A migrated store on a fresh database (SQLite and PostgreSQL)."""
+    """A store on a fresh database at head (SQLite and PostgreSQL)."""
     s = Store(open_database(database_url))
     yield s
     s.close()
 
 
 @pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    """A migrated store on a fresh SQLite file only."""
-    s = Store(open_database(sqlite_url))
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """A store on a fresh SQLite file at head only."""
+    s = Store(open_database(migrated_sqlite(tmp_path / "digestbot.sqlite3")))
     yield s
     s.close()
 

@@ -19,7 +19,7 @@ from bot.errors import DatabaseError, NotFoundError, UsageError
 from bot.ledger import Ledger
 from bot.model import Article, ArticleUpsert, Point, SyncWrites
 from bot.store import Store, utcnow
-from tests.conftest import NOW, PG_URL, while_another_writer
+from tests.conftest import NOW, while_another_writer
 
 
 def article(slug: str, title: str, day: date | None, body: str = "") -> Article:
@@ -236,9 +236,8 @@ def test_sync_of_the_same_files_while_another_process_inserts_them_stores_each_o
     assert store.count_articles() == 50
 
 
-def _terminate_the_backend_waiting_for_a_lock() -> None:
-    assert PG_URL is not None
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+def _terminate_the_backend_waiting_for_a_lock(url: str) -> None:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
     waiting = text(
         "SELECT pid FROM pg_stat_activity"
         " WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -276,7 +275,7 @@ def test_a_sync_whose_connection_dies_mid_write_leaves_nothing_and_the_next_one_
             # Hold the row the sync rewrites: it inserts the new rows, then waits here.
             c.execute(text("SELECT id FROM articles WHERE slug = 'old' FOR UPDATE"))
             dying = pool.submit(sync)
-            _terminate_the_backend_waiting_for_a_lock()
+            _terminate_the_backend_waiting_for_a_lock(pg_url)
             with pytest.raises(OperationalError):
                 dying.result(timeout=30)
         assert store.count_articles() == 1  # the dead transaction left nothing behind

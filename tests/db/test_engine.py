@@ -25,8 +25,8 @@ def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to
     return not (type_ == "index" and name in MIGRATION_ONLY_INDEXES)
 
 
-def test_migrations_match_the_models(database_url: str) -> None:
-    engine = open_database(database_url)
+def test_migrations_match_the_models(empty_database_url: str) -> None:
+    engine = open_database(empty_database_url)
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(

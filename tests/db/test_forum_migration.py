@@ -65,12 +65,12 @@ def _seed_0006(url: str) -> None:
 
 
 def test_upgrade_from_0006_keeps_subscribers_as_whole_chats_with_their_history(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
-    _upgrade_to(database_url, "0006")
-    _seed_0006(database_url)
+    _upgrade_to(empty_database_url, "0006")
+    _seed_0006(empty_database_url)
 
-    store = Store(open_database(database_url))
+    store = Store(open_database(empty_database_url))
     try:
         old = store.get_subscriber(-100500)
         assert old is not None
@@ -92,8 +92,8 @@ def test_upgrade_from_0006_keeps_subscribers_as_whole_chats_with_their_history(
         store.close()
 
 
-def test_the_unique_key_is_chat_and_thread(database_url: str) -> None:
-    engine = open_database(database_url)
+def test_the_unique_key_is_chat_and_thread(empty_database_url: str) -> None:
+    engine = open_database(empty_database_url)
     row = (
         "INSERT INTO subscribers (chat_id, thread_id, chat_type, title, language,"
         " language_locked, active, subscribed_at) VALUES (-7, {thread}, 'supergroup', '', 'en',"

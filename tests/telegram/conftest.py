@@ -17,6 +17,7 @@ from bot.runtime import Runtime
 from bot.telegram.app import build_application
 from bot.telegram.context import DigestApplication
 from bot.telegram.pacer import Pacer
+from tests.migrated import migrated_sqlite
 
 ADMIN_ID = 4242
 BACKENDS = ["aiohttp", "httpx"]
@@ -97,11 +98,12 @@ class BotHarness:
 
 
 def bot_settings(api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path, backend: str) -> Settings:
-    """Settings for a bot against `api`, SQLite in tmp_path, admin ADMIN_ID."""
+    """Settings for a bot against `api`, SQLite in tmp_path (at head), admin ADMIN_ID."""
+    database = tmp_path / "bot.sqlite3"
     return Settings(
         telegram_bot_token=api.token,
         telegram_base_url=api.base_url,
-        database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+        database_url=f"sqlite:///{database}" if database.exists() else migrated_sqlite(database),
         seeds_dir=seeds_dir,
         sync_interval=0,
         admin_ids=frozenset({ADMIN_ID}),
