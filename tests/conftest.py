@@ -73,6 +73,11 @@ def while_another_writer(
         other.close()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests marked slow first, so no long test starts last on an idle worker."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # -- seeding data -------------------------------------------------------------------------
 
 
@@ -246,7 +251,7 @@ async def loopback_api() -> AsyncIterator[LoopbackBotApi]:
 
 @pytest.fixture
 def cli_env(tmp_path: Path, seeds_dir: Path) -> dict[str, str]:
-    """Environment for `python -m bot` in tmp_path: SQLite there, the seeds copy, no Telegram."""
+    """Environment for `python -m bot` in tmp_path: SQLite there (at head), the seeds copy."""
     inherited = {
         key: value
         for key, value in os.environ.items()
@@ -265,7 +270,7 @@ def cli_env(tmp_path: Path, seeds_dir: Path) -> dict[str, str]:
     }
     return {
         **inherited,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'digestbot.sqlite3'}",
+        "DATABASE_URL": migrated_sqlite(tmp_path / "digestbot.sqlite3"),
         "SEEDS_DIR": str(seeds_dir),
         "PYTHONIOENCODING": "utf-8",
     }

@@ -228,6 +228,7 @@ def formatting(html: str) -> list[frozenset[tuple[str, str | None, str | None]]]
     ]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=documents, limit=st.integers(min_value=50, max_value=TELEGRAM_LIMIT))
 def test_chunks_parse_fit_and_concatenate_to_the_original_text(document: str, limit: int) -> None:

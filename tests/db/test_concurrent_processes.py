@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import ROOT
 
 PROCESSES = 3
-FILES = 5000
+FILES = 2000
 
 ARTICLE = """---
 title: "Article {i}"
@@ -101,7 +101,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.mark.slow  # three processes parse 5 000 files each: 25-40 s on two busy cores
+@pytest.mark.slow  # three processes parse 2 000 files each: 10-15 s on two busy cores
 def test_processes_importing_the_same_files_at_once_store_each_article_once(
     fresh_url: str, many_seeds: Path, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -124,6 +124,7 @@ def test_processes_importing_the_same_files_at_once_store_each_article_once(
         assert (new + updated + unchanged, hidden, failed) == (FILES, 0, 0)
 
 
+@pytest.mark.slow
 def test_processes_starting_on_an_empty_database_all_come_up(
     fresh_url: str, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -137,6 +138,7 @@ def test_processes_starting_on_an_empty_database_all_come_up(
     assert _count(fresh_url, "SELECT count(*) FROM alembic_version") == 1
 
 
+@pytest.mark.slow
 def test_processes_opening_an_empty_database_at_the_same_instant_migrate_once(
     fresh_url: str, cli_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -172,6 +172,7 @@ def test_console_leaves_the_configured_database_untouched(
         "TELEGRAM_BOT_TOKEN": "123456:production-token",
         "LANG": "C",
     }
+    Path(cli_env["DATABASE_URL"].removeprefix("sqlite:///")).unlink()  # the fixture's own
     result = console(tmp_path, env, "/start\n/latest\n")
     assert result.returncode == 0, result.stderr
     assert production.read_bytes() == before

@@ -196,6 +196,7 @@ PROPERTY = settings(
 )
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(argument=arguments)
 @known
@@ -203,6 +204,7 @@ async def test_no_command_argument_reaches_a_traceback(attacker: Attacker, argum
     await attacker.messages_everywhere(command_texts(argument))
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(argument=arguments)
 @known
@@ -215,6 +217,7 @@ PG_PROPERTY = settings(PROPERTY, max_examples=PG_EXAMPLES)
 pg_arguments = st.one_of(numbers, odd_numbers, st.just("\x00"), st.just("a\x00b 1"))
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @PG_PROPERTY
 @given(argument=pg_arguments)
@@ -225,6 +228,7 @@ async def test_no_command_argument_reaches_a_traceback_on_postgres(
     await pg_attacker.messages_everywhere(command_texts(argument))
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @PG_PROPERTY
 @given(argument=pg_arguments)

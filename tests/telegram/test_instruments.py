@@ -89,6 +89,7 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> 
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow
 async def test_healthz_names_a_failing_getupdates_and_a_dead_database(
     loopback_api: LoopbackBotApi, tmp_path: Path, seeds_dir: Path
 ) -> None:

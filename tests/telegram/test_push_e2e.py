@@ -151,6 +151,7 @@ def assert_within_every_limit(api: LoopbackBotApi) -> None:
     assert stats.max_per_group_per_minute <= Limits().per_group_per_minute
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["aiohttp"])
 async def test_3000_subscribers_each_get_one_message_within_every_limit(
     push_store: Store, renderer: Renderer, backend: str
@@ -227,6 +228,7 @@ async def test_push_is_idempotent_on_rerun(
 # -- faults --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_429_storm_loses_nothing(
     push_store: Store, renderer: Renderer, loopback_api: LoopbackBotApi, backend: str
@@ -286,6 +288,7 @@ async def test_blocked_gone_migrated_and_flaky_chats(
 # -- commands stay fast ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["aiohttp"])
 async def test_latest_is_answered_while_a_3000_subscriber_push_runs(
     database_url: str, seeds_dir: Path, backend: str
@@ -478,6 +481,7 @@ def long_digest_rows(store: Store) -> list[tuple[int, str, int]]:
         return [(int(chat), str(state), int(n)) for chat, state, n in c.execute(query)]
 
 
+@pytest.mark.slow
 async def test_kill_9_between_parts_resumes_at_the_next_part(
     push_store: Store, database_url: str, cli_env: dict[str, str], seeds_dir: Path
 ) -> None:

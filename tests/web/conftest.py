@@ -15,16 +15,19 @@ from bot.readlog import ReadLog
 from bot.runtime import Runtime
 from bot.web.access import link_key, sign_path
 from bot.web.app import ReaderSite, access_for
+from tests.migrated import migrated_sqlite
 
 TOKEN = "123456789:AAE-web-reader-test-token_0123456789"  # noqa: S105 -- a fake token
 WEB_URL = "https://read.example.org"
 
 
 def reader_settings(tmp_path: Path, seeds_dir: Path, **values: object) -> Settings:
-    """Settings for a reader over SQLite in tmp_path, signing links with TOKEN."""
+    """Settings for a reader over SQLite in tmp_path (at head), signing links with TOKEN."""
+    database = tmp_path / "reader.sqlite3"
+    url = f"sqlite:///{database}" if database.exists() else migrated_sqlite(database)
     fields: dict[str, object] = {
         "telegram_bot_token": TOKEN,
-        "database_url": f"sqlite:///{tmp_path / 'reader.sqlite3'}",
+        "database_url": url,
         "seeds_dir": seeds_dir,
         "web_url": WEB_URL,
         "_env_file": None,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import run_digestbot
 
@@ -22,6 +23,7 @@ def test_without_a_token_or_web_public_it_says_what_to_set(
     ]
 
 
+@pytest.mark.slow
 async def test_a_public_reader_serves_the_archive_and_stops_on_sigterm(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
