@@ -13,10 +13,12 @@ import itertools
 import json
 import re
 import shutil
+import subprocess
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 
@@ -35,7 +37,6 @@ FLAGS = (
     "--mute-audio",
     "--remote-debugging-port=0",
 )
-_DRAINS: set[asyncio.Future[None]] = set()
 _LISTENING = re.compile(rb"DevTools listening on (ws://\S+)")
 
 
@@ -110,6 +111,7 @@ class Browser:
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._pages: dict[str, Page] = {}
+        self._targets: list[str] = []
 
     async def send(
         self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None
@@ -142,6 +144,7 @@ class Browser:
     ) -> Page:
         """Open a tab at a phone's size, in light or dark colours."""
         target = await self.send("Target.createTarget", {"url": "about:blank"})
+        self._targets.append(target["targetId"])
         attached = await self.send(
             "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
         )
@@ -166,48 +169,62 @@ class Browser:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def launched(cls) -> AsyncIterator[Browser]:
-        """Start Chromium headless with a throwaway profile; kill it on exit."""
+    async def connected(cls, chromium: Chromium) -> AsyncIterator[Browser]:
+        """Talk to a running Chromium; close the tabs opened through it on exit."""
         browser = cls()
-        profile = tempfile.mkdtemp(prefix="digestbot-chromium-")
-        process = await asyncio.create_subprocess_exec(
-            str(CHROMIUM),
-            *FLAGS,
-            f"--user-data-dir={profile}",
-            "about:blank",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        session = aiohttp.ClientSession()
-        try:
-            assert process.stderr is not None
-            url = await asyncio.wait_for(_endpoint(process.stderr), 30)
-            browser._ws = await session.ws_connect(url, max_msg_size=0)
+        async with aiohttp.ClientSession() as session:
+            browser._ws = await session.ws_connect(chromium.endpoint, max_msg_size=0)
             reader = asyncio.ensure_future(browser._read())
+            targets: list[str] = []
+            browser._targets = targets
             try:
                 yield browser
             finally:
+                for target in targets:
+                    with contextlib.suppress(AssertionError, TimeoutError):
+                        await browser.send("Target.closeTarget", {"targetId": target})
                 reader.cancel()
                 await browser._ws.close()
-        finally:
-            await session.close()
-            if process.returncode is None:
-                process.kill()
-            await process.wait()
-            shutil.rmtree(profile, ignore_errors=True)
 
 
-async def _endpoint(stderr: asyncio.StreamReader) -> str:
-    while line := await stderr.readline():
+class Chromium:
+    """A headless Chromium process with a throwaway profile, shared by a module's tests.
+
+    Starting Chromium takes seconds; a tab takes milliseconds. Each test connects its own
+    `Browser` to the one process and opens its own tabs.
+    """
+
+    def __init__(self) -> None:
+        self._profile = tempfile.mkdtemp(prefix="digestbot-chromium-")
+        self._process = subprocess.Popen(
+            [str(CHROMIUM), *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert self._process.stderr is not None
+        self.endpoint = _endpoint(self._process.stderr)
+        # Keep draining stderr so Chromium never blocks on a full pipe.
+        self._drain = threading.Thread(target=_drain, args=(self._process.stderr,), daemon=True)
+        self._drain.start()
+
+    def close(self) -> None:
+        """Kill the process and remove its profile."""
+        self._process.kill()
+        self._process.wait()
+        self._drain.join(10)
+        assert self._process.stderr is not None
+        self._process.stderr.close()
+        shutil.rmtree(self._profile, ignore_errors=True)
+
+
+def _endpoint(stderr: IO[bytes]) -> str:
+    while line := stderr.readline():
         found = _LISTENING.search(line)
         if found:
-            # Keep draining stderr so Chromium never blocks on a full pipe.
-            _DRAINS.add(drain := asyncio.ensure_future(_drain(stderr)))
-            drain.add_done_callback(_DRAINS.discard)
             return found[1].decode()
     raise RuntimeError("Chromium exited before its DevTools endpoint was up")
 
 
-async def _drain(stderr: asyncio.StreamReader) -> None:
-    while await stderr.read(65536):
+def _drain(stderr: IO[bytes]) -> None:
+    while stderr.read(65536):
         pass

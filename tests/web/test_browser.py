@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -13,11 +13,12 @@ import pytest
 from bot.db.tables import READS
 from bot.web.access import sign_init_data
 
-from .browser import Browser, Page, chromium_missing
+from .browser import Browser, Chromium, Page, chromium_missing
 from .conftest import TOKEN, Served, add_hostile, reference_paragraphs
 
 pytestmark = [
     pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or ""),
+    pytest.mark.xdist_group("chromium"),  # one worker, one Chromium for the module
 ]
 
 # WCAG 2.x relative luminance and contrast, computed in the page from computed styles; the
@@ -51,9 +52,16 @@ CONTRAST = """
 """
 
 
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Chromium]:
+    process = Chromium()
+    yield process
+    process.close()
+
+
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with Browser.launched() as b:
+async def browser(chromium: Chromium) -> AsyncIterator[Browser]:
+    async with Browser.connected(chromium) as b:
         yield b
 
 
