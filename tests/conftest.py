@@ -175,10 +175,13 @@ def pg_url() -> Iterator[str]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        # Migration 0007 creates pg_trgm where the search_path says: in a test's schema, the
-        # extension (and every other test's index on it) would go when that schema is dropped.
+        # Migrations 0010 and 0011 create pg_trgm and btree_gin where the search_path says: in
+        # a test's schema, the extension (and every other test's index on it) would go when
+        # that schema is dropped.
         with contextlib.suppress(IntegrityError):  # another test worker created it first
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"))
+        with contextlib.suppress(IntegrityError):
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS btree_gin WITH SCHEMA public"))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         yield f"{PG_URL}?options=-csearch_path%3D{schema}"

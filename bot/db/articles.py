@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Integer,
+    Row,
     RowMapping,
     Select,
     Text,
@@ -290,14 +291,17 @@ TRIGRAM = 3
 # How many matches are ranked: those imported last. Ranking every match of a common word
 # costs a read of every article (~1 s at 100 000).
 CANDIDATES = 200
-# How many of the newest articles are scanned first. Their share of matches tells how common
-# the words are: a common word's CANDIDATES matches are among the newest few hundred, where a
-# scan stops early, while the trigram index must read and sort every match (PostgreSQL reads
-# ~94 000 for a word in most articles); a rare word is cheaper through the index.
+# PostgreSQL: how many of the newest articles are searched first. Their share of matches tells
+# how common the words are: a common word has its CANDIDATES among the newest few hundred,
+# a rare one is cheaper to read in full (see _pg_candidates).
 SAMPLE = 250
 # How many of the newest articles a query of only 1–2 character words searches: no trigram
 # index can look those up, so an absent word costs a scan of this many articles, not all.
 SHORT_REACH = 5000
+# PostgreSQL: reading one matching row (its heap page, its text) costs about as much as this
+# many ids of a window in the (id, search_text) GIN index (measured at 100 000 articles,
+# migration 0011: ~10 µs a row, ~0.2 µs an id).
+_ROW_PER_ID = 50
 # Article length (characters) added before dividing occurrences by it: a short article
 # with one match does not outrank a long one that is about the word.
 _LENGTH_DAMPING = 1000
@@ -308,15 +312,10 @@ def search_terms(words: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(w.casefold() for w in words if w.strip()))
 
 
-def _contains(c: Connection, text_: Any, term: str) -> Any:
-    """Return a condition true when `text_` holds `term` (no index; literal, no pattern)."""
+def _contains(c: Connection, term: str) -> Any:
+    """Return a condition true when search_text holds `term` (no index; literal, no pattern)."""
     find = func.instr if c.dialect.name == "sqlite" else func.strpos
-    return find(text_, term) > 0
-
-
-def _relevance(text_: str, terms: Sequence[str]) -> float:
-    """Return how often the terms occur per length of an article's text: the search's rank."""
-    return sum(text_.count(term) for term in terms) / (len(text_) + _LENGTH_DAMPING)
+    return find(ARTICLES.c.search_text, term) > 0
 
 
 def _newest_first(day: date | None, ident: int) -> tuple[bool, int, int]:
@@ -335,78 +334,147 @@ def search_reach(words: Sequence[str]) -> int | None:
     return SHORT_REACH if terms and all(len(t) < TRIGRAM for t in terms) else None
 
 
-def _scanned(c: Connection, terms: Sequence[str], ids: tuple[int, int]) -> list[int]:
-    """Return the ids of the CANDIDATES last imported visible matches with ids in [low, high).
+def _matches(c: Connection, terms: Sequence[str]) -> list[Any]:
+    """Return the conditions of a visible article holding every term, for a WHERE clause.
 
-    The scan walks the primary key backwards and stops at CANDIDATES matches, so a common
-    word costs a few hundred rows however wide the range is.
+    PostgreSQL: words of 3+ characters as LIKE, which its trigram index serves, and the
+    visibility. SQLite: only the words of 1–2 characters, which FTS5 (joined in by the
+    caller, holding only visible articles) cannot look up.
     """
-    low, high = ids
-    query = (
-        select(ARTICLES.c.id)
-        .where(
-            ARTICLES.c.id >= low,
-            ARTICLES.c.id < high,
-            # Not `hidden IS 0`: SQLite would take ix_articles_visible_date for it and read
-            # every visible article, where the key's range is a few hundred rows.
-            ARTICLES.c.hidden.is_not(True),
-            *(_contains(c, ARTICLES.c.search_text, t) for t in terms),
-        )
-        .order_by(ARTICLES.c.id.desc())
-        .limit(CANDIDATES)
-    )
-    return list(c.scalars(query))
-
-
-def _indexed(c: Connection, terms: Sequence[str]) -> list[int]:
-    """Return the ids of the CANDIDATES last imported visible articles holding every term.
-
-    At least one term has TRIGRAM characters: the trigram index finds the articles holding
-    those, and the shorter terms filter them.
-    """
-    indexed = [t for t in terms if len(t) >= TRIGRAM]
-    query = select(ARTICLES.c.id).where(
-        _VISIBLE, *(_contains(c, ARTICLES.c.search_text, t) for t in terms if len(t) < TRIGRAM)
-    )
-    last_imported = ARTICLES.c.id.desc()
     if c.dialect.name == "sqlite":
-        fts = table("articles_fts", column("rowid", Integer))
-        query = query.join_from(fts, ARTICLES, fts.c.rowid == ARTICLES.c.id).where(
-            literal_column("articles_fts").match(_fts_phrase(indexed))
+        return [_contains(c, t) for t in terms if len(t) < TRIGRAM]
+    text_ = ARTICLES.c.search_text
+    return [
+        _VISIBLE,
+        *(
+            text_.like(f"%{_like(t)}%", escape="\\") if len(t) >= TRIGRAM else _contains(c, t)
+            for t in terms
+        ),
+    ]
+
+
+def _rank_inputs(c: Connection, terms: Sequence[str]) -> Select[Any]:
+    """Select what an article's rank is computed from (see _ranked), counted in the database.
+
+    The columns are the id, the date, the text's length and, per term, how much of the text
+    the term's occurrences take (the text's size less its size with the term removed): no
+    text leaves the database. PostgreSQL measures that in bytes (counting the characters
+    of a replaced text costs more than the rest of reading the row); SQLite in characters.
+    """
+    text_ = ARTICLES.c.search_text
+    size = func.length if c.dialect.name == "sqlite" else func.octet_length
+    return select(
+        ARTICLES.c.id,
+        ARTICLES.c.date,
+        func.length(text_),
+        *(size(text_) - size(func.replace(text_, term, "")) for term in terms),
+    )
+
+
+# A match's relevance, id and date: what its rank is decided on.
+_Ranked = tuple[float, int, date | None]
+
+
+def _ranked(c: Connection, rows: Iterable[Sequence[Any]], terms: Sequence[str]) -> list[_Ranked]:
+    """Return (relevance, id, date) of each row of _rank_inputs: occurrences per length."""
+    sqlite = c.dialect.name == "sqlite"
+    sizes = [len(t) if sqlite else len(t.encode()) for t in terms]
+    ranked = []
+    for row in rows:
+        occurrences = sum(taken // size for taken, size in zip(row[3:], sizes, strict=True))
+        ranked.append((occurrences / (row[2] + _LENGTH_DAMPING), int(row[0]), row[1]))
+    return ranked
+
+
+def _short_candidates(c: Connection, terms: Sequence[str], top: int) -> list[Row[Any]]:
+    """Return the CANDIDATES last imported matches of 1–2 character words in the newest ids.
+
+    The scan walks the primary key backwards from `top` and stops at CANDIDATES matches.
+    """
+    query = _rank_inputs(c, terms).where(
+        *(_contains(c, t) for t in terms),
+        ARTICLES.c.id >= top - SHORT_REACH,
+        # Not `hidden IS 0`: SQLite would take ix_articles_visible_date for it and read
+        # every visible article, where the key's range is at most SHORT_REACH rows.
+        ARTICLES.c.hidden.is_not(True),
+    )
+    return list(c.execute(query.order_by(ARTICLES.c.id.desc()).limit(CANDIDATES)))
+
+
+def _sqlite_candidates(c: Connection, terms: Sequence[str]) -> list[Row[Any]]:
+    """Return the CANDIDATES last imported matches, through the FTS5 trigram index.
+
+    FTS5 walks its doclists from the newest rowid and stops at CANDIDATES: a word in every
+    article costs no more than a rare one, and no article row is read that is not returned
+    (bar those a 1–2 character word then rejects). The index holds only visible articles
+    (migration 0010's triggers), so `hidden` needs no check.
+    """
+    fts = table("articles_fts", column("rowid", Integer))
+    match = literal_column("articles_fts").match(
+        _fts_phrase([t for t in terms if len(t) >= TRIGRAM])
+    )
+    newest = fts.c.rowid.desc()
+    query = _rank_inputs(c, terms)
+    if any(len(t) < TRIGRAM for t in terms):
+        # The short words filter the index's hits, so the limit comes after them: a join.
+        query = (
+            query.select_from(fts.join(ARTICLES, ARTICLES.c.id == fts.c.rowid))
+            .where(match, *_matches(c, terms))
+            .order_by(newest)
+            .limit(CANDIDATES)
         )
-        # In the index's own order, FTS5 walks its doclists from the end and stops early.
-        last_imported = fts.c.rowid.desc()
     else:
-        query = query.where(
-            *(ARTICLES.c.search_text.like(f"%{_like(t)}%", escape="\\") for t in indexed)
-        )
-    return list(c.scalars(query.order_by(last_imported).limit(CANDIDATES)))
+        # As a subquery FTS5 is told the limit and reads only that much of its doclists
+        # (measured: 1 ms against 8 ms for the join, a word in every article).
+        hits = select(fts.c.rowid).where(match).order_by(newest).limit(CANDIDATES)
+        query = query.where(ARTICLES.c.id.in_(hits))
+    return list(c.execute(query))
 
 
-def _candidates(c: Connection, terms: Sequence[str]) -> list[int]:
-    """Return the ids of the matches to rank: the CANDIDATES last imported ones.
+def _pg_candidates(c: Connection, terms: Sequence[str], top: int) -> list[Row[Any]]:
+    """Return the CANDIDATES last imported matches, through the (id, search_text) GIN index.
 
-    The newest SAMPLE articles are scanned first; when they hold too few matches, the
-    cheaper of scanning on (rows to read: CANDIDATES over the sampled share of matches) and
-    the trigram index (rows: that share of every article) is taken. Both give the same ids.
+    PostgreSQL's costly part is reading a match's row (to recheck the trigrams' hit), so the
+    index is asked for the matches among the newest ids only (`id >= low`, in the same
+    index, migration 0011): first the newest SAMPLE, then windows sized by the share of
+    matches found so far to hold CANDIDATES with room to spare, until reading every match
+    is expected to cost less than the next window.
+    """
+    conditions = _matches(c, terms)
+
+    def within(reach: int | None) -> list[Row[Any]]:
+        newest = select(ARTICLES.c.id).where(*conditions)
+        if reach is not None:
+            newest = newest.where(ARTICLES.c.id >= top - reach)
+        newest = newest.order_by(ARTICLES.c.id.desc()).limit(CANDIDATES)
+        # Ranked only for the rows kept: counting the words costs more than the recheck.
+        return list(c.execute(_rank_inputs(c, terms).where(ARTICLES.c.id.in_(newest))))
+
+    reach = SAMPLE
+    found = within(reach)
+    while len(found) < CANDIDATES and reach < top:
+        share = max(len(found), 1) / reach  # matches per id: at least one, for slack
+        reach = max(2 * reach, int(1.5 * CANDIDATES / share))
+        # The window's index ids and matching rows against every match's row.
+        if reach >= top or reach / _ROW_PER_ID + CANDIDATES >= share * top:
+            return within(None)
+        found = within(reach)
+    return found
+
+
+def _candidates(c: Connection, terms: Sequence[str]) -> list[Row[Any]]:
+    """Return the matches to rank, the CANDIDATES last imported, with their rank's inputs.
+
     A query of only 1–2 character words searches the newest SHORT_REACH articles alone.
     """
+    sqlite = c.dialect.name == "sqlite"
+    short = all(len(t) < TRIGRAM for t in terms)
+    if sqlite and not short:
+        return _sqlite_candidates(c, terms)
     # Ids grow with each import, so the newest articles are the top of the key's range
     # (a few ids are gaps left by deleted rows) and the largest id is the archive's size.
     top = int(c.scalar(select(func.max(ARTICLES.c.id))) or 0) + 1
-    sample = top - SAMPLE
-    found = _scanned(c, terms, (sample, top))
-    if len(found) == CANDIDATES or sample <= 0:
-        return found
-    if all(len(t) < TRIGRAM for t in terms):
-        return found + _scanned(c, terms, (top - SHORT_REACH, sample))[: CANDIDATES - len(found)]
-    if found:
-        reach = 2 * CANDIDATES * SAMPLE // len(found)  # twice the expected rows, for slack
-        if reach < len(found) * top // SAMPLE:  # the expected matches the index would read
-            found += _scanned(c, terms, (top - reach, sample))[: CANDIDATES - len(found)]
-            if len(found) == CANDIDATES:
-                return found
-    return _indexed(c, terms)
+    return _short_candidates(c, terms, top) if short else _pg_candidates(c, terms, top)
 
 
 def search(c: Connection, words: Sequence[str], *, limit: int) -> list[StoredArticle]:
@@ -414,23 +482,17 @@ def search(c: Connection, words: Sequence[str], *, limit: int) -> list[StoredArt
 
     Relevance is how often the words occur per length of the article, ties going to the
     newest; the CANDIDATES last imported matches are ranked (see _candidates). Words of 3+
-    characters are looked up in the trigram index (migration 0010); a query of only shorter
-    words searches the newest SHORT_REACH articles.
+    characters are looked up in the trigram index (migrations 0010, 0011); a query of only
+    shorter words searches the newest SHORT_REACH articles.
     """
     terms = search_terms(words)
     if not terms or limit < 1:
         return []
-    # Ranked here rather than in SQL: PostgreSQL would decompress each text once per
-    # function of it in the rank; Python reads each once.
-    rows = sorted(
-        c.execute(
-            select(ARTICLES.c.id, ARTICLES.c.date, ARTICLES.c.search_text).where(
-                ARTICLES.c.id.in_(_candidates(c, terms))
-            )
-        ),
-        key=lambda r: (-_relevance(r.search_text, terms), *_newest_first(r.date, r.id)),
+    ranked = sorted(
+        _ranked(c, _candidates(c, terms), terms),
+        key=lambda r: (-r[0], *_newest_first(r[2], r[1])),
     )
-    best = [r.id for r in rows[:limit]]
+    best = [ident for _, ident, _ in ranked[:limit]]
     found = by_ids(c, best)
     return [found[i] for i in best]
 
