@@ -7,14 +7,17 @@ or id order: PostgreSQL then takes row locks in the same order in every writer (
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields, replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Float,
     Integer,
     Row,
     RowMapping,
@@ -293,7 +296,7 @@ TRIGRAM = 3
 CANDIDATES = 200
 # PostgreSQL: how many of the newest articles are searched first. Their share of matches tells
 # how common the words are: a common word has its CANDIDATES among the newest few hundred,
-# a rare one is cheaper to read in full (see _pg_candidates).
+# a rare one is cheaper to read in full (see _pg_search).
 SAMPLE = 250
 # How many of the newest articles a query of only 1–2 character words searches: no trigram
 # index can look those up, so an absent word costs a scan of this many articles, not all.
@@ -318,11 +321,6 @@ def _contains(c: Connection, term: str) -> Any:
     return find(ARTICLES.c.search_text, term) > 0
 
 
-def _newest_first(day: date | None, ident: int) -> tuple[bool, int, int]:
-    """Return a sort key putting articles in NEWEST_FIRST order (ascending)."""
-    return (day is None, -(day.toordinal() if day else 0), -ident)
-
-
 def _fts_phrase(terms: Sequence[str]) -> str:
     """Return an FTS5 query matching every term literally (each a quoted string)."""
     return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
@@ -334,167 +332,159 @@ def search_reach(words: Sequence[str]) -> int | None:
     return SHORT_REACH if terms and all(len(t) < TRIGRAM for t in terms) else None
 
 
-def _matches(c: Connection, terms: Sequence[str]) -> list[Any]:
-    """Return the conditions of a visible article holding every term, for a WHERE clause.
+def _best(
+    c: Connection, terms: Sequence[str], candidates: Select[Any], limit: int, *extra: Any
+) -> Select[Any]:
+    """Select the `limit` most relevant of the candidates' articles, with how many there were.
 
-    PostgreSQL: words of 3+ characters as LIKE, which its trigram index serves, and the
-    visibility. SQLite: only the words of 1–2 characters, which FTS5 (joined in by the
-    caller, holding only visible articles) cannot look up.
-    """
-    if c.dialect.name == "sqlite":
-        return [_contains(c, t) for t in terms if len(t) < TRIGRAM]
-    text_ = ARTICLES.c.search_text
-    return [
-        _VISIBLE,
-        *(
-            text_.like(f"%{_like(t)}%", escape="\\") if len(t) >= TRIGRAM else _contains(c, t)
-            for t in terms
-        ),
-    ]
-
-
-def _rank_inputs(c: Connection, terms: Sequence[str]) -> Select[Any]:
-    """Select what an article's rank is computed from (see _ranked), counted in the database.
-
-    The columns are the id, the date, the text's length and, per term, how much of the text
-    the term's occurrences take (the text's size less its size with the term removed): no
-    text leaves the database. PostgreSQL measures that in bytes (counting the characters
-    of a replaced text costs more than the rest of reading the row); SQLite in characters.
+    Relevance is the words' occurrences per length of text (see _LENGTH_DAMPING), ties going
+    to the newest, computed where the text is read: one statement, and no text but the
+    chosen articles' leaves the database. An occurrence count is the size the term takes in
+    the text (its size less its size with the term removed) over the term's size: in bytes
+    on PostgreSQL (counting the characters of a replaced text cost more than the rest of
+    reading the row), in characters on SQLite.
     """
     text_ = ARTICLES.c.search_text
-    size = func.length if c.dialect.name == "sqlite" else func.octet_length
-    return select(
-        ARTICLES.c.id,
-        ARTICLES.c.date,
-        func.length(text_),
-        *(size(text_) - size(func.replace(text_, term, "")) for term in terms),
-    )
-
-
-# A match's relevance, id and date: what its rank is decided on.
-_Ranked = tuple[float, int, date | None]
-
-
-def _ranked(c: Connection, rows: Iterable[Sequence[Any]], terms: Sequence[str]) -> list[_Ranked]:
-    """Return (relevance, id, date) of each row of _rank_inputs: occurrences per length."""
     sqlite = c.dialect.name == "sqlite"
-    sizes = [len(t) if sqlite else len(t.encode()) for t in terms]
-    ranked = []
-    for row in rows:
-        occurrences = sum(taken // size for taken, size in zip(row[3:], sizes, strict=True))
-        ranked.append((occurrences / (row[2] + _LENGTH_DAMPING), int(row[0]), row[1]))
-    return ranked
-
-
-def _short_candidates(c: Connection, terms: Sequence[str], top: int) -> list[Row[Any]]:
-    """Return the CANDIDATES last imported matches of 1–2 character words in the newest ids.
-
-    The scan walks the primary key backwards from `top` and stops at CANDIDATES matches.
-    """
-    query = _rank_inputs(c, terms).where(
-        *(_contains(c, t) for t in terms),
-        ARTICLES.c.id >= top - SHORT_REACH,
-        # Not `hidden IS 0`: SQLite would take ix_articles_visible_date for it and read
-        # every visible article, where the key's range is at most SHORT_REACH rows.
-        ARTICLES.c.hidden.is_not(True),
+    size = func.length if sqlite else func.octet_length
+    # `op("/")`: integer division on both backends, as both divide integers so.
+    counts = [
+        (size(text_) - size(func.replace(text_, t, "")))
+        .self_group()
+        .op("/")(len(t if sqlite else t.encode()))
+        for t in terms
+    ]
+    occurrences = functools.reduce(operator.add, counts)
+    relevance = (cast(occurrences, Float) / (func.length(text_) + _LENGTH_DAMPING)).label("rank")
+    # Ranked on narrow rows, then only the chosen articles are read in full.
+    best = (
+        select(ARTICLES.c.id, relevance, func.count().over().label("candidates"))
+        .where(ARTICLES.c.id.in_(candidates))
+        .order_by(relevance.desc(), *NEWEST_FIRST)
+        .limit(limit)
+        .subquery()
     )
-    return list(c.execute(query.order_by(ARTICLES.c.id.desc()).limit(CANDIDATES)))
+    return (
+        select(*_COLUMNS, best.c.candidates, *extra)
+        .join_from(ARTICLES, best, ARTICLES.c.id == best.c.id)
+        .order_by(best.c.rank.desc(), *NEWEST_FIRST)
+    )
 
 
-def _sqlite_candidates(c: Connection, terms: Sequence[str]) -> list[Row[Any]]:
-    """Return the CANDIDATES last imported matches, through the FTS5 trigram index.
+def _newest_id() -> Any:
+    """Return the largest id as a subquery: the archive's size, the newest article's id.
+
+    Ids grow with each import, so the newest articles are the top of the key's range (a few
+    ids are gaps left by deleted rows).
+    """
+    return select(func.max(ARTICLES.c.id)).scalar_subquery()
+
+
+def _short_candidates(c: Connection, terms: Sequence[str]) -> Select[Any]:
+    """Select the CANDIDATES last imported matches of 1–2 character words, in the newest ids.
+
+    The scan walks the primary key backwards and stops at CANDIDATES matches.
+    """
+    return (
+        select(ARTICLES.c.id)
+        .where(
+            *(_contains(c, t) for t in terms),
+            ARTICLES.c.id > _newest_id() - SHORT_REACH,
+            # Not `hidden IS 0`: SQLite would take ix_articles_visible_date for it and read
+            # every visible article, where the key's range is at most SHORT_REACH rows.
+            ARTICLES.c.hidden.is_not(True),
+        )
+        .order_by(ARTICLES.c.id.desc())
+        .limit(CANDIDATES)
+    )
+
+
+def _fts_candidates(c: Connection, terms: Sequence[str]) -> Select[Any]:
+    """Select the CANDIDATES last imported matches on SQLite, through the FTS5 trigram index.
 
     FTS5 walks its doclists from the newest rowid and stops at CANDIDATES: a word in every
-    article costs no more than a rare one, and no article row is read that is not returned
-    (bar those a 1–2 character word then rejects). The index holds only visible articles
-    (migration 0010's triggers), so `hidden` needs no check.
+    article costs no more than a rare one, and no article row is read (bar those a 1–2
+    character word then rejects). The index holds only visible articles (migration 0010's
+    triggers), so `hidden` needs no check.
     """
     fts = table("articles_fts", column("rowid", Integer))
     match = literal_column("articles_fts").match(
         _fts_phrase([t for t in terms if len(t) >= TRIGRAM])
     )
     newest = fts.c.rowid.desc()
-    query = _rank_inputs(c, terms)
-    if any(len(t) < TRIGRAM for t in terms):
-        # The short words filter the index's hits, so the limit comes after them: a join.
-        query = (
-            query.select_from(fts.join(ARTICLES, ARTICLES.c.id == fts.c.rowid))
-            .where(match, *_matches(c, terms))
-            .order_by(newest)
-            .limit(CANDIDATES)
-        )
-    else:
-        # As a subquery FTS5 is told the limit and reads only that much of its doclists
-        # (measured: 1 ms against 8 ms for the join, a word in every article).
-        hits = select(fts.c.rowid).where(match).order_by(newest).limit(CANDIDATES)
-        query = query.where(ARTICLES.c.id.in_(hits))
-    return list(c.execute(query))
+    short = [_contains(c, t) for t in terms if len(t) < TRIGRAM]
+    if not short:
+        # Alone, FTS5 is told the limit and reads only that much of its doclists
+        # (measured: 1 ms against 8 ms joined, a word in every article).
+        return select(fts.c.rowid).where(match).order_by(newest).limit(CANDIDATES)
+    # The short words filter the index's hits, so the limit comes after them: a join.
+    return (
+        select(ARTICLES.c.id)
+        .select_from(fts.join(ARTICLES, ARTICLES.c.id == fts.c.rowid))
+        .where(match, *short)
+        .order_by(newest)
+        .limit(CANDIDATES)
+    )
 
 
-def _pg_candidates(c: Connection, terms: Sequence[str], top: int) -> list[Row[Any]]:
-    """Return the CANDIDATES last imported matches, through the (id, search_text) GIN index.
+def _pg_search(c: Connection, terms: Sequence[str], limit: int) -> list[Row[Any]]:
+    """Return the best `limit` of the CANDIDATES last imported matches on PostgreSQL.
 
-    PostgreSQL's costly part is reading a match's row (to recheck the trigrams' hit), so the
-    index is asked for the matches among the newest ids only (`id >= low`, in the same
-    index, migration 0011): first the newest SAMPLE, then windows sized by the share of
-    matches found so far to hold CANDIDATES with room to spare, until reading every match
-    is expected to cost less than the next window.
+    Its costly part is reading a match's row (to recheck the trigrams' hit), so the
+    (id, search_text) GIN index (migration 0011) is asked for the matches among the newest
+    ids only (`id > low`, in the same index): first the newest SAMPLE, then windows sized
+    by the share of matches found so far to hold CANDIDATES with room to spare, until
+    reading every match is expected to cost less than the next window.
     """
-    conditions = _matches(c, terms)
+    text_ = ARTICLES.c.search_text
+    matches = select(ARTICLES.c.id).where(
+        _VISIBLE,
+        *(
+            text_.like(f"%{_like(t)}%", escape="\\") if len(t) >= TRIGRAM else _contains(c, t)
+            for t in terms
+        ),
+    )
 
-    def within(reach: int | None) -> list[Row[Any]]:
-        newest = select(ARTICLES.c.id).where(*conditions)
-        if reach is not None:
-            newest = newest.where(ARTICLES.c.id >= top - reach)
-        newest = newest.order_by(ARTICLES.c.id.desc()).limit(CANDIDATES)
-        # Ranked only for the rows kept: counting the words costs more than the recheck.
-        return list(c.execute(_rank_inputs(c, terms).where(ARTICLES.c.id.in_(newest))))
+    def best(low: Any) -> list[Row[Any]]:
+        window = matches if low is None else matches.where(ARTICLES.c.id > low)
+        newest = window.order_by(ARTICLES.c.id.desc()).limit(CANDIDATES)
+        top = _newest_id().label("top")
+        return list(c.execute(_best(c, terms, newest, limit, top)))
 
+    found = best(_newest_id() - SAMPLE)
+    if not found:  # fewer than one match in SAMPLE: rare enough to read every match
+        return best(None)
+    count, top = int(found[0].candidates), int(found[0].top)
     reach = SAMPLE
-    found = within(reach)
-    while len(found) < CANDIDATES and reach < top:
-        share = max(len(found), 1) / reach  # matches per id: at least one, for slack
+    while count < CANDIDATES and reach < top:
+        share = max(count, 1) / reach  # matches per id (a row hidden meanwhile: not 0)
         reach = max(2 * reach, int(1.5 * CANDIDATES / share))
         # The window's index ids and matching rows against every match's row.
         if reach >= top or reach / _ROW_PER_ID + CANDIDATES >= share * top:
-            return within(None)
-        found = within(reach)
+            return best(None)
+        found = best(top - reach)
+        count = int(found[0].candidates) if found else 0
     return found
-
-
-def _candidates(c: Connection, terms: Sequence[str]) -> list[Row[Any]]:
-    """Return the matches to rank, the CANDIDATES last imported, with their rank's inputs.
-
-    A query of only 1–2 character words searches the newest SHORT_REACH articles alone.
-    """
-    sqlite = c.dialect.name == "sqlite"
-    short = all(len(t) < TRIGRAM for t in terms)
-    if sqlite and not short:
-        return _sqlite_candidates(c, terms)
-    # Ids grow with each import, so the newest articles are the top of the key's range
-    # (a few ids are gaps left by deleted rows) and the largest id is the archive's size.
-    top = int(c.scalar(select(func.max(ARTICLES.c.id))) or 0) + 1
-    return _short_candidates(c, terms, top) if short else _pg_candidates(c, terms, top)
 
 
 def search(c: Connection, words: Sequence[str], *, limit: int) -> list[StoredArticle]:
     """Return visible articles containing every word (case-insensitive), most relevant first.
 
     Relevance is how often the words occur per length of the article, ties going to the
-    newest; the CANDIDATES last imported matches are ranked (see _candidates). Words of 3+
-    characters are looked up in the trigram index (migrations 0010, 0011); a query of only
-    shorter words searches the newest SHORT_REACH articles.
+    newest; the CANDIDATES last imported matches are ranked. Words of 3+ characters are
+    looked up in the trigram index (migrations 0010, 0011); a query of only shorter words
+    searches the newest SHORT_REACH articles.
     """
     terms = search_terms(words)
     if not terms or limit < 1:
         return []
-    ranked = sorted(
-        _ranked(c, _candidates(c, terms), terms),
-        key=lambda r: (-r[0], *_newest_first(r[2], r[1])),
-    )
-    best = [ident for _, ident, _ in ranked[:limit]]
-    found = by_ids(c, best)
-    return [found[i] for i in best]
+    if all(len(t) < TRIGRAM for t in terms):
+        rows = list(c.execute(_best(c, terms, _short_candidates(c, terms), limit)))
+    elif c.dialect.name == "sqlite":
+        rows = list(c.execute(_best(c, terms, _fts_candidates(c, terms), limit)))
+    else:
+        rows = _pg_search(c, terms, limit)
+    return [_stored(row._mapping) for row in rows]
 
 
 def visible_ids(c: Connection, *, newest_first: bool) -> list[int]:
