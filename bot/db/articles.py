@@ -333,9 +333,11 @@ def search_reach(words: Sequence[str]) -> int | None:
 
 
 def _best(
-    c: Connection, terms: Sequence[str], candidates: Select[Any], limit: int, *extra: Any
+    c: Connection, terms: Sequence[str], candidates: Select[Any], limit: int, *, counted: bool
 ) -> Select[Any]:
-    """Select the `limit` most relevant of the candidates' articles, with how many there were.
+    """Select the `limit` most relevant of the candidates' articles, read in full.
+
+    `counted` adds how many candidates there were (`candidates`) and the largest id (`top`).
 
     Relevance is the words' occurrences per length of text (see _LENGTH_DAMPING), ties going
     to the newest, computed where the text is read: one statement, and no text but the
@@ -357,15 +359,18 @@ def _best(
     occurrences = functools.reduce(operator.add, counts)
     relevance = (cast(occurrences, Float) / (func.length(text_) + _LENGTH_DAMPING)).label("rank")
     # Ranked on narrow rows, then only the chosen articles are read in full.
+    # Counted only where asked: SQLite's window function doubles the statement's time.
+    count = [func.count().over().label("candidates")] if counted else []
     best = (
-        select(ARTICLES.c.id, relevance, func.count().over().label("candidates"))
+        select(ARTICLES.c.id, relevance, *count)
         .where(ARTICLES.c.id.in_(candidates))
         .order_by(relevance.desc(), *NEWEST_FIRST)
         .limit(limit)
         .subquery()
     )
+    extra = [best.c.candidates, _newest_id().label("top")] if counted else []
     return (
-        select(*_COLUMNS, best.c.candidates, *extra)
+        select(*_COLUMNS, *extra)
         .join_from(ARTICLES, best, ARTICLES.c.id == best.c.id)
         .order_by(best.c.rank.desc(), *NEWEST_FIRST)
     )
@@ -448,8 +453,7 @@ def _pg_search(c: Connection, terms: Sequence[str], limit: int) -> list[Row[Any]
     def best(low: Any) -> list[Row[Any]]:
         window = matches if low is None else matches.where(ARTICLES.c.id > low)
         newest = window.order_by(ARTICLES.c.id.desc()).limit(CANDIDATES)
-        top = _newest_id().label("top")
-        return list(c.execute(_best(c, terms, newest, limit, top)))
+        return list(c.execute(_best(c, terms, newest, limit, counted=True)))
 
     found = best(_newest_id() - SAMPLE)
     if not found:  # fewer than one match in SAMPLE: rare enough to read every match
@@ -479,9 +483,9 @@ def search(c: Connection, words: Sequence[str], *, limit: int) -> list[StoredArt
     if not terms or limit < 1:
         return []
     if all(len(t) < TRIGRAM for t in terms):
-        rows = list(c.execute(_best(c, terms, _short_candidates(c, terms), limit)))
+        rows = list(c.execute(_best(c, terms, _short_candidates(c, terms), limit, counted=False)))
     elif c.dialect.name == "sqlite":
-        rows = list(c.execute(_best(c, terms, _fts_candidates(c, terms), limit)))
+        rows = list(c.execute(_best(c, terms, _fts_candidates(c, terms), limit, counted=False)))
     else:
         rows = _pg_search(c, terms, limit)
     return [_stored(row._mapping) for row in rows]
