@@ -7,15 +7,19 @@ or id order: PostgreSQL then takes row locks in the same order in every writer (
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields, replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Float,
     Integer,
+    Row,
     RowMapping,
     Select,
     Text,
@@ -290,14 +294,17 @@ TRIGRAM = 3
 # How many matches are ranked: those imported last. Ranking every match of a common word
 # costs a read of every article (~1 s at 100 000).
 CANDIDATES = 200
-# How many of the newest articles are scanned first. Their share of matches tells how common
-# the words are: a common word's CANDIDATES matches are among the newest few hundred, where a
-# scan stops early, while the trigram index must read and sort every match (PostgreSQL reads
-# ~94 000 for a word in most articles); a rare word is cheaper through the index.
+# PostgreSQL: how many of the newest articles are searched first. Their share of matches tells
+# how common the words are: a common word has its CANDIDATES among the newest few hundred,
+# a rare one is cheaper to read in full (see _pg_search).
 SAMPLE = 250
 # How many of the newest articles a query of only 1–2 character words searches: no trigram
 # index can look those up, so an absent word costs a scan of this many articles, not all.
 SHORT_REACH = 5000
+# PostgreSQL: reading one matching row (its heap page, its text) costs about as much as this
+# many ids of a window in the (id, search_text) GIN index (measured at 100 000 articles,
+# migration 0011: ~10 µs a row, ~0.2 µs an id).
+_ROW_PER_ID = 50
 # Article length (characters) added before dividing occurrences by it: a short article
 # with one match does not outrank a long one that is about the word.
 _LENGTH_DAMPING = 1000
@@ -308,20 +315,10 @@ def search_terms(words: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(w.casefold() for w in words if w.strip()))
 
 
-def _contains(c: Connection, text_: Any, term: str) -> Any:
-    """Return a condition true when `text_` holds `term` (no index; literal, no pattern)."""
+def _contains(c: Connection, term: str) -> Any:
+    """Return a condition true when search_text holds `term` (no index; literal, no pattern)."""
     find = func.instr if c.dialect.name == "sqlite" else func.strpos
-    return find(text_, term) > 0
-
-
-def _relevance(text_: str, terms: Sequence[str]) -> float:
-    """Return how often the terms occur per length of an article's text: the search's rank."""
-    return sum(text_.count(term) for term in terms) / (len(text_) + _LENGTH_DAMPING)
-
-
-def _newest_first(day: date | None, ident: int) -> tuple[bool, int, int]:
-    """Return a sort key putting articles in NEWEST_FIRST order (ascending)."""
-    return (day is None, -(day.toordinal() if day else 0), -ident)
+    return find(ARTICLES.c.search_text, term) > 0
 
 
 def _fts_phrase(terms: Sequence[str]) -> str:
@@ -335,104 +332,163 @@ def search_reach(words: Sequence[str]) -> int | None:
     return SHORT_REACH if terms and all(len(t) < TRIGRAM for t in terms) else None
 
 
-def _scanned(c: Connection, terms: Sequence[str], ids: tuple[int, int]) -> list[int]:
-    """Return the ids of the CANDIDATES last imported visible matches with ids in [low, high).
+def _best(
+    c: Connection, terms: Sequence[str], candidates: Select[Any], limit: int, *, counted: bool
+) -> Select[Any]:
+    """Select the `limit` most relevant of the candidates' articles, read in full.
 
-    The scan walks the primary key backwards and stops at CANDIDATES matches, so a common
-    word costs a few hundred rows however wide the range is.
+    `counted` adds how many candidates there were (`candidates`) and the largest id (`top`).
+
+    Relevance is the words' occurrences per length of text (see _LENGTH_DAMPING), ties going
+    to the newest, computed where the text is read: one statement, and no text but the
+    chosen articles' leaves the database. An occurrence count is the size the term takes in
+    the text (its size less its size with the term removed) over the term's size: in bytes
+    on PostgreSQL (counting the characters of a replaced text cost more than the rest of
+    reading the row), in characters on SQLite.
     """
-    low, high = ids
-    query = (
+    text_ = ARTICLES.c.search_text
+    sqlite = c.dialect.name == "sqlite"
+    size = func.length if sqlite else func.octet_length
+    # `op("/")`: integer division on both backends, as both divide integers so.
+    counts = [
+        (size(text_) - size(func.replace(text_, t, "")))
+        .self_group()
+        .op("/")(len(t if sqlite else t.encode()))
+        for t in terms
+    ]
+    occurrences = functools.reduce(operator.add, counts)
+    relevance = (cast(occurrences, Float) / (func.length(text_) + _LENGTH_DAMPING)).label("rank")
+    # Ranked on narrow rows, then only the chosen articles are read in full.
+    # Counted only where asked: SQLite's window function doubles the statement's time.
+    count = [func.count().over().label("candidates")] if counted else []
+    best = (
+        select(ARTICLES.c.id, relevance, *count)
+        .where(ARTICLES.c.id.in_(candidates))
+        .order_by(relevance.desc(), *NEWEST_FIRST)
+        .limit(limit)
+        .subquery()
+    )
+    extra = [best.c.candidates, _newest_id().label("top")] if counted else []
+    return (
+        select(*_COLUMNS, *extra)
+        .join_from(ARTICLES, best, ARTICLES.c.id == best.c.id)
+        .order_by(best.c.rank.desc(), *NEWEST_FIRST)
+    )
+
+
+def _newest_id() -> Any:
+    """Return the largest id as a subquery: the archive's size, the newest article's id.
+
+    Ids grow with each import, so the newest articles are the top of the key's range (a few
+    ids are gaps left by deleted rows).
+    """
+    return select(func.max(ARTICLES.c.id)).scalar_subquery()
+
+
+def _short_candidates(c: Connection, terms: Sequence[str]) -> Select[Any]:
+    """Select the CANDIDATES last imported matches of 1–2 character words, in the newest ids.
+
+    The scan walks the primary key backwards and stops at CANDIDATES matches.
+    """
+    return (
         select(ARTICLES.c.id)
         .where(
-            ARTICLES.c.id >= low,
-            ARTICLES.c.id < high,
+            *(_contains(c, t) for t in terms),
+            ARTICLES.c.id > _newest_id() - SHORT_REACH,
             # Not `hidden IS 0`: SQLite would take ix_articles_visible_date for it and read
-            # every visible article, where the key's range is a few hundred rows.
+            # every visible article, where the key's range is at most SHORT_REACH rows.
             ARTICLES.c.hidden.is_not(True),
-            *(_contains(c, ARTICLES.c.search_text, t) for t in terms),
         )
         .order_by(ARTICLES.c.id.desc())
         .limit(CANDIDATES)
     )
-    return list(c.scalars(query))
 
 
-def _indexed(c: Connection, terms: Sequence[str]) -> list[int]:
-    """Return the ids of the CANDIDATES last imported visible articles holding every term.
+def _fts_candidates(c: Connection, terms: Sequence[str]) -> Select[Any]:
+    """Select the CANDIDATES last imported matches on SQLite, through the FTS5 trigram index.
 
-    At least one term has TRIGRAM characters: the trigram index finds the articles holding
-    those, and the shorter terms filter them.
+    FTS5 walks its doclists from the newest rowid and stops at CANDIDATES: a word in every
+    article costs no more than a rare one, and no article row is read (bar those a 1–2
+    character word then rejects). The index holds only visible articles (migration 0010's
+    triggers), so `hidden` needs no check.
     """
-    indexed = [t for t in terms if len(t) >= TRIGRAM]
-    query = select(ARTICLES.c.id).where(
-        _VISIBLE, *(_contains(c, ARTICLES.c.search_text, t) for t in terms if len(t) < TRIGRAM)
+    fts = table("articles_fts", column("rowid", Integer))
+    match = literal_column("articles_fts").match(
+        _fts_phrase([t for t in terms if len(t) >= TRIGRAM])
     )
-    last_imported = ARTICLES.c.id.desc()
-    if c.dialect.name == "sqlite":
-        fts = table("articles_fts", column("rowid", Integer))
-        query = query.join_from(fts, ARTICLES, fts.c.rowid == ARTICLES.c.id).where(
-            literal_column("articles_fts").match(_fts_phrase(indexed))
-        )
-        # In the index's own order, FTS5 walks its doclists from the end and stops early.
-        last_imported = fts.c.rowid.desc()
-    else:
-        query = query.where(
-            *(ARTICLES.c.search_text.like(f"%{_like(t)}%", escape="\\") for t in indexed)
-        )
-    return list(c.scalars(query.order_by(last_imported).limit(CANDIDATES)))
+    newest = fts.c.rowid.desc()
+    short = [_contains(c, t) for t in terms if len(t) < TRIGRAM]
+    if not short:
+        # Alone, FTS5 is told the limit and reads only that much of its doclists
+        # (measured: 1 ms against 8 ms joined, a word in every article).
+        return select(fts.c.rowid).where(match).order_by(newest).limit(CANDIDATES)
+    # The short words filter the index's hits, so the limit comes after them: a join.
+    return (
+        select(ARTICLES.c.id)
+        .select_from(fts.join(ARTICLES, ARTICLES.c.id == fts.c.rowid))
+        .where(match, *short)
+        .order_by(newest)
+        .limit(CANDIDATES)
+    )
 
 
-def _candidates(c: Connection, terms: Sequence[str]) -> list[int]:
-    """Return the ids of the matches to rank: the CANDIDATES last imported ones.
+def _pg_search(c: Connection, terms: Sequence[str], limit: int) -> list[Row[Any]]:
+    """Return the best `limit` of the CANDIDATES last imported matches on PostgreSQL.
 
-    The newest SAMPLE articles are scanned first; when they hold too few matches, the
-    cheaper of scanning on (rows to read: CANDIDATES over the sampled share of matches) and
-    the trigram index (rows: that share of every article) is taken. Both give the same ids.
-    A query of only 1–2 character words searches the newest SHORT_REACH articles alone.
+    Its costly part is reading a match's row (to recheck the trigrams' hit), so the
+    (id, search_text) GIN index (migration 0011) is asked for the matches among the newest
+    ids only (`id > low`, in the same index): first the newest SAMPLE, then windows sized
+    by the share of matches found so far to hold CANDIDATES with room to spare, until
+    reading every match is expected to cost less than the next window.
     """
-    # Ids grow with each import, so the newest articles are the top of the key's range
-    # (a few ids are gaps left by deleted rows) and the largest id is the archive's size.
-    top = int(c.scalar(select(func.max(ARTICLES.c.id))) or 0) + 1
-    sample = top - SAMPLE
-    found = _scanned(c, terms, (sample, top))
-    if len(found) == CANDIDATES or sample <= 0:
-        return found
-    if all(len(t) < TRIGRAM for t in terms):
-        return found + _scanned(c, terms, (top - SHORT_REACH, sample))[: CANDIDATES - len(found)]
-    if found:
-        reach = 2 * CANDIDATES * SAMPLE // len(found)  # twice the expected rows, for slack
-        if reach < len(found) * top // SAMPLE:  # the expected matches the index would read
-            found += _scanned(c, terms, (top - reach, sample))[: CANDIDATES - len(found)]
-            if len(found) == CANDIDATES:
-                return found
-    return _indexed(c, terms)
+    text_ = ARTICLES.c.search_text
+    matches = select(ARTICLES.c.id).where(
+        _VISIBLE,
+        *(
+            text_.like(f"%{_like(t)}%", escape="\\") if len(t) >= TRIGRAM else _contains(c, t)
+            for t in terms
+        ),
+    )
+
+    def best(low: Any) -> list[Row[Any]]:
+        window = matches if low is None else matches.where(ARTICLES.c.id > low)
+        newest = window.order_by(ARTICLES.c.id.desc()).limit(CANDIDATES)
+        return list(c.execute(_best(c, terms, newest, limit, counted=True)))
+
+    found = best(_newest_id() - SAMPLE)
+    if not found:  # fewer than one match in SAMPLE: rare enough to read every match
+        return best(None)
+    count, top = int(found[0].candidates), int(found[0].top)
+    reach = SAMPLE
+    while count < CANDIDATES and reach < top:
+        share = max(count, 1) / reach  # matches per id (a row hidden meanwhile: not 0)
+        reach = max(2 * reach, int(1.5 * CANDIDATES / share))
+        # The window's index ids and matching rows against every match's row.
+        if reach >= top or reach / _ROW_PER_ID + CANDIDATES >= share * top:
+            return best(None)
+        found = best(top - reach)
+        count = int(found[0].candidates) if found else 0
+    return found
 
 
 def search(c: Connection, words: Sequence[str], *, limit: int) -> list[StoredArticle]:
     """Return visible articles containing every word (case-insensitive), most relevant first.
 
     Relevance is how often the words occur per length of the article, ties going to the
-    newest; the CANDIDATES last imported matches are ranked (see _candidates). Words of 3+
-    characters are looked up in the trigram index (migration 0010); a query of only shorter
-    words searches the newest SHORT_REACH articles.
+    newest; the CANDIDATES last imported matches are ranked. Words of 3+ characters are
+    looked up in the trigram index (migrations 0010, 0011); a query of only shorter words
+    searches the newest SHORT_REACH articles.
     """
     terms = search_terms(words)
     if not terms or limit < 1:
         return []
-    # Ranked here rather than in SQL: PostgreSQL would decompress each text once per
-    # function of it in the rank; Python reads each once.
-    rows = sorted(
-        c.execute(
-            select(ARTICLES.c.id, ARTICLES.c.date, ARTICLES.c.search_text).where(
-                ARTICLES.c.id.in_(_candidates(c, terms))
-            )
-        ),
-        key=lambda r: (-_relevance(r.search_text, terms), *_newest_first(r.date, r.id)),
-    )
-    best = [r.id for r in rows[:limit]]
-    found = by_ids(c, best)
-    return [found[i] for i in best]
+    if all(len(t) < TRIGRAM for t in terms):
+        rows = list(c.execute(_best(c, terms, _short_candidates(c, terms), limit, counted=False)))
+    elif c.dialect.name == "sqlite":
+        rows = list(c.execute(_best(c, terms, _fts_candidates(c, terms), limit, counted=False)))
+    else:
+        rows = _pg_search(c, terms, limit)
+    return [_stored(row._mapping) for row in rows]
 
 
 def visible_ids(c: Connection, *, newest_first: bool) -> list[int]:

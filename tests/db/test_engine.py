@@ -15,8 +15,8 @@ from sqlalchemy import inspect
 from bot.db.engine import MIGRATIONS, head_revision, open_database
 from bot.db.tables import Base
 
-# PostgreSQL-only indexes: newest-first reads (migration 0002), trigram search (0010).
-MIGRATION_ONLY_INDEXES = {"ix_articles_newest", "ix_articles_search_trgm"}
+# PostgreSQL-only indexes: newest-first reads (migration 0002), trigram search (0011).
+MIGRATION_ONLY_INDEXES = {"ix_articles_newest", "ix_articles_id_search_trgm"}
 
 
 def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

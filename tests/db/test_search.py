@@ -183,7 +183,11 @@ def _frequencies(i: int) -> str:
 def test_the_last_imported_matches_are_ranked_however_common_the_words(
     store: Store, monkeypatch: pytest.MonkeyPatch, query: list[str]
 ) -> None:
-    """The sample scan, the scan past it and the index all rank the same candidates."""
+    """Every path ranks the same candidates: the last imported matches.
+
+    SQLite: FTS5's doclist, alone or joined for a short word; PostgreSQL: the newest SAMPLE
+    ids, a window past them sized by their share of matches, or every match.
+    """
     monkeypatch.setattr(articles, "CANDIDATES", 4)
     monkeypatch.setattr(articles, "SAMPLE", 5)
     ids = put(store, *(article(f"a{i:02}", _frequencies(i)) for i in range(1, 41)))
@@ -211,3 +215,26 @@ def test_words_of_one_or_two_characters_search_only_the_newest_articles(
     )
     assert found(store, "焦虑") == ["a6"]  # a1 is past the newest four
     assert sorted(found(store, "焦虑", "oldest")) == ["a1"]  # a 3+ character word: the index
+
+
+@pytest.mark.postgres
+def test_postgres_keeps_search_text_in_lz4_beside_an_id_and_trigram_index(pg_url: str) -> None:
+    store = Store(open_database(pg_url))
+    try:
+        put(store, article("a", "一段文字 " * 400))  # over 2 kB: compressed inline
+        with store.engine.connect() as c:
+            lz4 = c.exec_driver_sql(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                " WHERE name = 'default_toast_compression'"
+            ).scalar()
+            method = c.exec_driver_sql(
+                "SELECT pg_column_compression(search_text) FROM articles"
+            ).scalar()
+            index = c.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_articles_id_search_trgm'"
+            ).scalar()
+        assert method == ("lz4" if lz4 else "pglz")
+        assert index is not None
+        assert "gin (id, search_text" in index
+    finally:
+        store.close()
