@@ -201,7 +201,7 @@ async def test_in_a_group_an_unknown_command_addressed_to_the_bot_gets_the_hint(
 ) -> None:
     bot = matrix_bot
     user, group = fresh_chat(bot, lang, "group")
-    sent = await bot.say(group, user, address(bot, "/frobnicate", True), expect=0)
+    sent = await bot.say(group, user, address(bot, "/frobnicate", True), expect=1)
     assert [m.text for m in sent] == [RENDERER.text("unknown_command", lang)]
 
 
