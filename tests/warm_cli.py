@@ -228,3 +228,22 @@ async def start_forked(cwd: Path, env: dict[str, str], args: tuple[str, ...]) ->
         (scratch / name).touch()
     pid = await asyncio.to_thread(_fork, warm, cwd, env, args, scratch)
     return ForkedProcess(warm, pid, scratch)
+
+
+async def start_together(
+    cwd: Path, env: dict[str, str], runs: list[tuple[str, ...]]
+) -> list[ForkedProcess]:
+    """Start one `python -m bot ARGS` per entry of `runs` at once, each in its own fork.
+
+    Every warm process is ready before the first fork, so the runs start within
+    milliseconds of each other, as processes an operator starts together would.
+    """
+    warm = [await asyncio.to_thread(_take) for _ in runs]
+    started = []
+    for process, args in zip(warm, runs, strict=True):
+        scratch = Path(tempfile.mkdtemp(prefix="digestbot-cli-"))
+        for name in ("in", "out", "err"):
+            (scratch / name).touch()
+        pid = _fork(process, cwd, env, args, scratch)
+        started.append(ForkedProcess(process, pid, scratch))
+    return started

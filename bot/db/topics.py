@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, func, insert, select
+from sqlalchemy import Connection, Select, delete, func, select
 
+from bot.db.engine import insert_on_conflict
 from bot.db.tables import ARTICLE_TOPICS, ARTICLES, TOPICS
 from bot.model import Topic
 from bot.topics import topic_key
@@ -38,7 +39,8 @@ def ensure(c: Connection, names: Iterable[str]) -> dict[str, int]:
         found.update(c.execute(_ID_BY_KEY.where(TOPICS.c.key.in_(chunk))).all())
     missing = [{"key": k, "name": wanted[k]} for k in keys if k not in found]
     if missing:
-        c.execute(insert(TOPICS), missing)
+        # Two imports at once may both find a topic missing: the second inserts nothing.
+        c.execute(insert_on_conflict(c, TOPICS).on_conflict_do_nothing(), missing)
         for i in range(0, len(missing), _CHUNK):
             chunk = [m["key"] for m in missing[i : i + _CHUNK]]
             found.update(c.execute(_ID_BY_KEY.where(TOPICS.c.key.in_(chunk))).all())
@@ -67,8 +69,9 @@ def link(c: Connection, slugs: Sequence[str]) -> None:
         if topic_key(tag) in ids
     }
     if links:
+        # Another import of the same files may have linked them since the delete above.
         c.execute(
-            insert(ARTICLE_TOPICS),
+            insert_on_conflict(c, ARTICLE_TOPICS).on_conflict_do_nothing(),
             [{"article_id": a, "topic_id": t} for a, t in sorted(links)],
         )
 

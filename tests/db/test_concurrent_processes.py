@@ -1,11 +1,13 @@
 """Several processes on one database at once: they migrate once and import without colliding.
 
-Real processes (`python -m bot`), as an operator starts them: two webhook instances coming up
-together, or imports run side by side, on SQLite and on PostgreSQL.
+Real processes (`python -m bot`, forked from a warm one: tests/warm_cli.py), as an operator
+starts them: two webhook instances coming up together, or imports run side by side, on SQLite
+and on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import ROOT
+from tests.warm_cli import start_together
 
 PROCESSES = 3
 FILES = 2000
@@ -54,25 +57,37 @@ def _write_articles(folder: Path, count: int) -> None:
         (folder / f"a{i:05d}.md").write_text(ARTICLE.format(i=i), encoding="utf-8")
 
 
-def _run_together(args: list[list[str]], env: dict[str, str], cwd: Path) -> list[tuple[int, str]]:
-    """Start every command at once; return each one's exit code and output once all ended."""
+def _run_together(
+    runs: list[tuple[str, ...]], env: dict[str, str], cwd: Path
+) -> list[tuple[int, str]]:
+    """Start every `python -m bot ARGS` at once; return each one's exit code and output."""
+
+    async def together() -> list[tuple[int, str]]:
+        results = []
+        for process in await start_together(cwd, env, runs):
+            out, err = await process.communicate()
+            results.append((await process.wait(), (out + err).decode("utf-8")))
+        return results
+
+    return asyncio.run(together())
+
+
+def _spawn_together(commands: list[list[str]], env: dict[str, str]) -> list[tuple[int, str]]:
+    """Start every command as a new interpreter at once; return each one's code and output."""
     procs = [
         subprocess.Popen(
             command,
-            cwd=cwd,
+            cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             encoding="utf-8",
         )
-        for command in args
+        for command in commands
     ]
-    results = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=300)
-        results.append((proc.returncode, out))
-    return results
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    return [(proc.returncode, out) for proc, out in zip(procs, outputs, strict=True)]
 
 
 def _count(url: str, query: str) -> int:
@@ -106,9 +121,7 @@ def test_processes_importing_the_same_files_at_once_store_each_article_once(
     fresh_url: str, many_seeds: Path, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**cli_env, "DATABASE_URL": fresh_url, "SEEDS_DIR": str(many_seeds)}
-    command = [sys.executable, "-m", "bot", "import"]
-
-    results = _run_together([command] * PROCESSES, env, tmp_path)
+    results = _run_together([("import",)] * PROCESSES, env, tmp_path)
 
     reports = []
     for code, out in results:
@@ -129,9 +142,7 @@ def test_processes_starting_on_an_empty_database_all_come_up(
     fresh_url: str, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**cli_env, "DATABASE_URL": fresh_url}
-    command = [sys.executable, "-m", "bot", "list"]
-
-    results = _run_together([command] * PROCESSES, env, tmp_path)
+    results = _run_together([("list",)] * PROCESSES, env, tmp_path)
 
     for code, out in results:
         assert code == 0, out
@@ -147,7 +158,7 @@ def test_processes_opening_an_empty_database_at_the_same_instant_migrate_once(
     count = PROCESSES + 1
     command = [sys.executable, "-c", _OPEN_TOGETHER, fresh_url, str(barrier), str(count)]
 
-    results = _run_together([command] * count, cli_env, ROOT)
+    results = _spawn_together([command] * count, cli_env)
 
     for code, out in results:
         assert code == 0, out
