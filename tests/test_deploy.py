@@ -32,6 +32,8 @@ import yaml
 
 from tests.conftest import REFERENCE, ROOT
 
+# One worker for the module: one wheel build (pip builds in the checkout; two at once collide).
+pytestmark = pytest.mark.xdist_group("wheel")
 COMPOSE_SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
 TITLE = "聊聊如何缓解越来越严重的AI焦虑。"
 WHERE_TEMPLATES = "import bot.rendering as r; print(r.default_templates())"

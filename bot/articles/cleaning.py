@@ -6,7 +6,8 @@ import re
 
 # C0 controls except \t and \n, DEL, C1 controls and the BOM: invisible, rejected by YAML and
 # by Telegram, so they never reach a field. \r is handled before this (it is a line break).
-CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")
+# Lone surrogates too: no UTF-8 file holds one, and none can be encoded to be sent.
+CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ud800-\udfff]")
 
 
 def normalize_text(text: str) -> str:
