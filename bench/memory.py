@@ -59,11 +59,8 @@ def _child(argv: list[str]) -> None:
     )
 
 
-def _measure(count: int) -> dict[str, Any]:
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp,
-        ServerProcess() as server,
-    ):
+def _measure(server: ServerProcess, count: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'memory.sqlite3'}"
         seed_database(url, count)
         args = ["--child", url, "--base-url", server.base_url, "--token", server.token]
@@ -80,8 +77,9 @@ def _measure(count: int) -> dict[str, Any]:
 
 def run(opts: Options) -> list[Row]:
     """Measure peak RSS for a small and a large push; return the rows."""
-    small = _measure(opts.size(1_000, 50))
-    large = _measure(opts.size(100_000, 500))
+    with ServerProcess() as server:
+        small = _measure(server, opts.size(1_000, 50))
+        large = _measure(server, opts.size(100_000, 500))
     growth = large["peak_mb"] / small["peak_mb"] - 1 if small["peak_mb"] else 0.0
     data = {"small": small, "large": large}
     return [

@@ -229,7 +229,7 @@ def formatting(html: str) -> list[frozenset[tuple[str, str | None, str | None]]]
 
 
 @pytest.mark.slow
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=documents, limit=st.integers(min_value=50, max_value=TELEGRAM_LIMIT))
 def test_chunks_parse_fit_and_concatenate_to_the_original_text(document: str, limit: int) -> None:
     """Every chunk parses and fits; chunks rejoin to the stripped original modulo whitespace
