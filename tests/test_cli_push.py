@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from bot.fakeapi.server import LoopbackBotApi
 from bot.store import Store
 from bot.sync import sync_articles
 from tests.conftest import seed_subscribers
-from tests.warm_cli import run_forked
+from tests.warm_cli import run_forked, start_forked
 
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = "sent {}, failed {}, blocked {}, skipped {}"
@@ -205,17 +204,7 @@ async def test_a_signal_stops_the_push_at_once_with_one_line_and_gives_the_rows_
     a few seconds, one line on stderr, and no row left `sending` (all pending again)."""
     subscribe(cli_store, list(range(1000, 1300)))
     env = env_for(cli_env, loopback_api, RATE_LIMIT="2", SHUTDOWN_GRACE="2s")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "push",
-        "--now",
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_forked(ROOT, env, ("push", "--now"))
     try:
         async with asyncio.timeout(60):
             while loopback_api.stats.sent < 3:  # noqa: ASYNC110 - polls a counter, no event

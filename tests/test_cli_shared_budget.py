@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from bot.fakeapi.server import LoopbackBotApi
 from bot.store import Store
 from bot.sync import sync_articles
 from tests.test_cli_push import ROOT, env_for, subscribe
+from tests.warm_cli import ForkedProcess, start_forked
 
 pytestmark = pytest.mark.slow
 
@@ -57,21 +57,12 @@ async def strict_api() -> AsyncIterator[LoopbackBotApi]:
         yield api
 
 
-async def start(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    """Start `digestbot <args>` (its output piped)."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def start(env: dict[str, str], *args: str) -> ForkedProcess:
+    """Start `digestbot <args>` (forked from a warm process, its output kept)."""
+    return await start_forked(ROOT, env, args)
 
 
-async def stop(process: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> str:
+async def stop(process: ForkedProcess, sig: int = signal.SIGTERM) -> str:
     """Stop a process (if still running) and return its stderr."""
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError):
@@ -132,7 +123,7 @@ async def test_run_and_two_pushes_together_stay_within_one_budget_and_use_it(
     meter = Meter(strict_api)
     sampling = asyncio.ensure_future(meter.run())
     bot = await start(env, "run")
-    pushes: list[asyncio.subprocess.Process] = []
+    pushes: list[ForkedProcess] = []
     try:
         pushes = [await start(env, "push", "--now") for _ in range(2)]
         await wait_for_sent(strict_api, 60)

@@ -208,6 +208,10 @@ class ForkedProcess:
         """SIGKILL the process, unless it has ended."""
         self.send_signal(signal.SIGKILL)
 
+    def terminate(self) -> None:
+        """SIGTERM the process, unless it has ended."""
+        self.send_signal(signal.SIGTERM)
+
     async def wait(self) -> int:
         """Wait for the process to end; return its exit code (negative: the signal)."""
         await asyncio.to_thread(self._ended.wait)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from bot.fakeapi.server import LoopbackBotApi
 from bot.telegram.app import build_application
 from bot.telegram.credentials import REFUSED
 from bot.telegram.runner import SECRET_HEADER, Webhook, started, webhook_app, webhook_for
+from tests.warm_cli import ForkedProcess, start_forked
 
 WAIT = 90.0  # generous: the bot process imports PTB and syncs the seeds on two shared cores
 
@@ -27,19 +27,9 @@ WAIT = 90.0  # generous: the bot process imports PTB and syncs the seeds on two 
 @asynccontextmanager
 async def digestbot_run(
     tmp_path: Path, env: dict[str, str], *args: str
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Start `python -m bot run ...`; on exit make sure it is gone."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        *args,
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+) -> AsyncIterator[ForkedProcess]:
+    """Start `python -m bot run ...` (forked from a warm process); on exit make sure it is gone."""
+    proc = await start_forked(tmp_path, env, ("run", *args))
     try:
         yield proc
     finally:
@@ -48,7 +38,7 @@ async def digestbot_run(
             await proc.communicate()
 
 
-async def terminate(proc: asyncio.subprocess.Process) -> tuple[int, str]:
+async def terminate(proc: ForkedProcess) -> tuple[int, str]:
     """Send SIGTERM; return the exit code and stderr."""
     proc.send_signal(signal.SIGTERM)
     async with asyncio.timeout(WAIT):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.conftest import run_digestbot
+from tests.warm_cli import start_forked
 
 
 def test_without_a_token_or_web_public_it_says_what_to_set(
@@ -30,17 +30,8 @@ async def test_a_public_reader_serves_the_archive_and_stops_on_sigterm(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "web",
-        "--port",
-        str(port),
-        env={**cli_env, "WEB_PUBLIC": "true"},
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+    process = await start_forked(
+        tmp_path, {**cli_env, "WEB_PUBLIC": "true"}, ("web", "--port", str(port))
     )
     try:
         async with aiohttp.ClientSession() as session:
