@@ -25,7 +25,7 @@ from bot.sync import sync_articles
 from tests.test_cli_push import ROOT, env_for, subscribe
 from tests.warm_cli import ForkedProcess, start_forked
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 RATE = 25
 CHATS = 200
