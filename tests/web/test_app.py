@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
+from bot.db import articles
 from bot.readlog import ReadLog
 from bot.web.access import sign_init_data
 from bot.web.app import ReaderSite, access_for
@@ -235,3 +236,7 @@ async def test_the_archive_search_is_the_bots_search_ranked_and_filtered(served:
     _, topic, _ = await get(f"{served.base}/?q=zebrafish&topic=sea&t={token}")
     assert f"/a/{new.id}?t=" in topic
     assert f"/a/{old.id}?" not in topic
+    _, short, _ = await get(f"{served.base}/?q=%E7%84%A6%E8%99%91&t={token}")  # 焦虑: 2 characters
+    reach = str(articles.SHORT_REACH)
+    assert reach in short  # searched only the newest SHORT_REACH, and the page says so
+    assert reach not in ranked
