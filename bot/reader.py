@@ -62,13 +62,14 @@ class ArchiveEntry:
 
 @dataclass(frozen=True, slots=True)
 class ArchivePage:
-    """One page of the archive, newest first, with the search that made it."""
+    """One page of the archive (newest first, or ranked by a search) and the search made."""
 
     entries: tuple[ArchiveEntry, ...]
     query: str
     topic: str
     page: int
     has_more: bool
+    reach: int | None = None  # how many of the newest articles the words searched (None: all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,7 @@ def parse_archive_query(q: str, topic: str, page: str) -> ArchiveQuery:
 
 
 def archive_page(
-    found: list[StoredArticle], asked: ArchiveQuery, *, has_more: bool
+    found: list[StoredArticle], asked: ArchiveQuery, *, has_more: bool, reach: int | None = None
 ) -> ArchivePage:
     """Build one archive page from the articles found for it."""
     entries = tuple(
@@ -149,7 +150,7 @@ def archive_page(
         )
         for s in found
     )
-    return ArchivePage(entries, asked.query, asked.topic, asked.page, has_more)
+    return ArchivePage(entries, asked.query, asked.topic, asked.page, has_more, reach)
 
 
 def parse_article_id(text: str) -> int | None:

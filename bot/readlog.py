@@ -56,6 +56,6 @@ class ReadLog:
     def archive(
         self, words: tuple[str, ...], topic: str, *, offset: int, limit: int
     ) -> list[StoredArticle]:
-        """Return one archive page of visible articles, newest first."""
+        """Return one archive page: /search's ranking of the words, else newest first."""
         with self.store.engine.connect() as c:
             return articles.archive(c, words, topic, offset=offset, limit=limit)

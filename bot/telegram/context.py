@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, ParamSpec, TypeAlias, TypeVar
+from typing import Any, Final, Generic, ParamSpec, TypeAlias, TypeVar
 
 from telegram import Chat, Message, Update
 from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
@@ -18,7 +19,7 @@ from bot.digest import DigestCache
 from bot.flood import CommandBudget, request_key
 from bot.i18n import Lang, is_lang, language_for
 from bot.metrics import Metrics
-from bot.model import StoredArticle, Subscriber
+from bot.model import SearchHit, StoredArticle, Subscriber
 from bot.push.options import push_defaults
 from bot.rendering import Renderer
 from bot.roles import AdminLists, RoleCache
@@ -31,6 +32,8 @@ from bot.telegram.replies import Replier
 
 P = ParamSpec("P")
 R = TypeVar("R")
+K = TypeVar("K")
+V = TypeVar("V")
 
 NEWEST_TTL = 1.0  # seconds a read of the newest article answers every /latest
 
@@ -58,55 +61,83 @@ async def in_store(store: Store, call: Callable[P, R], /, *args: P.args, **kwarg
     return await asyncio.to_thread(call, *args, **kwargs)
 
 
+class SharedReads(Generic[K, V]):
+    """Reads by key, each kept `ttl` seconds; callers arriving while one runs share it.
+
+    200 chats sending /latest (or the same /search) at once share one read (and one
+    rendering, via DigestCache). What a read returns shows for at most `ttl`; forget()
+    drops every kept value at once (after a sync). At most `size` values are kept.
+    """
+
+    def __init__(
+        self,
+        ttl: float = NEWEST_TTL,
+        clock: Callable[[], float] = time.monotonic,
+        size: int = 256,
+    ) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._size = size
+        self._values: dict[K, tuple[float, V]] = {}  # key → (read began, value), oldest first
+        self._generation = 0  # bumped by forget(): a read begun before it is not kept
+        self._pending: dict[K, asyncio.Future[V]] = {}
+
+    async def get(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
+        """Return the value kept for `key`, else await `read()` (shared by every caller)."""
+        kept = self._values.get(key)
+        if kept is not None and self._clock() - kept[0] < self.ttl:
+            return kept[1]
+        pending = self._pending.get(key)
+        if pending is not None and pending.get_loop() is not asyncio.get_running_loop():
+            pending = None  # left over from an event loop that has ended
+        if pending is None:
+            # One read for every caller that arrives while it runs; shielded, so a cancelled
+            # caller never cancels the others' read.
+            pending = asyncio.ensure_future(self._read(key, read, self._generation))
+            pending.add_done_callback(functools.partial(self._done, key))
+            self._pending[key] = pending
+        return await asyncio.shield(pending)
+
+    async def _read(self, key: K, read: Callable[[], Awaitable[V]], generation: int) -> V:
+        started = self._clock()
+        value = await read()
+        if generation == self._generation:
+            self._values.pop(key, None)
+            self._values[key] = (started, value)
+            while len(self._values) > self._size:
+                del self._values[next(iter(self._values))]
+        return value
+
+    def _done(self, key: K, future: asyncio.Future[V]) -> None:
+        if self._pending.get(key) is future:
+            del self._pending[key]
+        if not future.cancelled():
+            future.exception()  # its waiters got it; never "exception was never retrieved"
+
+    def forget(self) -> None:
+        """Drop every kept value (after a sync): the next get() of each key reads afresh."""
+        self._generation += 1
+        self._values.clear()
+        self._pending.clear()
+
+
 class NewestArticle:
     """The newest visible article, read from the store at most once per `ttl` seconds.
 
-    200 chats sending /latest at once share one read (and one rendering, via DigestCache).
     An import shows in /latest at most `ttl` later; /reload forgets the cached one at once.
     The read stays in a worker thread: ordering by date is not a point lookup.
     """
 
     def __init__(self, ttl: float = NEWEST_TTL, clock: Callable[[], float] = time.monotonic):
-        self.ttl = ttl
-        self._clock = clock
-        self._value: StoredArticle | None = None
-        self._read_at = -float("inf")
-        self._generation = 0  # bumped by forget(): a read begun before it is not kept
-        self._pending: asyncio.Future[StoredArticle | None] | None = None
+        self._reads: SharedReads[None, StoredArticle | None] = SharedReads(ttl, clock, size=1)
 
     async def get(self, store: Store) -> StoredArticle | None:
         """Return the newest visible article (None when there is none)."""
-        if self._clock() - self._read_at < self.ttl:
-            return self._value
-        if (
-            self._pending is not None
-            and self._pending.get_loop() is not asyncio.get_running_loop()
-        ):
-            self._pending = None  # left over from an event loop that has ended
-        if self._pending is None:
-            # One read for every caller that arrives while it runs; shielded, so a cancelled
-            # caller never cancels the others' read.
-            self._pending = asyncio.ensure_future(self._read(store, self._generation))
-            self._pending.add_done_callback(self._done)
-        return await asyncio.shield(self._pending)
-
-    async def _read(self, store: Store, generation: int) -> StoredArticle | None:
-        started = self._clock()
-        value = await in_store(store, store.latest_article)
-        if generation == self._generation:
-            self._value, self._read_at = value, started
-        return value
-
-    def _done(self, future: asyncio.Future[StoredArticle | None]) -> None:
-        if self._pending is future:
-            self._pending = None
-        if not future.cancelled():
-            future.exception()  # its waiters got it; never "exception was never retrieved"
+        return await self._reads.get(None, lambda: in_store(store, store.latest_article))
 
     def forget(self) -> None:
         """Drop the cached article (after a sync): the next get() reads the store afresh."""
-        self._generation += 1
-        self._value, self._read_at, self._pending = None, -float("inf"), None
+        self._reads.forget()
 
 
 class BotState:
@@ -119,6 +150,8 @@ class BotState:
         self.owns_runtime = False  # post_shutdown closes only what post_init opened
         self.ready = False  # post_init has run
         self.newest = NewestArticle()
+        # (words, limit) → hits: the same /search from many chats at once is one read.
+        self.searches: SharedReads[tuple[tuple[str, ...], int], list[SearchHit]] = SharedReads()
         # One registry per Application: two bots in one process (the tests) never collide.
         self.metrics = Metrics()
         self.liveness = Liveness()  # build_application shares it with the getUpdates transport
@@ -140,6 +173,11 @@ class BotState:
         if self.outbox is None:
             raise RuntimeError("the bot's Outbox is not open (post_init has not run)")
         return self.outbox
+
+    def forget_reads(self) -> None:
+        """Drop the newest article and the searches kept (after a sync or /reload)."""
+        self.newest.forget()
+        self.searches.forget()
 
     def digests(self) -> DigestCache:
         """Return the rendering cache of the open Runtime's renderer."""
@@ -228,6 +266,12 @@ class DigestContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any]
     async def db(self, call: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a store (or runtime) call where it belongs: see :func:`in_store`."""
         return await in_store(self.store, call, *args, **kwargs)
+
+    async def search_articles(self, words: Sequence[str], limit: int) -> list[SearchHit]:
+        """Return the store's search hits, one read shared by identical searches (SharedReads)."""
+        return await self.bot_data.searches.get(
+            (tuple(words), limit), lambda: self.db(self.store.search_articles, words, limit=limit)
+        )
 
     async def newest_article(self) -> StoredArticle | None:
         """Return the newest visible article (read at most once a second; see NewestArticle)."""

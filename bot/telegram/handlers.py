@@ -3,7 +3,8 @@
 Replies are rendered from templates/ in the chat's language, article parts once per content
 (``DigestCache``). Every store call goes through ``context.db``, which decides whether it runs
 in a worker thread or inline (``bot.telegram.context.in_store``); the newest article is read
-once for every /latest of the same second (``NewestArticle``). The handler table is
+once for every /latest of the same second (``NewestArticle``), and a search once for the
+same /search of the same second (``SharedReads``). The handler table is
 ``bot.telegram.app.register_handlers``.
 """
 
@@ -321,7 +322,7 @@ async def search(update: Update, context: DigestContext) -> None:
     except UsageError:
         await context.reply(chat).notice("usage_search")
         return
-    hits = await context.db(context.store.search_articles, words, limit=10)
+    hits = await context.search_articles(words, limit=10)
     query = " ".join(words)
     reach = context.store.search_reach(words)
     if not hits:
@@ -384,7 +385,7 @@ async def reload(update: Update, context: DigestContext) -> None:
         return
     report = await context.db(context.runtime.sync)
     context.bot_data.metrics.synced(report)
-    context.bot_data.newest.forget()  # /latest shows what the admin just imported
+    context.bot_data.forget_reads()  # /latest and /search show what the admin just imported
     log.info("seeds re-synced by /reload: %s", report.summary())
     values = {
         "new": report.new,

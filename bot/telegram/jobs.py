@@ -40,7 +40,7 @@ async def sync_seeds(context: DigestContext) -> None:
     report = await context.db(context.runtime.sync)
     context.bot_data.metrics.synced(report)
     if report.new or report.updated or report.hidden:
-        context.bot_data.newest.forget()  # /latest answers with the new newest at once
+        context.bot_data.forget_reads()  # /latest, /search answer from the new articles at once
         log.info("seeds re-synced: %s", report.summary())
     else:
         log.debug("seeds re-synced: %s", report.summary())

@@ -154,7 +154,7 @@ class ReaderSite:
         return _html(body, 200, nonce)
 
     async def archive(self, request: web.Request) -> web.Response:
-        """Serve the archive: newest first, with search (?q=) and a topic filter (?topic=)."""
+        """Serve the archive: newest first, or /search's ranking of ?q=, and a topic (?topic=)."""
         grant = self.access.grant("/", request.query.get("t", ""), self._now())
         if grant is None:
             return self._error(request, 403)
@@ -171,7 +171,10 @@ class ReaderSite:
             limit=ARCHIVE_PAGE_SIZE + 1,
         )
         page = archive_page(
-            found[:ARCHIVE_PAGE_SIZE], asked, has_more=len(found) > ARCHIVE_PAGE_SIZE
+            found[:ARCHIVE_PAGE_SIZE],
+            asked,
+            has_more=len(found) > ARCHIVE_PAGE_SIZE,
+            reach=self.reads.store.search_reach(asked.words),
         )
         lang = _request_lang(request)
         keep = {"q": asked.query, "topic": asked.topic}

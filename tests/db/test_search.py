@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -238,3 +239,25 @@ def test_postgres_keeps_search_text_in_lz4_beside_an_id_and_trigram_index(pg_url
         assert "gin (id, search_text" in index
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("word", ["模型", "training"])  # the scan of the newest, the index
+def test_the_archive_pages_through_the_search_ranking_within_a_topic(
+    store: Store, word: str
+) -> None:
+    """The web reader's archive is /search's ranking, a page at a time, narrowed to a tag."""
+    tagged = [
+        replace(article(f"t{n}", " ".join(["模型 training"] * n + ["filler"] * 9)), tags=("ai",))
+        for n in (1, 3, 2)
+    ]
+    ids = put(store, *tagged, article("untagged", "模型 training " * 5))
+    with store.engine.connect() as c:
+        ranked = [s.id for s in articles.search(c, [word], limit=10)]
+        pages = [
+            [s.id for s in articles.archive(c, [word], "ai", offset=offset, limit=2)]
+            for offset in (0, 2)
+        ]
+        listed = [s.id for s in articles.archive(c, [], "ai", offset=0, limit=10)]
+    assert ranked == [ids[s] for s in ("untagged", "t3", "t2", "t1")]
+    assert pages == [[ids["t3"], ids["t2"]], [ids["t1"]]]
+    assert sorted(listed) == sorted(ids[s] for s in ("t1", "t2", "t3"))

@@ -1,10 +1,11 @@
-"""The handlers' context: where store calls run, and NewestArticle (one read shared by
-concurrent /latest, expiring and forgettable)."""
+"""The handlers' context: where store calls run, NewestArticle (one read shared by
+concurrent /latest, expiring and forgettable) and SharedReads (the same, by key: /search)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import cast
 
@@ -12,7 +13,7 @@ import pytest
 
 from bot.model import Article, StoredArticle
 from bot.store import Store
-from bot.telegram.context import NewestArticle, in_store
+from bot.telegram.context import NewestArticle, SharedReads, in_store
 
 ARTICLE = StoredArticle(
     id=1,
@@ -176,3 +177,47 @@ async def test_in_store_runs_only_sqlite_point_lookups_inline(sqlite_store: Stor
     await in_store(probe, threading.get_ident)
     assert threads[0] == loop_thread
     assert threads[1] != loop_thread
+
+
+class CountingReads:
+    """Counts reads per key; reads wait on `gate` so callers can pile up."""
+
+    def __init__(self) -> None:
+        self.reads: dict[str, int] = {}
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    def read(self, key: str) -> Callable[[], Awaitable[str]]:
+        async def run() -> str:
+            self.reads[key] = self.reads.get(key, 0) + 1
+            await self.gate.wait()
+            return f"{key}:{self.reads[key]}"
+
+        return run
+
+
+async def test_identical_searches_in_flight_share_one_read_and_others_do_not() -> None:
+    reads, clock = CountingReads(), Clock()
+    shared: SharedReads[str, str] = SharedReads(ttl=1.0, clock=clock)
+    reads.gate.clear()
+    waiting = [
+        asyncio.ensure_future(shared.get(key, reads.read(key)))
+        for key in ("焦虑", "焦虑", "AI", "焦虑")
+    ]
+    await asyncio.sleep(0)
+    reads.gate.set()
+    assert await asyncio.gather(*waiting) == ["焦虑:1", "焦虑:1", "AI:1", "焦虑:1"]
+    assert reads.reads == {"焦虑": 1, "AI": 1}
+    clock.now += 1.1  # past the TTL: read again
+    assert await shared.get("焦虑", reads.read("焦虑")) == "焦虑:2"
+
+
+async def test_forget_drops_every_kept_search_and_size_bounds_them() -> None:
+    reads = CountingReads()
+    shared: SharedReads[str, str] = SharedReads(clock=Clock(), size=2)
+    for key in ("a", "b", "c"):
+        await shared.get(key, reads.read(key))
+    assert await shared.get("c", reads.read("c")) == "c:1"  # kept
+    assert await shared.get("a", reads.read("a")) == "a:2"  # the oldest was dropped
+    shared.forget()
+    assert await shared.get("c", reads.read("c")) == "c:2"

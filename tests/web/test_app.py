@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
+from bot.db import articles
 from bot.readlog import ReadLog
 from bot.web.access import sign_init_data
 from bot.web.app import ReaderSite, access_for
@@ -196,3 +197,46 @@ def test_the_reader_mounts_beside_the_webhook_only_with_web_url(served: Served) 
     from dataclasses import replace  # noqa: PLC0415
 
     assert not mount_reader(web.Application(), replace(served.runtime, settings=plain))
+
+
+def _zebra_article(slug: str, day: str, mentions: int, tag: str) -> str:
+    text = " ".join(["zebrafish swim"] * mentions + ["other words"] * 40)
+    return f"""---
+title: "{slug}"
+date: {day}
+tags: ["{tag}"]
+---
+
+## Summary
+
+### One-line summary
+{slug} line.
+
+## Full text
+
+{text}
+"""
+
+
+async def test_the_archive_search_is_the_bots_search_ranked_and_filtered(served: Served) -> None:
+    """The search box asks what /search asks: most relevant first, not newest first."""
+    seeds = served.runtime.settings.seeds_dir
+    (seeds / "zebra-old.md").write_text(_zebra_article("zebra-old", "2020-01-01", 6, "lab"))
+    (seeds / "zebra-new.md").write_text(_zebra_article("zebra-new", "2031-01-01", 1, "sea"))
+    served.runtime.sync()
+    store = served.runtime.store
+    old, new = (store.get_article_by_slug(s) for s in ("zebra-old", "zebra-new"))
+    assert old is not None
+    assert new is not None
+    assert [h.stored.id for h in store.search_articles(["Zebrafish"])] == [old.id, new.id]
+    token = served.signed("/").split("?t=")[1]
+    _, ranked, _ = await get(f"{served.base}/?q=Zebrafish&t={token}")
+    assert f"/a/{old.id}?t=" in ranked
+    assert ranked.index(f"/a/{old.id}?t=") < ranked.index(f"/a/{new.id}?t=")
+    _, topic, _ = await get(f"{served.base}/?q=zebrafish&topic=sea&t={token}")
+    assert f"/a/{new.id}?t=" in topic
+    assert f"/a/{old.id}?" not in topic
+    _, short, _ = await get(f"{served.base}/?q=%E7%84%A6%E8%99%91&t={token}")  # 焦虑: 2 characters
+    reach = str(articles.SHORT_REACH)
+    assert reach in short  # searched only the newest SHORT_REACH, and the page says so
+    assert reach not in ranked
