@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +24,7 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    literal,
     or_,
     select,
     text,
@@ -31,8 +32,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bot.db import subscribers
+from bot.db.engine import among, insert_on_conflict
 from bot.db.tables import ARTICLES, DELIVERIES, SUBSCRIBERS, UTCDateTime
-from bot.model import BLOCKED_PREFIX, FAILED, PENDING, SENDING, SENT, Claim, Outcomes
+from bot.model import BLOCKED_PREFIX, FAILED, PENDING, SENDING, SENT, Claim, Outcomes, SharedPlan
 
 _CLAIM_COLUMNS = (
     DELIVERIES.c.id.label("delivery_id"),
@@ -137,6 +140,68 @@ def insert_pending(
         for sub, art, day in rows
     ]
     return len(c.execute(many, params).all())
+
+
+def insert_shared(
+    c: Connection,
+    ids: Sequence[int],
+    plans: Sequence[SharedPlan],
+    window: Sequence[int],
+    *,
+    default_time: time,
+    run_id: int | None,
+    now: datetime,
+) -> list[int]:
+    """Insert the "newest" pushes of subscribers `ids` with INSERT … SELECT; return who got one.
+
+    Each subscriber under a due plan (bot.db.subscribers.shared_plans) gets the articles of
+    `window` (newest first) up to the first one it already has: bot.scheduling.pick_articles
+    for a subscriber offered every article. One statement per article of the window: the
+    first goes to everyone who lacks it (ON CONFLICT skips who has it), each next one only to
+    those that got the one before. Returns the subscriber id of each row inserted.
+    """
+    due = [p for p in plans if p.day is not None]
+    if not ids or not due:
+        return []
+    table = subscribers.shared_plans(due, pushed=True)
+    inserted: list[int] = []
+    takers = list(ids)
+    for article_id in window:
+        rows = (
+            select(
+                SUBSCRIBERS.c.id,
+                literal(article_id, type_=Integer()),
+                literal(run_id, type_=Integer()),
+                table.c.day,
+                literal(PENDING),
+                literal(0),
+                literal(now, type_=UTCDateTime()),
+            )
+            .select_from(SUBSCRIBERS.join(table, subscribers.sharing(table, default_time)))
+            .where(among(c, SUBSCRIBERS.c.id, takers))
+        )
+        insert = (
+            insert_on_conflict(c, DELIVERIES)
+            .from_select(_SHARED_COLUMNS, rows)
+            .on_conflict_do_nothing(index_elements=["subscriber_id", "article_id"])
+            .returning(DELIVERIES.c.subscriber_id)
+        )
+        takers = list(c.scalars(insert))
+        if not takers:
+            break
+        inserted.extend(takers)
+    return inserted
+
+
+_SHARED_COLUMNS = (
+    "subscriber_id",
+    "article_id",
+    "run_id",
+    "push_date",
+    "state",
+    "attempts",
+    "created_at",
+)
 
 
 # -- claims -----------------------------------------------------------------------------
