@@ -1,9 +1,10 @@
 """Queries on `deliveries`, the ledger's rows: plan, claim, lease, settle; the table's one writer.
 
 One row per (subscriber, article), pending → sending → sent | failed. Claims take whole
-subscribers: all of a subscriber's claimable rows go to one worker, and none while another
-worker holds a live row of it (PostgreSQL: the subscriber rows and then the deliveries are
-locked `FOR ... SKIP LOCKED`; SQLite: the caller's `BEGIN IMMEDIATE` serializes claimers).
+chats: all the claimable rows of a chat (its subscriber, or every forum topic of a group
+that subscribed) go to one worker, and none while another worker holds a live row of it
+(PostgreSQL: each chat's first subscriber row and then the deliveries are locked
+`FOR ... SKIP LOCKED`; SQLite: the caller's `BEGIN IMMEDIATE` serializes claimers).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from sqlalchemy import (
     ARRAY,
     Connection,
     Integer,
-    Select,
     and_,
     any_,
     bindparam,
@@ -59,11 +59,6 @@ _INSERT_PENDING_PG = text(
     ") AS t(s, a, d)"
     " ON CONFLICT (subscriber_id, article_id) DO NOTHING RETURNING id"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
-
-
-def _skip_locked(query: Select[Any]) -> Select[Any]:
-    # PostgreSQL: concurrent claimers skip each other's rows; SQLite renders no lock clause.
-    return query.with_for_update(skip_locked=True)
 
 
 def _held_by_another(worker: str, live_since: datetime) -> Any:
@@ -216,15 +211,16 @@ def claim(
     lease: timedelta,
     run_id: int | None = None,
 ) -> list[Claim]:
-    """Claim up to `limit` rows for `worker`, whole subscribers at a time.
+    """Claim up to `limit` rows for `worker`, whole chats at a time.
 
-    Claimable rows are due pending rows and other workers' stale ones. A subscriber is only
+    Claimable rows are due pending rows and other workers' stale ones. A chat is only
     claimed while no other worker holds a live row of it, and then all its claimable rows go
-    to `worker` (up to `limit`; the rest wait for `worker`, as the subscriber is now held):
-    one worker sends to a chat at a time, so the local pacer's per-chat spacing suffices
-    (except forum topics of one group, which are separate subscribers). Rows whose
-    subscriber has gone inactive or whose article was hidden since planning are failed here
-    instead of being handed out.
+    to `worker` (up to `limit`; the rest wait for `worker`, as the chat is now held). A chat
+    is its subscriber, or every forum topic of a group that subscribed (each topic is a
+    subscriber of its own): one worker sends to a chat at a time, so the local pacer's
+    1/s per chat and 20/min per group hold across processes. Rows whose subscriber has gone
+    inactive or whose article was hidden since planning are failed here instead of being
+    handed out.
     """
     # Never our own rows: a worker whose heartbeat lagged would resend what it has in
     # flight. Its rows go to others once it is gone (or back with release()).
@@ -244,30 +240,59 @@ def claim(
     if len(subs) < limit:
         more = candidates.where(*pending).order_by(DELIVERIES.c.id).limit(limit - len(subs))
         subs.extend(c.scalars(more))
-    order = {sub: rank for rank, sub in enumerate(dict.fromkeys(subs))}
-    if not order:
+    if not subs:
         return []
-    # PostgreSQL: lock the subscribers, skipping those another claimer is taking; the next
-    # statement sees what a claimer that held one until now committed (READ COMMITTED), so
-    # `held` then leaves out a subscriber claimed meanwhile. NO KEY: planners may still add
-    # rows referring to it. SQLite: BEGIN IMMEDIATE has serialized the claimers already.
+    # The candidates' chats, with every subscriber (forum topic) of each. The candidates
+    # skipped subscribers another worker holds; a chat held through another topic is left
+    # out below, once locked.
+    of_chats = SUBSCRIBERS.alias("of_chats")
+    topics = select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.chat_id).where(
+        SUBSCRIBERS.c.chat_id.in_(
+            select(of_chats.c.chat_id).where(of_chats.c.id.in_(list(dict.fromkeys(subs))))
+        )
+    )
+    chat_of = {int(sub): int(chat) for sub, chat in c.execute(topics)}
+    order = {chat: rank for rank, chat in enumerate(dict.fromkeys(chat_of[s] for s in subs))}
+    first: dict[int, int] = {}
+    for subscriber_id, chat_id in sorted(chat_of.items()):
+        first.setdefault(chat_id, subscriber_id)
+    # PostgreSQL: lock each chat's first subscriber row (its lowest id: every claimer picks
+    # the same one), skipping chats another claimer is taking; the next statements see what
+    # a claimer that held one until now committed (READ COMMITTED), so `busy` then leaves out
+    # a chat claimed meanwhile. NO KEY: planners may still add rows referring to it.
+    # SQLite: BEGIN IMMEDIATE has serialized the claimers already.
     locked = set(
         c.scalars(
-            select(SUBSCRIBERS.c.id)
-            .where(SUBSCRIBERS.c.id.in_(list(order)))
+            select(SUBSCRIBERS.c.chat_id)
+            .where(SUBSCRIBERS.c.id.in_(list(first.values())))
             .with_for_update(skip_locked=True, key_share=True)
         )
     )
-    if not locked:
+    mine = [s for s, chat in chat_of.items() if chat in locked]
+    if not mine:
         return []
+    # SQLite keeps no statistics: `state = ?` looks selective to it, and it would walk every
+    # row in that state; a state that is no index term keeps it on the subscribers' rows.
+    state = DELIVERIES.c.state.concat("")
+    busy_rows = select(DELIVERIES.c.subscriber_id).where(
+        DELIVERIES.c.subscriber_id.in_(mine),
+        state == SENDING,
+        DELIVERIES.c.claimed_at >= now - lease,
+        or_(DELIVERIES.c.claimed_by.is_(None), DELIVERIES.c.claimed_by != worker),
+    )
+    busy = {chat_of[s] for s in c.scalars(busy_rows.distinct())}
+    free = [s for s in mine if chat_of[s] not in busy]
+    if not free:
+        return []
+    stale_rows = and_(state == SENDING, *stale[1:])
+    pending_rows = and_(state == PENDING, *pending[1:])
     rows_of = (
         select(DELIVERIES.c.id, DELIVERIES.c.subscriber_id)
-        .where(DELIVERIES.c.subscriber_id.in_(list(locked)), *runs, ~held)
-        .where(or_(and_(*stale), and_(*pending)))
+        .where(DELIVERIES.c.subscriber_id.in_(free), *runs)
+        .where(or_(stale_rows, pending_rows))
+        .with_for_update(skip_locked=True)
     )
-    found = sorted(
-        c.execute(_skip_locked(rows_of)), key=lambda row: (order[row.subscriber_id], row.id)
-    )
+    found = sorted(c.execute(rows_of), key=lambda row: (order[chat_of[row.subscriber_id]], row.id))
     ids = [row.id for row in found[:limit]]
     if not ids:
         return []
