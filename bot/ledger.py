@@ -2,10 +2,11 @@
 
 The ledger is what makes the push idempotent. Planning (bot.push.planner) inserts rows
 under the unique (subscriber_id, article_id) key, so re-running a tick or a second instance
-adds nothing. Senders claim rows in batches of whole subscribers (PostgreSQL: `FOR UPDATE
-SKIP LOCKED` on the subscribers, then their rows; SQLite: one `BEGIN IMMEDIATE` write
-transaction), so two claimers never get the same row, nor rows of one subscriber: one worker
-sends to a chat at a time, and its local pacer's spacing is the chat's. A claim
+adds nothing. Senders claim rows in batches of whole chats (PostgreSQL: `FOR ... SKIP LOCKED`
+on each chat's first subscriber row, then the rows; SQLite: one `BEGIN IMMEDIATE` write
+transaction), so two claimers never get the same row, nor rows of one chat (forum topics of
+a group are subscribers of their own, but one chat): one worker sends to a chat at a time,
+and its local pacer's spacing is the chat's. A claim
 is a lease: a worker refreshes `claimed_at` of its rows while it runs (heartbeat), and rows
 left `sending` by a worker that died are claimed again once the lease has expired. Outcomes
 are written back in batches (executemany), so per-message database cost stays small.
@@ -89,9 +90,10 @@ class Ledger:
     ) -> list[Claim]:
         """Claim up to `limit` rows for `worker`: due pending rows and other workers' stale ones.
 
-        Whole subscribers at a time, and none another worker holds a live row of (see
-        bot.db.deliveries.claim). Rows whose subscriber has gone inactive or whose article
-        was hidden since planning are failed here instead of being handed out.
+        Whole chats at a time (every forum topic of a group), and none another worker holds
+        a live row of (see bot.db.deliveries.claim). Rows whose subscriber has gone inactive
+        or whose article was hidden since planning are failed here instead of being handed
+        out.
         """
         if limit <= 0:
             return []

@@ -259,6 +259,24 @@ class PlanResult:
     pairs: tuple[tuple[int, int], ...] = ()  # (chat_id, article_id), dry runs only
 
 
+@dataclass(frozen=True, slots=True)
+class SharedPlan:
+    """One decision for every due subscriber with the same push time, zone and last push date.
+
+    The key is what bot.db.subscribers groups by (a NULL time reads as the default one, a NULL
+    zone as "", a NULL last push date as bot.db.subscribers.NEVER_PUSHED). `day` is the local
+    date they are due for (None: not due), `pushed_at` the next push instant of those that get
+    articles, `kept_at` that of the others.
+    """
+
+    push_time: datetime.time
+    timezone: str
+    last_push_date: datetime.date
+    day: datetime.date | None
+    pushed_at: datetime.datetime
+    kept_at: datetime.datetime
+
+
 # -- the web reader -----------------------------------------------------------------------
 
 

@@ -55,7 +55,12 @@ def zone(name: str) -> ZoneInfo | None:
 
 def subscriber_zone(sub: Subscriber, defaults: PushDefaults) -> ZoneInfo:
     """Return the subscriber's zone (the default one when unset or unknown)."""
-    own = zone(sub.timezone) if sub.timezone else None
+    return zone_or_default(sub.timezone, defaults)
+
+
+def zone_or_default(name: str | None, defaults: PushDefaults) -> ZoneInfo:
+    """Return the zone called `name`, or the default one when unset or unknown."""
+    own = zone(name) if name else None
     if own is not None:
         return own
     fallback = zone(defaults.timezone)
@@ -102,17 +107,39 @@ def is_due(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date | Non
     """
     if not sub.active:
         return None
-    tz = subscriber_zone(sub, defaults)
-    push_time = sub.push_time or defaults.push_time
+    return due_day(
+        sub.push_time or defaults.push_time,
+        subscriber_zone(sub, defaults),
+        now,
+        defaults.grace,
+        last_push_date=sub.last_push_date,
+        subscribed_at=sub.subscribed_at,
+    )
+
+
+def due_day(
+    push_time: time,
+    tz: ZoneInfo,
+    now: datetime,
+    grace: timedelta,
+    *,
+    last_push_date: date | None,
+    subscribed_at: datetime,
+) -> date | None:
+    """Return the local date an active chat with these settings is due for at `now`, or None.
+
+    `is_due` for plain values. A chat that subscribed at or before `now - grace` gets the
+    same answer whenever it subscribed: every slot within the grace window is after it.
+    """
     today = now.astimezone(tz).date()
     for day in (today, today - timedelta(days=1)):
         slot = slot_at(day, push_time, tz)
         if slot <= now:
-            if now - slot > defaults.grace or sub.subscribed_at > slot:
+            if now - slot > grace or subscribed_at > slot:
                 # Too stale, or the chat subscribed after this slot: its first push is the
                 # next slot, as the welcome message promised.
                 return None
-            if sub.last_push_date is not None and sub.last_push_date >= day:
+            if last_push_date is not None and last_push_date >= day:
                 return None
             return day
     return None

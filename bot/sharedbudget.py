@@ -11,13 +11,13 @@ budget itself is rows of ``rate_budget`` (``bot.db.rate_budget``, arithmetic in
 - **command** replies take one slot each, straight from the bucket, whatever the horizon: they
   queue behind at most the push slices already granted (two windows), never behind a push's
   queue, so /latest is answered during a push.
-- **per chat** there is no shared bucket: the ledger hands all of a subscriber's rows to one
-  worker and none to another while it holds them (``bot.db.deliveries.claim``), so a chat's
-  push messages leave from one process, spaced by its local pacer. (A database claim per
-  message, needed while two workers could hold two articles of one backlog, cost the push
-  more than half its throughput at lifted rates.) Command replies are spaced per chat by the
-  local pacer too: a chat's updates reach one process, and Telegram tolerates the short burst
-  a reply beside a push makes.
+- **per chat** there is no shared bucket: the ledger hands all of a chat's rows (every forum
+  topic of a group) to one worker and none to another while it holds them
+  (``bot.db.deliveries.claim``), so a chat's push messages leave from one process, spaced by
+  its local pacer. (A database claim per message, needed while two workers could hold two
+  articles of one backlog, cost the push more than half its throughput at lifted rates.)
+  Command replies are spaced per chat by the local pacer too: a chat's updates reach one
+  process, and Telegram tolerates the short burst a reply beside a push makes.
 
 Degrading. A database call that fails or takes longer than ``timeout`` switches the process to a
 local bucket at ``FALLBACK_SHARE`` of the rate for ``retry`` seconds (logged once per outage),

@@ -21,6 +21,7 @@ from tests.conftest import (
     LEASE,
     NOW,
     add_articles,
+    add_subscriber_rows,
     add_subscribers,
     add_subscribers_from,
     while_another_writer,
@@ -203,6 +204,94 @@ def test_concurrent_claimers_never_hold_rows_of_one_subscriber_together(
         held = holders(store)
         assert len(held) == 80
         assert [sub for sub, workers in held.items() if len(workers) > 1] == []
+    finally:
+        store.close()
+
+
+def plan_forums(store: Store, groups: int, topics: int, articles: int) -> None:
+    """Plan `articles` pending rows for each of `topics` forum topics of `groups` groups (each
+    topic a subscriber of its own) and for `groups` private chats, article by article."""
+    arts = add_articles(store, articles)
+    rows = [
+        {"chat_id": -1000 - g, "chat_type": "supergroup", "thread_id": t}
+        for t in range(1, topics + 1)  # a group's topics far apart in id order
+        for g in range(groups)
+    ]
+    add_subscriber_rows(store, rows + [{"chat_id": 1 + g, "thread_id": 0} for g in range(groups)])
+    with store.writing() as c:
+        subs = list(c.scalars(select(SUBSCRIBERS.c.id).order_by(SUBSCRIBERS.c.id)))
+        pending = [(sub, art, NOW.date()) for art in arts for sub in subs]
+        deliveries.insert_pending(c, pending, run_id=None, now=NOW)
+
+
+def chat_holders(store: Store) -> dict[int, set[str]]:
+    """Return the workers holding `sending` rows of each chat (any of its topics)."""
+    with store.engine.connect() as c:
+        rows = c.execute(
+            select(SUBSCRIBERS.c.chat_id, DeliveryRow.claimed_by)
+            .join(SUBSCRIBERS, SUBSCRIBERS.c.id == DeliveryRow.subscriber_id)
+            .where(DeliveryRow.state == "sending")
+        )
+        held: dict[int, set[str]] = {}
+        for chat, worker in rows:
+            held.setdefault(chat, set()).add(worker)
+        return held
+
+
+def test_forum_topics_of_one_group_are_claimed_by_one_worker(store: Store, ledger: Ledger) -> None:
+    """Two topics of one forum are two subscribers but one chat: a worker holding one topic's
+    row keeps the other topic's from every other worker until it is done with the chat."""
+    plan_forums(store, 1, 2, 1)
+    first = ledger.claim("a", 1, NOW, lease=LEASE)
+    assert [(c.chat_id, c.thread_id) for c in first] == [(-1000, 1)]
+    assert [c.chat_id for c in ledger.claim("b", 10, NOW, lease=LEASE)] == [1]
+    assert ledger.claim("c", 10, NOW, lease=LEASE) == []  # topic 2 waits for a
+    second = ledger.claim("a", 10, NOW, lease=LEASE)
+    assert [(c.chat_id, c.thread_id) for c in second] == [(-1000, 2)]
+    ledger.record(Outcomes(sent=[(c.delivery_id, 1) for c in first + second]), NOW, worker="a")
+    assert ledger.pending_count() == 0
+    assert chat_holders(store) == {1: {"b"}}
+
+
+def test_concurrent_claimers_never_hold_rows_of_one_chat_together(database_url: str) -> None:
+    """Four threads, each with its own engine, claim small batches until none is left, from 30
+    forums of 3 topics and 30 private chats with 2 articles each: every row is claimed once,
+    and all the rows of a chat, whichever its topic, by one worker only."""
+    store = Store(open_database(database_url))
+    try:
+        plan_forums(store, 30, 3, 2)
+        got: dict[str, list[int]] = {}
+        errors: list[BaseException] = []
+
+        def claimer(name: str) -> None:
+            mine: list[int] = []
+            worker_store = Store(create_db_engine(database_url))
+            try:
+                led = Ledger(worker_store)
+                # An empty claim while rows are left: they belong to chats another worker
+                # holds (or was locking just then); ask again until none is pending.
+                for _ in range(10_000):
+                    batch = led.claim(name, 5, NOW, lease=LEASE)
+                    mine.extend(c.delivery_id for c in batch)
+                    if not batch and not led.pending_count():
+                        break
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                worker_store.close()
+            got[name] = mine
+
+        threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        all_ids = [i for ids in got.values() for i in ids]
+        assert len(all_ids) == len(set(all_ids)) == (30 * 3 + 30) * 2
+        held = chat_holders(store)
+        assert len(held) == 60
+        assert [chat for chat, workers in held.items() if len(workers) > 1] == []
     finally:
         store.close()
 

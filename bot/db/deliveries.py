@@ -1,29 +1,30 @@
 """Queries on `deliveries`, the ledger's rows: plan, claim, lease, settle; the table's one writer.
 
 One row per (subscriber, article), pending → sending → sent | failed. Claims take whole
-subscribers: all of a subscriber's claimable rows go to one worker, and none while another
-worker holds a live row of it (PostgreSQL: the subscriber rows and then the deliveries are
-locked `FOR ... SKIP LOCKED`; SQLite: the caller's `BEGIN IMMEDIATE` serializes claimers).
+chats: all the claimable rows of a chat (its subscriber, or every forum topic of a group
+that subscribed) go to one worker, and none while another worker holds a live row of it
+(PostgreSQL: each chat's first subscriber row and then the deliveries are locked
+`FOR ... SKIP LOCKED`; SQLite: the caller's `BEGIN IMMEDIATE` serializes claimers).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     Connection,
     Integer,
-    Select,
     and_,
     any_,
     bindparam,
     case,
     exists,
     func,
+    literal,
     or_,
     select,
     text,
@@ -31,8 +32,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bot.db import subscribers
+from bot.db.engine import among, insert_on_conflict
 from bot.db.tables import ARTICLES, DELIVERIES, SUBSCRIBERS, UTCDateTime
-from bot.model import BLOCKED_PREFIX, FAILED, PENDING, SENDING, SENT, Claim, Outcomes
+from bot.model import BLOCKED_PREFIX, FAILED, PENDING, SENDING, SENT, Claim, Outcomes, SharedPlan
 
 _CLAIM_COLUMNS = (
     DELIVERIES.c.id.label("delivery_id"),
@@ -56,11 +59,6 @@ _INSERT_PENDING_PG = text(
     ") AS t(s, a, d)"
     " ON CONFLICT (subscriber_id, article_id) DO NOTHING RETURNING id"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
-
-
-def _skip_locked(query: Select[Any]) -> Select[Any]:
-    # PostgreSQL: concurrent claimers skip each other's rows; SQLite renders no lock clause.
-    return query.with_for_update(skip_locked=True)
 
 
 def _held_by_another(worker: str, live_since: datetime) -> Any:
@@ -139,6 +137,68 @@ def insert_pending(
     return len(c.execute(many, params).all())
 
 
+def insert_shared(
+    c: Connection,
+    ids: Sequence[int],
+    plans: Sequence[SharedPlan],
+    window: Sequence[int],
+    *,
+    default_time: time,
+    run_id: int | None,
+    now: datetime,
+) -> list[int]:
+    """Insert the "newest" pushes of subscribers `ids` with INSERT … SELECT; return who got one.
+
+    Each subscriber under a due plan (bot.db.subscribers.shared_plans) gets the articles of
+    `window` (newest first) up to the first one it already has: bot.scheduling.pick_articles
+    for a subscriber offered every article. One statement per article of the window: the
+    first goes to everyone who lacks it (ON CONFLICT skips who has it), each next one only to
+    those that got the one before. Returns the subscriber id of each row inserted.
+    """
+    due = [p for p in plans if p.day is not None]
+    if not ids or not due:
+        return []
+    table = subscribers.shared_plans(due, pushed=True)
+    inserted: list[int] = []
+    takers = list(ids)
+    for article_id in window:
+        rows = (
+            select(
+                SUBSCRIBERS.c.id,
+                literal(article_id, type_=Integer()),
+                literal(run_id, type_=Integer()),
+                table.c.day,
+                literal(PENDING),
+                literal(0),
+                literal(now, type_=UTCDateTime()),
+            )
+            .select_from(SUBSCRIBERS.join(table, subscribers.sharing(table, default_time)))
+            .where(among(c, SUBSCRIBERS.c.id, takers))
+        )
+        insert = (
+            insert_on_conflict(c, DELIVERIES)
+            .from_select(_SHARED_COLUMNS, rows)
+            .on_conflict_do_nothing(index_elements=["subscriber_id", "article_id"])
+            .returning(DELIVERIES.c.subscriber_id)
+        )
+        takers = list(c.scalars(insert))
+        if not takers:
+            break
+        inserted.extend(takers)
+    return inserted
+
+
+_SHARED_COLUMNS = (
+    "subscriber_id",
+    "article_id",
+    "run_id",
+    "push_date",
+    "state",
+    "attempts",
+    "created_at",
+)
+
+
 # -- claims -----------------------------------------------------------------------------
 
 
@@ -151,15 +211,16 @@ def claim(
     lease: timedelta,
     run_id: int | None = None,
 ) -> list[Claim]:
-    """Claim up to `limit` rows for `worker`, whole subscribers at a time.
+    """Claim up to `limit` rows for `worker`, whole chats at a time.
 
-    Claimable rows are due pending rows and other workers' stale ones. A subscriber is only
+    Claimable rows are due pending rows and other workers' stale ones. A chat is only
     claimed while no other worker holds a live row of it, and then all its claimable rows go
-    to `worker` (up to `limit`; the rest wait for `worker`, as the subscriber is now held):
-    one worker sends to a chat at a time, so the local pacer's per-chat spacing suffices
-    (except forum topics of one group, which are separate subscribers). Rows whose
-    subscriber has gone inactive or whose article was hidden since planning are failed here
-    instead of being handed out.
+    to `worker` (up to `limit`; the rest wait for `worker`, as the chat is now held). A chat
+    is its subscriber, or every forum topic of a group that subscribed (each topic is a
+    subscriber of its own): one worker sends to a chat at a time, so the local pacer's
+    1/s per chat and 20/min per group hold across processes. Rows whose subscriber has gone
+    inactive or whose article was hidden since planning are failed here instead of being
+    handed out.
     """
     # Never our own rows: a worker whose heartbeat lagged would resend what it has in
     # flight. Its rows go to others once it is gone (or back with release()).
@@ -179,30 +240,59 @@ def claim(
     if len(subs) < limit:
         more = candidates.where(*pending).order_by(DELIVERIES.c.id).limit(limit - len(subs))
         subs.extend(c.scalars(more))
-    order = {sub: rank for rank, sub in enumerate(dict.fromkeys(subs))}
-    if not order:
+    if not subs:
         return []
-    # PostgreSQL: lock the subscribers, skipping those another claimer is taking; the next
-    # statement sees what a claimer that held one until now committed (READ COMMITTED), so
-    # `held` then leaves out a subscriber claimed meanwhile. NO KEY: planners may still add
-    # rows referring to it. SQLite: BEGIN IMMEDIATE has serialized the claimers already.
+    # The candidates' chats, with every subscriber (forum topic) of each. The candidates
+    # skipped subscribers another worker holds; a chat held through another topic is left
+    # out below, once locked.
+    of_chats = SUBSCRIBERS.alias("of_chats")
+    topics = select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.chat_id).where(
+        SUBSCRIBERS.c.chat_id.in_(
+            select(of_chats.c.chat_id).where(of_chats.c.id.in_(list(dict.fromkeys(subs))))
+        )
+    )
+    chat_of = {int(sub): int(chat) for sub, chat in c.execute(topics)}
+    order = {chat: rank for rank, chat in enumerate(dict.fromkeys(chat_of[s] for s in subs))}
+    first: dict[int, int] = {}
+    for subscriber_id, chat_id in sorted(chat_of.items()):
+        first.setdefault(chat_id, subscriber_id)
+    # PostgreSQL: lock each chat's first subscriber row (its lowest id: every claimer picks
+    # the same one), skipping chats another claimer is taking; the next statements see what
+    # a claimer that held one until now committed (READ COMMITTED), so `busy` then leaves out
+    # a chat claimed meanwhile. NO KEY: planners may still add rows referring to it.
+    # SQLite: BEGIN IMMEDIATE has serialized the claimers already.
     locked = set(
         c.scalars(
-            select(SUBSCRIBERS.c.id)
-            .where(SUBSCRIBERS.c.id.in_(list(order)))
+            select(SUBSCRIBERS.c.chat_id)
+            .where(SUBSCRIBERS.c.id.in_(list(first.values())))
             .with_for_update(skip_locked=True, key_share=True)
         )
     )
-    if not locked:
+    mine = [s for s, chat in chat_of.items() if chat in locked]
+    if not mine:
         return []
+    # SQLite keeps no statistics: `state = ?` looks selective to it, and it would walk every
+    # row in that state; a state that is no index term keeps it on the subscribers' rows.
+    state = DELIVERIES.c.state.concat("")
+    busy_rows = select(DELIVERIES.c.subscriber_id).where(
+        DELIVERIES.c.subscriber_id.in_(mine),
+        state == SENDING,
+        DELIVERIES.c.claimed_at >= now - lease,
+        or_(DELIVERIES.c.claimed_by.is_(None), DELIVERIES.c.claimed_by != worker),
+    )
+    busy = {chat_of[s] for s in c.scalars(busy_rows.distinct())}
+    free = [s for s in mine if chat_of[s] not in busy]
+    if not free:
+        return []
+    stale_rows = and_(state == SENDING, *stale[1:])
+    pending_rows = and_(state == PENDING, *pending[1:])
     rows_of = (
         select(DELIVERIES.c.id, DELIVERIES.c.subscriber_id)
-        .where(DELIVERIES.c.subscriber_id.in_(list(locked)), *runs, ~held)
-        .where(or_(and_(*stale), and_(*pending)))
+        .where(DELIVERIES.c.subscriber_id.in_(free), *runs)
+        .where(or_(stale_rows, pending_rows))
+        .with_for_update(skip_locked=True)
     )
-    found = sorted(
-        c.execute(_skip_locked(rows_of)), key=lambda row: (order[row.subscriber_id], row.id)
-    )
+    found = sorted(c.execute(rows_of), key=lambda row: (order[chat_of[row.subscriber_id]], row.id))
     ids = [row.id for row in found[:limit]]
     if not ids:
         return []

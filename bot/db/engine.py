@@ -8,12 +8,30 @@ for it and then find the schema at head.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
@@ -195,3 +213,17 @@ def insert_on_conflict(c: Connection, table: Table) -> postgresql.Insert | sqlit
     if c.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def among(c: Connection, column: ColumnElement[int], ids: Sequence[int]) -> ColumnElement[bool]:
+    """Return `column IN ids` with the ids as one parameter, however many there are.
+
+    PostgreSQL takes an integer array, SQLite a JSON array (json_each): an IN list would be
+    one parameter per id for the driver to parse, and SQLite caps a statement's parameters.
+    """
+    if c.dialect.name == "postgresql":
+        # An array literal as text: psycopg dumps a list of ints element by element in Python.
+        listed = bindparam(None, "{" + ",".join(map(str, ids)) + "}", type_=String())
+        return column == any_(cast(listed, ARRAY(Integer())))
+    values = func.json_each(json.dumps(list(ids))).table_valued("value")
+    return column.in_(select(values.c.value))

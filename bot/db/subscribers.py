@@ -9,26 +9,36 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
+    ColumnElement,
     Connection,
+    Date,
     RowMapping,
+    String,
+    Time,
+    and_,
     bindparam,
+    column,
+    exists,
     func,
     insert,
     literal,
+    or_,
     select,
     text,
     tuple_,
     update,
+    values,
 )
 from sqlalchemy.exc import IntegrityError
 
-from bot.db.engine import insert_on_conflict
-from bot.db.tables import SUBSCRIBERS, UNSCHEDULED, UTCDateTime
-from bot.model import Subscriber, SubscriberImport
+from bot.db.engine import among, insert_on_conflict
+from bot.db.tables import FOLLOWS, SUBSCRIBERS, UNSCHEDULED, UTCDateTime
+from bot.model import SharedPlan, Subscriber, SubscriberImport
 
 # The one mapping of a row to a Subscriber: the dataclass's fields are column names.
 COLUMNS = tuple(SUBSCRIBERS.c[f.name] for f in fields(Subscriber))
@@ -108,6 +118,144 @@ def due_page(
 
 def _at(value: datetime) -> Any:
     return literal(value, type_=UTCDateTime())
+
+
+# -- a tick's set-based plan: subscribers sharing a (time, zone, last date) share a decision --
+
+# The grouping key of a NULL last_push_date: a day before any a plan looks at, so it decides
+# exactly as "never pushed" does (bot.scheduling compares it with yesterday's local date).
+NEVER_PUSHED = date(1970, 1, 1)
+
+
+def due_ids(
+    c: Connection,
+    now: datetime,
+    *,
+    after: tuple[datetime, int] | None = None,
+    limit: int = 1000,
+    lock: bool = False,
+) -> tuple[list[int], tuple[datetime, int] | None]:
+    """Return the ids of a page of due active subscribers (see due_page), and its last key.
+
+    Only ids come back (a tick may read 100 000): the last one's instant is read apart.
+    """
+    query = select(SUBSCRIBERS.c.id).where(
+        SUBSCRIBERS.c.active == True,  # noqa: E712 - `IS true` would not use the index on PG
+        SUBSCRIBERS.c.next_push_at <= now,
+    )
+    if after is not None:
+        key = tuple_(SUBSCRIBERS.c.next_push_at, SUBSCRIBERS.c.id)
+        query = query.where(key > tuple_(_at(after[0]), literal(after[1])))
+    query = query.order_by(SUBSCRIBERS.c.next_push_at, SUBSCRIBERS.c.id).limit(limit)
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    ids = list(c.scalars(query))
+    if not ids:
+        return [], None
+    last = select(SUBSCRIBERS.c.next_push_at).where(SUBSCRIBERS.c.id == ids[-1])
+    return ids, (c.execute(last).scalar_one(), ids[-1])
+
+
+def scheduled(
+    c: Connection, ids: Sequence[int], *, subscribed_after: datetime | None = None
+) -> list[tuple[Subscriber, datetime]]:
+    """Return these subscribers with their next push instants, by id.
+
+    With `subscribed_after`, only those that need a decision of their own: the ones that
+    subscribed after it, and the ones that follow topics.
+    """
+    query = select(*COLUMNS, SUBSCRIBERS.c.next_push_at).where(among(c, SUBSCRIBERS.c.id, ids))
+    if subscribed_after is not None:
+        follows = exists().where(FOLLOWS.c.subscriber_id == SUBSCRIBERS.c.id)
+        query = query.where(or_(SUBSCRIBERS.c.subscribed_at > subscribed_after, follows))
+    query = query.order_by(SUBSCRIBERS.c.id)
+    return [(Subscriber(*row[:-1]), row[-1]) for row in c.execute(query)]
+
+
+def _shared_key(default_time: time) -> tuple[ColumnElement[Any], ...]:
+    """Return the columns a shared plan groups by, NULLs read as what they mean."""
+    return (
+        func.coalesce(SUBSCRIBERS.c.push_time, literal(default_time, type_=Time())),
+        func.coalesce(SUBSCRIBERS.c.timezone, literal("", type_=String())),
+        func.coalesce(SUBSCRIBERS.c.last_push_date, literal(NEVER_PUSHED, type_=Date())),
+    )
+
+
+def shared_keys(
+    c: Connection, ids: Sequence[int], default_time: time
+) -> list[tuple[tuple[time, str, date], int]]:
+    """Return each (push time, zone, last push date) key among these subscribers, with a count."""
+    key = _shared_key(default_time)
+    query = select(*key, func.count()).where(among(c, SUBSCRIBERS.c.id, ids)).group_by(*key)
+    return [((row[0], row[1], row[2]), int(row[3])) for row in c.execute(query)]
+
+
+def shared_plans(plans: Sequence[SharedPlan], *, pushed: bool) -> CTE:
+    """Return the plans as a table: (key..., day, at), `at` being pushed_at or kept_at."""
+    table = values(
+        column("push_time", Time()),
+        column("timezone", String()),
+        column("last_push_date", Date()),
+        column("day", Date()),
+        column("at", UTCDateTime()),
+        name="plans",
+    ).data(
+        [
+            (
+                p.push_time,
+                p.timezone,
+                p.last_push_date,
+                p.day or NEVER_PUSHED,
+                p.pushed_at if pushed else p.kept_at,
+            )
+            for p in plans
+        ]
+    )
+    return table.cte("plans")
+
+
+def sharing(plans: CTE, default_time: time) -> ColumnElement[bool]:
+    """Return the condition: the subscriber row falls under the plan row."""
+    key = _shared_key(default_time)
+    return and_(
+        key[0] == plans.c.push_time,
+        key[1] == plans.c.timezone,
+        key[2] == plans.c.last_push_date,
+    )
+
+
+def record_shared(
+    c: Connection,
+    ids: Sequence[int],
+    pushed: Sequence[int],
+    plans: Sequence[SharedPlan],
+    default_time: time,
+) -> None:
+    """Store a set-based plan of subscribers `ids`: `pushed` ones got articles for their day.
+
+    Two UPDATEs whatever the count: the pushed subscribers take their day and next instant,
+    then every other one whose instant moves takes its kept one. (A pushed row now carries
+    its new day in the key: the plan of that key, if any, keeps the instant it just got.)
+    """
+    due = [p for p in plans if p.day is not None]
+    if pushed and due:
+        table = shared_plans(due, pushed=True)
+        c.execute(
+            update(SUBSCRIBERS)
+            .where(among(c, SUBSCRIBERS.c.id, pushed), sharing(table, default_time))
+            .values(last_push_date=table.c.day, next_push_at=table.c.at)
+        )
+    if plans:
+        table = shared_plans(plans, pushed=False)
+        c.execute(
+            update(SUBSCRIBERS)
+            .where(
+                among(c, SUBSCRIBERS.c.id, ids),
+                sharing(table, default_time),
+                SUBSCRIBERS.c.next_push_at != table.c.at,
+            )
+            .values(next_push_at=table.c.at)
+        )
 
 
 # The PostgreSQL plan write: one statement over arrays instead of one UPDATE per row (or a

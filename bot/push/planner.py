@@ -9,6 +9,7 @@ import functools
 import importlib.metadata
 import zoneinfo
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,19 +17,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from bot.db import articles, deliveries, follows, meta, subscribers, topics
-from bot.model import PlanResult, Subscriber
+from bot.model import PlanResult, SharedPlan, Subscriber
 from bot.scheduling import (
     PushDefaults,
+    due_day,
     first_open_slot,
     is_due,
     is_due_forced,
     newest_window,
     pick_articles,
     subscriber_zone,
+    zone_or_default,
 )
 from bot.store import Store
 
-PAGE = 1000  # subscribers per page and per transaction
+PAGE = 10_000  # subscribers per page and per transaction
 NEVER = datetime.min.replace(tzinfo=UTC)  # before any subscription
 ALL: frozenset[int] = frozenset()  # following no topic: every article is offered
 
@@ -110,68 +113,154 @@ class Planner:
         within the grace window still goes out that day. `dry_run` writes nothing and
         returns the (chat_id, article_id) pairs instead.
         """
-        decide = is_due_forced if force else is_due
+        if not force and not dry_run:
+            self._reschedule_on_new_defaults(defaults)
+            return self._tick(run_id, now, defaults)
         # Stored instants were computed with the defaults of their time: after a change of
         # PUSH_TIME, TIMEZONE, PUSH_GRACE or the zone database they may be late. A real tick
         # recomputes them all once; a dry run reads everyone instead of writing.
-        everyone = force or (dry_run and self._defaults_changed(defaults))
-        if not force and not dry_run:
-            self._reschedule_on_new_defaults(defaults)
-        planned = due_count = skipped = 0
-        pairs: list[tuple[int, int]] = []
+        everyone = force or self._defaults_changed(defaults)
+        tally = _Tally()
         after_id = 0  # force: keyset over every active subscriber by id
-        after_due: tuple[datetime, int] | None = None  # a tick: over (next_push_at, id)
-        # A row whose new instant is still due (nothing new to send yet) can move ahead of
-        # the cursor and come round again in this plan: it is decided once.
-        seen: set[int] = set()
+        after_due: tuple[datetime, int] | None = None  # a dry tick: over (next_push_at, id)
+        seen: set[int] = set()  # see _tick
         begin = self._read if dry_run else self._write
         while True:
-            # The page, the articles and the writes share one transaction (SQLite: BEGIN
-            # IMMEDIATE). On PostgreSQL the page is locked: a concurrent planner skips these
-            # subscribers, and sees their last_push_date once this commits, so two planners
-            # never give one subscriber two different articles on one day.
+            # On PostgreSQL the page is locked, as in _tick.
             with begin() as c:
                 if everyone:
                     page = subscribers.active_page(
                         c, after_id=after_id, limit=self._page, lock=not dry_run
                     )
-                    scheduled: list[tuple[Subscriber, datetime]] = []
                     if not page:
                         break
                     after_id = page[-1].id
+                    scheduled = [(sub, NEVER) for sub in page]
                 else:
-                    # Only rows whose next push instant has come: nobody due reads nothing.
-                    scheduled = subscribers.due_page(
-                        c, now, after=after_due, limit=self._page, lock=not dry_run
-                    )
+                    scheduled = subscribers.due_page(c, now, after=after_due, limit=self._page)
                     if not scheduled:
                         break
                     after_due = (scheduled[-1][1], scheduled[-1][0].id)
                     scheduled = [(sub, at) for sub, at in scheduled if sub.id not in seen]
                     seen.update(sub.id for sub, _ in scheduled)
-                    page = [sub for sub, _ in scheduled]
-                due: list[tuple[Subscriber, date]] = []
-                for sub in page:
-                    day = decide(sub, now, defaults)
-                    if day is not None:
-                        due.append((sub, day))
-                    elif force:
-                        skipped += 1  # already had today's push
-                picks = self._pick(c, due, defaults)
-                pushed = {sub.id for sub, _, _ in picks}
-                skipped += len(due) - len(pushed)
-                due_count += len(due)
-                if dry_run:
-                    planned += len(picks)
-                    pairs.extend((sub.chat_id, article_id) for sub, article_id, _ in picks)
+                self._plan_each(
+                    c,
+                    scheduled,
+                    run_id=run_id,
+                    now=now,
+                    defaults=defaults,
+                    tally=tally,
+                    force=force,
+                    dry_run=dry_run,
+                )
+        return tally.result()
+
+    def _tick(self, run_id: int | None, now: datetime, defaults: PushDefaults) -> PlanResult:
+        """Plan the subscribers whose next push instant has come, set-based.
+
+        Subscribers sharing a push time, zone and last push date share a decision: one per
+        such key (bot.scheduling.due_day, first_open_slot), then one INSERT … SELECT of their
+        deliveries and two UPDATEs of their dates and instants, whatever their number. Only
+        those whose answer is their own are decided one by one (_plan_each): chats that
+        subscribed within the grace window (a slot before they came is not theirs), chats
+        following topics (offered other articles), and every chat under the "backlog" policy
+        (its pick depends on each one's whole history).
+        """
+        tally = _Tally()
+        after: tuple[datetime, int] | None = None  # keyset over (next_push_at, id)
+        # A row whose new instant is still due (nothing new to send yet) can move ahead of
+        # the cursor and come round again in this plan: it is decided once.
+        seen: set[int] = set()
+        recent = now - defaults.grace
+        while True:
+            # The page, the articles and the writes share one transaction (SQLite: BEGIN
+            # IMMEDIATE). On PostgreSQL the page is locked: a concurrent planner skips these
+            # subscribers, and sees their last_push_date once this commits, so two planners
+            # never give one subscriber two different articles on one day.
+            with self._write() as c:
+                page, last = subscribers.due_ids(c, now, after=after, limit=self._page, lock=True)
+                if last is None:
+                    break
+                after = last
+                ids = [i for i in page if i not in seen]
+                seen.update(ids)
+                if not ids:
                     continue
-                pushed_on: dict[int, date] = {sub.id: day for sub, day in due if sub.id in pushed}
-                if picks:
-                    rows = [(sub.id, article_id, day) for sub, article_id, day in picks]
-                    planned += deliveries.insert_pending(c, rows, run_id=run_id, now=now)
-                moved = _next_instants(scheduled, pushed_on, now, defaults)
-                subscribers.record_plan(c, pushed_on, moved)
-        return PlanResult(planned=planned, due=due_count, skipped=skipped, pairs=tuple(pairs))
+                shared_policy = defaults.policy == "newest"
+                own = subscribers.scheduled(
+                    c, ids, subscribed_after=recent if shared_policy else None
+                )
+                self._plan_each(c, own, run_id=run_id, now=now, defaults=defaults, tally=tally)
+                mine = {sub.id for sub, _ in own}
+                shared = [i for i in ids if i not in mine]
+                if shared:
+                    self._plan_shared(
+                        c, shared, run_id=run_id, now=now, defaults=defaults, tally=tally
+                    )
+        return tally.result()
+
+    def _plan_shared(
+        self,
+        c: Connection,
+        ids: Sequence[int],
+        *,
+        run_id: int | None,
+        now: datetime,
+        defaults: PushDefaults,
+        tally: _Tally,
+    ) -> None:
+        """Plan subscribers deciding alike by key: "newest", every article, not just come."""
+        plans: list[SharedPlan] = []
+        due = 0
+        for key, count in subscribers.shared_keys(c, ids, defaults.push_time):
+            plans.append(_shared_plan(*key, now, defaults))
+            due += count if plans[-1].day is not None else 0
+        window = newest_window("newest", self._visible(c, newest_first=True), defaults.max_per_day)
+        rows = deliveries.insert_shared(
+            c, ids, plans, window, default_time=defaults.push_time, run_id=run_id, now=now
+        )
+        pushed = list(dict.fromkeys(rows))
+        tally.planned += len(rows)
+        tally.due += due
+        tally.skipped += due - len(pushed)
+        subscribers.record_shared(c, ids, pushed, plans, defaults.push_time)
+
+    def _plan_each(
+        self,
+        c: Connection,
+        scheduled: Sequence[tuple[Subscriber, datetime]],
+        *,
+        run_id: int | None,
+        now: datetime,
+        defaults: PushDefaults,
+        tally: _Tally,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> None:
+        """Decide, pick and (unless `dry_run`) store each of these subscribers on its own."""
+        decide = is_due_forced if force else is_due
+        due: list[tuple[Subscriber, date]] = []
+        for sub, _ in scheduled:
+            day = decide(sub, now, defaults)
+            if day is not None:
+                due.append((sub, day))
+            elif force:
+                tally.skipped += 1  # already had today's push
+        picks = self._pick(c, due, defaults)
+        pushed = {sub.id for sub, _, _ in picks}
+        tally.skipped += len(due) - len(pushed)
+        tally.due += len(due)
+        if dry_run:
+            tally.planned += len(picks)
+            tally.pairs.extend((sub.chat_id, article_id) for sub, article_id, _ in picks)
+            return
+        pushed_on: dict[int, date] = {sub.id: day for sub, day in due if sub.id in pushed}
+        if picks:
+            rows = [(sub.id, article_id, day) for sub, article_id, day in picks]
+            tally.planned += deliveries.insert_pending(c, rows, run_id=run_id, now=now)
+        # A forced plan leaves each one's next instant: a tick moves it once it reads the row.
+        moved = [] if force else _next_instants(scheduled, pushed_on, now, defaults)
+        subscribers.record_plan(c, pushed_on, moved)
 
     def _pick(
         self, c: Connection, due: Sequence[tuple[Subscriber, date]], defaults: PushDefaults
@@ -183,7 +272,7 @@ class Planner:
         """
         if not due:
             return []
-        ordered = articles.visible_ids(c, newest_first=defaults.policy == "newest")
+        ordered = self._visible(c, newest_first=defaults.policy == "newest")
         if not ordered:
             return []
         followed = follows.followed_by(c, [sub.id for sub, _ in due])
@@ -204,6 +293,11 @@ class Planner:
             )
             picks.extend((sub, article_id, day) for article_id in chosen)
         return picks
+
+    @staticmethod
+    def _visible(c: Connection, *, newest_first: bool) -> list[int]:
+        """Return the visible articles in push order (newest or oldest first)."""
+        return articles.visible_ids(c, newest_first=newest_first)
 
     @staticmethod
     def _offered(
@@ -263,3 +357,36 @@ def _next_instants(
         if instant != at:
             moved.append((sub.id, instant))
     return moved
+
+
+@dataclass
+class _Tally:
+    """What a plan has done so far."""
+
+    planned: int = 0
+    due: int = 0
+    skipped: int = 0
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+
+    def result(self) -> PlanResult:
+        return PlanResult(self.planned, self.due, self.skipped, tuple(self.pairs))
+
+
+def _shared_plan(
+    push_time: time, timezone: str, last: date, now: datetime, defaults: PushDefaults
+) -> SharedPlan:
+    """Decide once for every subscriber of a key that subscribed before the grace window.
+
+    Every slot within the grace window is after they subscribed, so when they subscribed
+    changes neither whether they are due (due_day) nor their next instant (first_open_slot).
+    """
+    tz = zone_or_default(timezone, defaults)
+    day = due_day(push_time, tz, now, defaults.grace, last_push_date=last, subscribed_at=NEVER)
+    kept = first_open_slot(push_time, tz, now, defaults.grace, last_push_date=last,
+                           not_before=NEVER)  # fmt: skip
+    pushed = kept
+    if day is not None:
+        pushed = first_open_slot(
+            push_time, tz, now, defaults.grace, last_push_date=day, not_before=NEVER
+        )
+    return SharedPlan(push_time, timezone, last, day, pushed, kept)

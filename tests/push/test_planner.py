@@ -7,17 +7,17 @@ import threading
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from bot.db.engine import create_db_engine, open_database
 from bot.db.tables import DeliveryRow, SubscriberRow, UTCDateTime
 from bot.ledger import Ledger
+from bot.model import Article, ArticleUpsert
 from bot.push.planner import Planner
-from bot.scheduling import PushDefaults, is_due
+from bot.scheduling import Policy, PushDefaults, is_due, pick_articles
 from bot.store import Store
 from tests.conftest import (
     DEFAULTS,
@@ -185,10 +185,11 @@ def test_two_planners_racing_an_import_give_each_subscriber_one_article(pg_url: 
         errors: list[BaseException] = []
 
         class PausingPlanner(Planner):
-            def _delivered(self, *args: Any, **kwargs: Any) -> dict[int, set[int]]:
+            @staticmethod
+            def _visible(c: Connection, *, newest_first: bool) -> list[int]:
                 paused.set()
                 resume.wait(timeout=60)
-                return super()._delivered(*args, **kwargs)
+                return Planner._visible(c, newest_first=newest_first)
 
         def plan_a() -> None:
             try:
@@ -268,6 +269,93 @@ def test_ticks_plan_exactly_what_reading_everyone_would(store: Store, planner: P
         got = set(s.execute(select(DeliveryRow.subscriber_id, DeliveryRow.push_date)).all())
     assert got == expected
     assert len(expected) >= 120 * 3
+
+
+def _article(slug: str, day: date, tag: str) -> ArticleUpsert:
+    article = Article(slug, slug, day, "", "", "", "x", (), (), "", (tag,))
+    return ArticleUpsert(article, f"/{slug}.md", 1, 1, slug)
+
+
+@pytest.mark.parametrize(("policy", "per_day"), [("newest", 1), ("newest", 2), ("backlog", 2)])
+def test_ticks_plan_exactly_what_deciding_each_subscriber_would(
+    store: Store, planner: Planner, policy: Policy, per_day: int
+) -> None:
+    """Over four days of ticks every 20 minutes (a DST change in New York included), with an
+    article arriving every 17 hours, 150 subscribers with assorted times and zones (some
+    following a topic, some subscribing during those days) get exactly the (subscriber,
+    article, day) rows that deciding is_due and pick_articles for each of them at every tick
+    gives: the set-based plan of those that decide alike, and one by one the others. Some
+    articles are dated back, so a chat may hold the newest but not the next one."""
+    rng = random.Random(11)  # noqa: S311 - a reproducible population, not crypto
+    start = datetime(2026, 3, 6, 0, 0, tzinfo=UTC)
+    defaults = PushDefaults(
+        push_time=time(8, 0), timezone="Asia/Shanghai", policy=policy, max_per_day=per_day
+    )
+    tags: dict[int, str] = {}
+    dated: dict[int, date] = {}
+
+    def publish(n: int) -> None:
+        # Every third article is dated back, behind the one before it: a chat that received
+        # that one holds the newest article but not the next.
+        slug, tag = f"p{n}", ("red", "blue")[n % 2]
+        day = date(2026, 1, 1) + timedelta(days=n if n % 3 != 2 else n - 2)
+        store.apply_sync(
+            inserts=[_article(slug, day, tag)],
+            updates=[],
+            restamps=[],
+            hide=[],
+        )
+        found = store.get_article_by_slug(slug)
+        assert found is not None
+        tags[found.id], dated[found.id] = tag, day
+
+    for n in range(3):
+        publish(n)
+    rows = [
+        {
+            "chat_id": i,
+            "push_time": rng.choice((None, time(rng.randrange(24), rng.choice((0, 30, 45))))),
+            "timezone": rng.choice((*ZONES, "Not/AZone")),
+            "subscribed_at": start + timedelta(hours=rng.randrange(-48, 96)),
+        }
+        for i in range(1, 151)
+    ]
+    add_subscriber_rows(store, rows)
+    red = store.find_topic("red")
+    assert red is not None
+    following = {i for i in range(1, 151) if i % 5 == 0}
+    for chat_id in following:
+        assert store.set_following(chat_id, red.id, follow=True)
+    reference = {sub.id: sub for sub in (store.get_subscriber(r["chat_id"]) for r in rows) if sub}
+    follows_red = {sub.id for sub in reference.values() if sub.chat_id in following}
+    had: dict[int, set[int]] = {sub_id: set() for sub_id in reference}
+    expected: set[tuple[int, int, date]] = set()
+    published, now = 3, start
+    while now < start + timedelta(days=4):
+        if now >= start + timedelta(hours=17 * (published - 2)):
+            publish(published)
+            published += 1
+        planner.plan(None, now, defaults)
+        ordered = sorted(tags, key=lambda a: (dated[a], a), reverse=policy == "newest")
+        for sub_id, sub in reference.items():
+            day = is_due(sub, now, defaults)
+            if day is None:
+                continue
+            offered = [a for a in ordered if sub_id not in follows_red or tags[a] == "red"]
+            chosen = pick_articles(policy, offered, had[sub_id], per_day)
+            if chosen:
+                had[sub_id].update(chosen)
+                expected.update((sub_id, article_id, day) for article_id in chosen)
+                reference[sub_id] = replace(sub, last_push_date=day)
+        now += timedelta(minutes=20)
+    with Session(store.engine) as s:
+        got = set(
+            s.execute(
+                select(DeliveryRow.subscriber_id, DeliveryRow.article_id, DeliveryRow.push_date)
+            ).all()
+        )
+    assert got == expected
+    assert len({(sub_id, day) for sub_id, _, day in expected}) >= 150 * 2
 
 
 def test_a_tick_reads_only_rows_whose_instant_has_come(store: Store, planner: Planner) -> None:
