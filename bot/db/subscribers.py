@@ -18,6 +18,7 @@ from sqlalchemy import (
     Connection,
     Date,
     RowMapping,
+    Select,
     String,
     Time,
     and_,
@@ -102,7 +103,20 @@ def due_page(
     ix_subscribers_next_push, so a tick costs what is due, not what is subscribed. `lock`
     (PostgreSQL) locks the page's rows and skips rows another transaction holds.
     """
-    query = select(*COLUMNS, SUBSCRIBERS.c.next_push_at).where(
+    query = _due(select(*COLUMNS, SUBSCRIBERS.c.next_push_at), now, after, limit, lock)
+    # Positional: COLUMNS are the dataclass's fields in order, and a tick may read 100 000.
+    return [(Subscriber(*row[:-1]), row[-1]) for row in c.execute(query)]
+
+
+def _at(value: datetime) -> Any:
+    return literal(value, type_=UTCDateTime())
+
+
+def _due(
+    query: Select[Any], now: datetime, after: tuple[datetime, int] | None, limit: int, lock: bool
+) -> Select[Any]:
+    """Narrow `query` to a page of due active subscribers, in (next_push_at, id) order."""
+    query = query.where(
         SUBSCRIBERS.c.active == True,  # noqa: E712 - `IS true` would not use the index on PG
         SUBSCRIBERS.c.next_push_at <= now,
     )
@@ -110,14 +124,7 @@ def due_page(
         key = tuple_(SUBSCRIBERS.c.next_push_at, SUBSCRIBERS.c.id)
         query = query.where(key > tuple_(_at(after[0]), literal(after[1])))
     query = query.order_by(SUBSCRIBERS.c.next_push_at, SUBSCRIBERS.c.id).limit(limit)
-    if lock:
-        query = query.with_for_update(skip_locked=True)
-    # Positional: COLUMNS are the dataclass's fields in order, and a tick may read 100 000.
-    return [(Subscriber(*row[:-1]), row[-1]) for row in c.execute(query)]
-
-
-def _at(value: datetime) -> Any:
-    return literal(value, type_=UTCDateTime())
+    return query.with_for_update(skip_locked=True) if lock else query
 
 
 # -- a tick's set-based plan: subscribers sharing a (time, zone, last date) share a decision --
@@ -139,17 +146,7 @@ def due_ids(
 
     Only ids come back (a tick may read 100 000): the last one's instant is read apart.
     """
-    query = select(SUBSCRIBERS.c.id).where(
-        SUBSCRIBERS.c.active == True,  # noqa: E712 - `IS true` would not use the index on PG
-        SUBSCRIBERS.c.next_push_at <= now,
-    )
-    if after is not None:
-        key = tuple_(SUBSCRIBERS.c.next_push_at, SUBSCRIBERS.c.id)
-        query = query.where(key > tuple_(_at(after[0]), literal(after[1])))
-    query = query.order_by(SUBSCRIBERS.c.next_push_at, SUBSCRIBERS.c.id).limit(limit)
-    if lock:
-        query = query.with_for_update(skip_locked=True)
-    ids = list(c.scalars(query))
+    ids = list(c.scalars(_due(select(SUBSCRIBERS.c.id), now, after, limit, lock)))
     if not ids:
         return [], None
     last = select(SUBSCRIBERS.c.next_push_at).where(SUBSCRIBERS.c.id == ids[-1])
