@@ -76,7 +76,9 @@ def active_page(
 ) -> list[Subscriber]:
     """Return a page of active subscribers by id (keyset paging keeps memory flat).
 
-    `lock` (PostgreSQL) locks the page's rows and skips rows another transaction holds.
+    `lock` (PostgreSQL) locks the page's rows, waiting for another planner that holds them:
+    were they skipped and that planner killed before its commit, a forced push (no later
+    tick to catch them) would leave them out. Planners lock in id order, so none deadlock.
     """
     query = (
         select(*COLUMNS)
@@ -85,7 +87,7 @@ def active_page(
         .limit(limit)
     )
     if lock:
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update()
     return [to_subscriber(row) for row in c.execute(query).mappings()]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import threading
+import time as clock
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -12,6 +14,7 @@ import pytest
 from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
+from bot.db import subscribers
 from bot.db.engine import create_db_engine, open_database
 from bot.db.tables import DeliveryRow, SubscriberRow, UTCDateTime
 from bot.ledger import Ledger
@@ -433,3 +436,31 @@ def test_rows_from_before_the_migration_are_scheduled_at_the_first_tick(
     assert (result.planned, result.due) == (7, 7)
     assert next_push(store, 7) == SLOT + timedelta(days=1)
     assert ledger.pending_count() == 7
+
+
+@pytest.mark.postgres
+def test_a_forced_plan_waits_for_a_planner_holding_a_page_and_plans_it_when_that_one_dies(
+    pg_url: str,
+) -> None:
+    """Another `push --now` locked a page of subscribers and was killed before its commit:
+    the forced plan waited for it, then planned that page too (none is left out)."""
+    store = Store(open_database(pg_url))
+    other = create_db_engine(pg_url)
+    try:
+        add_articles(store, 1)
+        add_subscribers(store, 30)
+        run = Ledger(store).start_run("r1", NOW)
+        with other.connect() as c, ThreadPoolExecutor(1) as pool:
+            dying = c.begin()
+            subscribers.active_page(c, limit=10, lock=True)
+            planning = pool.submit(Planner(store).plan, run.id, NOW, DEFAULTS, force=True)
+            clock.sleep(0.5)
+            waited = not planning.done()
+            dying.rollback()  # the other process is gone: its transaction with it
+            result = planning.result(timeout=30)
+        assert waited
+        assert result.planned == 30
+        assert delivery_count(store) == 30
+    finally:
+        other.dispose()
+        store.close()
