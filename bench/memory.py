@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +51,25 @@ def _child(argv: list[str]) -> None:
     parser.add_argument("--token", required=True)
     args = parser.parse_args(argv)
     before = _peak_mb()
+    start = time.perf_counter()
     sent = asyncio.run(real_push(args.base_url, args.token, args.child, CONCURRENCY))
+    seconds = time.perf_counter() - start
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
-            {"sent": sent, "before_mb": before, "peak_mb": _peak_mb(), "ru_maxrss_mb": maxrss}
+            {
+                "sent": sent,
+                "seconds": seconds,
+                "before_mb": before,
+                "peak_mb": _peak_mb(),
+                "ru_maxrss_mb": maxrss,
+            }
         )
     )
 
 
-def _measure(server: ServerProcess, count: int) -> dict[str, Any]:
+def measure(server: ServerProcess, count: int) -> dict[str, Any]:
+    """Seed `count` subscribers, push to them from a fresh child; return its figures."""
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'memory.sqlite3'}"
         seed_database(url, count)
@@ -78,8 +88,8 @@ def _measure(server: ServerProcess, count: int) -> dict[str, Any]:
 def run(opts: Options) -> list[Row]:
     """Measure peak RSS for a small and a large push; return the rows."""
     with ServerProcess() as server:
-        small = _measure(server, opts.size(1_000, 50))
-        large = _measure(server, opts.size(100_000, 500))
+        small = measure(server, opts.size(1_000, 50))
+        large = measure(server, opts.size(100_000, 500))
     growth = large["peak_mb"] / small["peak_mb"] - 1 if small["peak_mb"] else 0.0
     data = {"small": small, "large": large}
     return [
