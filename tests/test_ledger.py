@@ -164,6 +164,39 @@ def test_a_claim_takes_whole_subscribers_and_skips_those_another_worker_holds(
     ]
 
 
+def claim_in_threads(database_url: str, size: int) -> dict[str, list[int]]:
+    """Four threads, each with its own engine, claim `size` rows at a time until none is
+    pending; return the delivery ids each worker claimed."""
+    got: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def claimer(name: str) -> None:
+        mine: list[int] = []
+        worker_store = Store(create_db_engine(database_url))
+        try:
+            led = Ledger(worker_store)
+            # An empty claim while rows are left: they belong to chats another worker holds
+            # (or was locking just then); ask again until none is pending.
+            for _ in range(10_000):
+                batch = led.claim(name, size, NOW, lease=LEASE)
+                mine.extend(c.delivery_id for c in batch)
+                if not batch and not led.pending_count():
+                    break
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            worker_store.close()
+        got[name] = mine
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    return got
+
+
 def test_concurrent_claimers_never_hold_rows_of_one_subscriber_together(
     database_url: str,
 ) -> None:
@@ -172,33 +205,7 @@ def test_concurrent_claimers_never_hold_rows_of_one_subscriber_together(
     store = Store(open_database(database_url))
     try:
         plan_backlogs(store, 80, 3)
-        got: dict[str, list[int]] = {}
-        errors: list[BaseException] = []
-
-        def claimer(name: str) -> None:
-            mine: list[int] = []
-            worker_store = Store(create_db_engine(database_url))
-            try:
-                led = Ledger(worker_store)
-                # An empty claim while rows are left: they belong to subscribers another
-                # worker holds (or was locking just then); ask again until none is pending.
-                for _ in range(10_000):
-                    batch = led.claim(name, 4, NOW, lease=LEASE)
-                    mine.extend(c.delivery_id for c in batch)
-                    if not batch and not led.pending_count():
-                        break
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                worker_store.close()
-            got[name] = mine
-
-        threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        got = claim_in_threads(database_url, 4)
         all_ids = [i for ids in got.values() for i in ids]
         assert len(all_ids) == len(set(all_ids)) == 240
         held = holders(store)
@@ -260,33 +267,7 @@ def test_concurrent_claimers_never_hold_rows_of_one_chat_together(database_url: 
     store = Store(open_database(database_url))
     try:
         plan_forums(store, 30, 3, 2)
-        got: dict[str, list[int]] = {}
-        errors: list[BaseException] = []
-
-        def claimer(name: str) -> None:
-            mine: list[int] = []
-            worker_store = Store(create_db_engine(database_url))
-            try:
-                led = Ledger(worker_store)
-                # An empty claim while rows are left: they belong to chats another worker
-                # holds (or was locking just then); ask again until none is pending.
-                for _ in range(10_000):
-                    batch = led.claim(name, 5, NOW, lease=LEASE)
-                    mine.extend(c.delivery_id for c in batch)
-                    if not batch and not led.pending_count():
-                        break
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                worker_store.close()
-            got[name] = mine
-
-        threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        got = claim_in_threads(database_url, 5)
         all_ids = [i for ids in got.values() for i in ids]
         assert len(all_ids) == len(set(all_ids)) == (30 * 3 + 30) * 2
         held = chat_holders(store)
