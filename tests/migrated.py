@@ -40,20 +40,27 @@ def migrated_sqlite(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def _admin(server_url: str) -> str:
-    return make_url(server_url).set(database="postgres").render_as_string(hide_password=False)
+def _on_server(server_url: str, statement: str) -> None:
+    """Run `statement` outside a transaction, connected to the server's `postgres` database."""
+    admin_url = make_url(server_url).set(database="postgres")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(statement))
+    finally:
+        admin.dispose()
+
+
+def _database(server_url: str, name: str) -> str:
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def _pg_template(server_url: str) -> str:
     if "postgresql" not in _templates:
         name = f"tpl_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(_admin(server_url), isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        open_database(url).dispose()  # no session may stay on a template being copied
+        _on_server(server_url, f'CREATE DATABASE "{name}"')
+        open_database(_database(server_url, name)).dispose()  # no session may stay on a template
         atexit.register(drop_pg_database, server_url, name)
-        admin.dispose()
         _templates["postgresql"] = name
     return _templates["postgresql"]
 
@@ -62,20 +69,10 @@ def create_pg_database(server_url: str, *, migrated: bool) -> str:
     """Create a database of its own on `server_url`'s server, empty or at head; return its URL."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     template = f' TEMPLATE "{_pg_template(server_url)}" STRATEGY FILE_COPY' if migrated else ""
-    admin = create_engine(_admin(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"{template}'))
-    finally:
-        admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    _on_server(server_url, f'CREATE DATABASE "{name}"{template}')
+    return _database(server_url, name)
 
 
 def drop_pg_database(server_url: str, name: str) -> None:
     """Drop database `name`, ending any session a test left on it."""
-    admin = create_engine(_admin(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    _on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
