@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time as clock
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -24,6 +25,8 @@ from bot.rendering import Renderer
 from bot.scheduling import PushDefaults
 from bot.store import Store, utcnow
 from tests.migrated import create_pg_database, drop_pg_database, migrated_sqlite
+from tests.realtime_gate import ENV as GATE_ENV
+from tests.realtime_gate import Gate
 from tests.warm_cli import run_forked
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +89,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 0 if item.get_closest_marker("slow") else 1
 
     items.sort(key=rank)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the session's processes one gate folder (the controller, before workers start)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") and GATE_ENV not in os.environ:
+        os.environ[GATE_ENV] = tempfile.mkdtemp(prefix="digestbot-gate-")
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop(GATE_ENV), ignore_errors=True))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Run a realtime test alone, every other one beside the others (tests/realtime_gate.py)."""
+    gate = Gate(Path(os.environ[GATE_ENV]))
+    with gate.alone() if item.get_closest_marker("realtime") else gate.beside_others():
+        return (yield)
 
 
 # -- seeding data -------------------------------------------------------------------------

@@ -1,0 +1,45 @@
+"""The test gate: a realtime test runs alone, after the tests in flight, before the next ones."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from tests.realtime_gate import Gate
+
+
+def test_a_realtime_test_waits_for_the_running_ones_and_holds_back_the_next(
+    tmp_path: Path,
+) -> None:
+    """A runs; B (realtime) raises its flag and waits for A; C, started after the flag, waits
+    for B: the order is A, B, C whichever thread the scheduler favours."""
+    gate = Gate(tmp_path)
+    order: list[str] = []
+    a_running, a_may_end = threading.Event(), threading.Event()
+
+    def ordinary(name: str, hold: threading.Event | None = None) -> None:
+        with gate.beside_others():
+            order.append(f"{name} in")
+            if hold is not None:
+                a_running.set()
+                assert a_may_end.wait(10)
+            order.append(f"{name} out")
+
+    def realtime() -> None:
+        with gate.alone():
+            order.append("B in")
+            order.append("B out")
+
+    a = threading.Thread(target=ordinary, args=("A", a_may_end))
+    a.start()
+    assert a_running.wait(10)
+    b = threading.Thread(target=realtime)
+    b.start()
+    while not list(tmp_path.glob("raised-*")):  # B has raised its flag
+        threading.Event().wait(0.01)
+    c = threading.Thread(target=ordinary, args=("C",))
+    c.start()
+    a_may_end.set()
+    for thread in (a, b, c):
+        thread.join(10)
+    assert order == ["A in", "A out", "B in", "B out", "C in", "C out"]
