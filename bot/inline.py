@@ -54,7 +54,7 @@ def select_articles(
         if offset >= SEARCH_DEPTH:
             return InlinePage((), "")
         depth = min(offset + limit + 1, SEARCH_DEPTH)
-        hits = store.search_articles(request.words, limit=depth)[offset:]
+        hits = store.search_articles(request.words, limit=depth - offset, offset=offset)
         matches = [hit.stored for hit in hits]
         more = len(matches) > limit and offset + limit < SEARCH_DEPTH
     else:

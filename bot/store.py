@@ -219,10 +219,12 @@ class Store:
         with self.engine.connect() as c:
             return articles.count_visible(c, topic_id)
 
-    def search_articles(self, words: Sequence[str], *, limit: int = 10) -> list[SearchHit]:
+    def search_articles(
+        self, words: Sequence[str], *, limit: int = 10, offset: int = 0
+    ) -> list[SearchHit]:
         """Return visible articles holding every word, most relevant first, with snippets."""
         with self.engine.connect() as c:
-            found = articles.search(c, words, limit=limit)
+            found = articles.search(c, words, limit=limit, offset=offset)
         terms = articles.search_terms(words)
         return [SearchHit(stored, snippet(stored.article, terms)) for stored in found]
 
