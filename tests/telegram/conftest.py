@@ -74,9 +74,20 @@ class BotHarness:
         if expect:
             sent = await self.api.wait_sent(chat.id, before + expect)
         else:
-            await self.api.settle()
+            await self.settle()
             sent = self.api.messages(chat.id)
         return sent[before:]
+
+    async def settle(self) -> None:
+        """Wait until the bot is done: the API quiet, and every update it fetched handled.
+
+        The API falling quiet is not enough for what a handler writes after its last call (a
+        chat that blocked the bot is marked inactive after the failed send): on a busy
+        machine that write can come later than the quiet period. PTB marks each update of its
+        queue done once its handlers (and error handlers) have returned.
+        """
+        await self.api.settle()
+        await asyncio.wait_for(self.app.update_queue.join(), 30)
 
     async def press(
         self, chat: FakeChat, user: FakeUser, message: SentMessage, data: str, *, expect: int = 0

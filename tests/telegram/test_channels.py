@@ -51,14 +51,14 @@ def new_channel(api: LoopbackBotApi, editor: FakeUser, username: str = "newsdail
 
 
 async def subscriber(bot: BotHarness) -> Subscriber | None:
-    await bot.api.settle()
+    await bot.settle()
     return bot.runtime.store.get_subscriber(CHANNEL_ID)
 
 
 async def add_bot(bot: BotHarness, channel: FakeChat, editor: FakeUser, **rights: bool) -> None:
     """The editor makes the bot an administrator of the channel (rights override defaults)."""
     bot.api.change_member(channel, None, editor, "administrator", rights=rights or None)
-    await bot.api.settle()
+    await bot.settle()
 
 
 async def connected(bot: BotHarness, editor: FakeUser, lang: str = "en") -> FakeChat:
@@ -270,7 +270,7 @@ async def test_removed_bot_makes_the_channel_inactive_and_readding_brings_it_bac
     assert "can no longer post in “News Daily”" in told[0].text
 
     bot.api.change_member(channel, None, editor, "kicked")  # still gone: not told again
-    await bot.api.settle()
+    await bot.settle()
     assert len(bot.api.messages(private.id)) == before + 1
 
     bot.api.set_role(channel, None, "left")
@@ -347,7 +347,7 @@ async def test_commands_posted_in_a_channel_are_ignored(bot: BotHarness) -> None
     channel = await connected(bot, editor)
     for text in ("/start", "/latest", "/help", "/channels", "/stop"):
         bot.api.channel_post(channel, text)
-    await bot.api.settle()
+    await bot.settle()
     assert bot.api.messages(channel.id) == []
     still = await subscriber(bot)
     assert still is not None
@@ -431,7 +431,7 @@ async def test_a_double_tap_on_post_now_posts_once(bot: BotHarness) -> None:
     second = bot.api.press_button(private, editor, screen.message_id, f"chpost:{found.id}")
     answers = sorted([(await bot.answer(first)).text or "", (await bot.answer(second)).text or ""])
     assert answers == ["Already posted in this channel (or being posted)", "Posted"]
-    await bot.api.settle()
+    await bot.settle()
     [(_, state, _)] = Ledger(bot.runtime.store).deliveries(found.id)
     assert state == "sent"
     texts = [m.text for m in bot.api.messages(channel.id)]
@@ -661,7 +661,7 @@ async def test_the_bot_made_admin_of_a_group_or_a_plain_member_registers_nothing
     editor = bot.api.user(528)
     group = bot.api.group(-4004, "A group")
     bot.api.change_member(group, None, editor, "administrator")
-    await bot.api.settle()
+    await bot.settle()
     assert bot.runtime.store.get_subscriber(group.id) is None
     channel = new_channel(bot.api, editor)
     bot.api.change_member(channel, None, editor, "member")
@@ -708,7 +708,7 @@ async def test_the_connecting_admin_demoted_loses_the_channel_to_whoever_demoted
 
     before = len(bot.api.messages(private.id))
     bot.api.change_member(channel, None, owner, "left")
-    await bot.api.settle()
+    await bot.settle()
     assert len(bot.api.messages(private.id)) == before  # the former admin is not told
     [told] = await bot.api.wait_sent(owner.id, 1)
     assert "can no longer post in “News Daily”" in told.text

@@ -152,7 +152,7 @@ async def replies(bot: BotHarness, chat: FakeChat, user: FakeUser, text: str) ->
     before = len(bot.api.messages(chat.id))
     bot.api.send_message(chat, user, text)
     await bot.api.wait_sent(chat.id, before + 1)
-    await bot.api.settle()
+    await bot.settle()
     return bot.api.messages(chat.id)[before:]
 
 
@@ -216,7 +216,7 @@ async def test_a_stale_button_says_the_article_is_no_longer_available(
     answer, _ = await bot.press(chat, user, digest, "full:999")
     assert answer.show_alert
     assert answer.text == RENDERER.text("unavailable", lang)
-    await bot.api.settle()
+    await bot.settle()
     assert bot.api.messages(chat.id) == [digest]
 
 
@@ -236,5 +236,5 @@ async def test_a_failure_gets_one_apology_in_the_users_language(
     assert apology.text == RENDERER.text("error_apology", lang)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
-    await bot.api.settle()
+    await bot.settle()
     assert len(bot.api.messages(chat.id)) == 1

@@ -109,7 +109,7 @@ async def test_the_slow_down_notice_speaks_the_chats_language(
         for i in range(BURST + 5):
             bot.api.send_message(chat, user, f"/help {i}")
         await bot.api.wait_sent(chat.id, BURST + 1)
-        await bot.api.settle()
+        await bot.settle()
         assert notices(bot, chat.id, "zh") == 1
         assert len(bot.api.messages(chat.id)) == BURST + 1
 
@@ -165,7 +165,7 @@ async def test_an_error_while_sending_a_queued_reply_goes_through_the_one_error_
     bot.api.fail_next("sendMessage", fault=Fault.bad_request())
     with caplog.at_level(logging.ERROR):
         [apology] = await bot.say(chat, user, "/help")
-        await bot.api.settle()
+        await bot.settle()
     assert "Sorry, something went wrong" in apology.text
     logged = [r for r in caplog.records if r.getMessage() == "error while handling an update"]
     assert len(logged) == 1
@@ -182,7 +182,7 @@ async def test_shutdown_abandons_queued_replies_within_the_grace(
         chat = bot.api.private_chat(user)
         for i in range(5):
             bot.api.send_message(chat, user, f"/help {i}")
-        await bot.api.settle()
+        await bot.settle()
         assert len(bot.api.messages(chat.id)) == 2
         outbox = bot.app.bot_data.require_outbox()
         assert await outbox.close(0.01) == 3

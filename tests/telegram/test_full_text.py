@@ -75,7 +75,7 @@ async def test_a_long_full_text_comes_in_pages_each_ending_with_how_to_read_on(
                 assert sent[-1].text == (
                     f"Full text, page {page} of {pages}. Read on: /full {stored.id} {page + 1}"
                 )
-        await bot.api.settle()
+        await bot.settle()
         assert received == chunks  # every message, each once, in order
         [usage] = await bot.say(chat, user, f"/full {stored.id} {pages + 1}")
         assert usage.text.startswith("Usage: /full [id] [page]")

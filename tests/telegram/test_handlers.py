@@ -205,7 +205,7 @@ async def test_full_sends_every_chunk_in_order(bot: BotHarness) -> None:
     chat = bot.api.private_chat(user)
     sent = await bot.say(chat, user, f"/full {stored.id}", expect=len(expected))
     assert [m.html for m in sent] == expected
-    await bot.api.settle()
+    await bot.settle()
     assert len(bot.api.messages(chat.id)) == len(expected)
 
 
@@ -399,7 +399,7 @@ async def test_stale_or_forged_buttons_get_an_alert_and_no_exception(
     answer, _ = await bot.press(chat, user, digest, data)
     assert answer.show_alert
     assert answer.text == "This article is no longer available."
-    await bot.api.settle()
+    await bot.settle()
     assert len(bot.api.messages(chat.id)) == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
@@ -489,7 +489,7 @@ async def test_group_migration_moves_the_subscription_to_the_supergroup(
     group = bot.api.group(-400)
     await bot.say(group, user, "/start")
     new_id = bot.api.migrate_group(-400)
-    await bot.api.settle()
+    await bot.settle()
     assert bot.runtime.store.get_subscriber(-400) is None
     moved = bot.runtime.store.get_subscriber(new_id)
     assert moved is not None
@@ -563,7 +563,7 @@ async def test_an_error_is_logged_once_and_the_user_gets_a_short_apology(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert errors[0].exc_info is not None
-    await bot.api.settle()
+    await bot.settle()
     assert len(bot.api.messages(chat.id)) == 1
 
 
@@ -626,5 +626,5 @@ async def test_a_burst_of_latest_from_twenty_users_is_answered_for_everyone(
         [digest] = await bot.api.wait_sent(chat.id, 1)
         label = "📖 全文" if user.language_code == "zh" else "📖 Full text"
         assert digest.buttons()[0][0]["text"] == label
-    await bot.api.settle()
+    await bot.settle()
     assert all(len(bot.api.messages(c.id)) == 1 for c in chats)

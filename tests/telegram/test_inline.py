@@ -145,7 +145,7 @@ async def test_no_match_answers_an_empty_list_and_offers_the_bot(bot: BotHarness
     chat = bot.api.private_chat(user)
     [welcome] = await bot.say(chat, user, "/start inline")
     assert "unavailable" not in welcome.text.lower()
-    await bot.api.settle()
+    await bot.settle()
     assert bot.api.messages(chat.id) == [welcome]
     unknown = await ask(bot, user, "#999999")
     assert unknown.results == []
