@@ -30,7 +30,15 @@ class Gate:
         self._lock = folder / "lock"
 
     def _raised(self) -> bool:
-        return any(self._folder.glob("raised-*"))
+        """Tell whether a live process raised a flag (a worker killed with one raised left it)."""
+        for flag in self._folder.glob("raised-*"):
+            try:
+                os.kill(int(flag.name.removeprefix("raised-")), 0)
+            except ProcessLookupError:
+                flag.unlink(missing_ok=True)
+                continue
+            return True
+        return False
 
     @contextmanager
     def beside_others(self) -> Iterator[None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -43,3 +45,20 @@ def test_a_realtime_test_waits_for_the_running_ones_and_holds_back_the_next(
     for thread in (a, b, c):
         thread.join(10)
     assert order == ["A in", "A out", "B in", "B out", "C in", "C out"]
+
+
+def test_a_flag_left_by_a_dead_process_holds_nothing_back(tmp_path: Path) -> None:
+    """A worker killed while its realtime test waited leaves its flag: the others go on."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f"raised-{dead.pid}").touch()
+    ran = threading.Event()
+
+    def ordinary() -> None:
+        with Gate(tmp_path).beside_others():
+            ran.set()
+
+    thread = threading.Thread(target=ordinary, daemon=True)
+    thread.start()
+    assert ran.wait(10)
+    assert not list(tmp_path.glob("raised-*"))
