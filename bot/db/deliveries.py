@@ -10,6 +10,7 @@ that subscribed) go to one worker, and none while another worker holds a live ro
 from __future__ import annotations
 
 import functools
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,6 +66,28 @@ _INSERT_PENDING_PG = text(
     ") AS t(s, a, d)"
     " ON CONFLICT (subscriber_id, article_id) DO NOTHING RETURNING id"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+# Sent rows, settled in one statement over the batch (the row must still be `worker`'s):
+# SQLite reads [delivery_id, message_id] pairs from a JSON array, PostgreSQL two arrays.
+_SENT_SET = (
+    "UPDATE deliveries SET state = :sent, sent_at = :now, error = NULL,"
+    " message_id = COALESCE(deliveries.message_id, {message})"
+)
+_SENT = {
+    False: text(
+        _SENT_SET.format(message="json_extract(t.value, '$[1]')")
+        + " FROM json_each(:rows) AS t WHERE deliveries.id = json_extract(t.value, '$[0]')"
+        # No index term for the state (see claim): SQLite would walk every `sending` row.
+        " AND deliveries.state || '' = :sending AND deliveries.claimed_by = :worker"
+    ).bindparams(bindparam("now", type_=UTCDateTime())),
+    True: text(
+        _SENT_SET.format(message="t.m")
+        + " FROM unnest(CAST(:ids AS integer[]), CAST(:messages AS bigint[])) AS t(id, m)"
+        " WHERE deliveries.id = t.id"
+        " AND deliveries.state = :sending AND deliveries.claimed_by = :worker"
+    ).bindparams(bindparam("now", type_=UTCDateTime())),
+}
 
 
 # -- planning ---------------------------------------------------------------------------
@@ -456,17 +479,15 @@ def record(c: Connection, outcomes: Outcomes, now: datetime, *, worker: str) -> 
             [{"b_id": i, "b_parts": n, "b_message": m} for i, n, m in outcomes.progress],
         )
     if outcomes.sent:
-        c.execute(
-            update(DELIVERIES)
-            .where(*held)
-            .values(
-                state=SENT,
-                message_id=func.coalesce(DELIVERIES.c.message_id, bindparam("b_message")),
-                sent_at=bindparam("b_now"),
-                error=None,
-            ),
-            [{"b_id": i, "b_message": m, "b_now": now} for i, m in outcomes.sent],
-        )
+        # The bulk of a push: one statement over the batch, not one per row.
+        sent = _SENT[c.dialect.name == "postgresql"]
+        values = {"sent": SENT, "sending": SENDING, "worker": worker, "now": now}
+        if c.dialect.name == "postgresql":
+            values["ids"] = [i for i, _ in outcomes.sent]
+            values["messages"] = [m for _, m in outcomes.sent]
+        else:
+            values["rows"] = json.dumps(outcomes.sent)
+        c.execute(sent, values)
     if outcomes.failed:
         c.execute(
             update(DELIVERIES)
