@@ -3,17 +3,17 @@
 A tick reads only the subscribers whose `next_push_at` has come (ix_subscribers_next_push),
 so with nobody due it should cost one index probe whatever the population. The population is
 generated in SQL (a recursive CTE on SQLite, generate_series on PostgreSQL), each row's next
-push instant a day ahead. The baseline beside the tick is the plan that reads every active
-subscriber (`--now`'s path, `force=True`, with everyone already pushed today): what every
-tick cost before next_push_at.
+push instant a day ahead. The baseline beside the tick is the plan that reads and decides
+every active subscriber (`push --now --dry-run`'s path, with everyone already pushed today):
+what every tick cost before next_push_at.
 
 Planning 100 000 due subscribers: all at the default 08:00 Asia/Shanghai slot, one article,
 timed from the tick one minute after the slot to the committed pending rows, their
 last_push_date and their next instants; and the forced plan (`push --now`) of the same
-population, which writes the rows and last_push_date only. Beside it, the same rows written by two bare
-statements that decide nothing (an INSERT … SELECT and an UPDATE): the database's own
-floor. PostgreSQL runs only when BENCH_PG names a scratch database (it is wiped: every table
-dropped), for example
+population, which writes the rows and last_push_date only. Beside each, the same rows
+written by two bare statements that decide nothing (an INSERT … SELECT and an UPDATE): the
+database's own floor. PostgreSQL runs only when BENCH_PG names a scratch database (it is
+wiped: every table dropped), for example
 ``BENCH_PG=postgresql+psycopg://postgres@127.0.0.1:54330/bench``.
 """
 
