@@ -266,15 +266,16 @@ class SharedPlan:
     The key is what bot.db.subscribers groups by (a NULL time reads as the default one, a NULL
     zone as "", a NULL last push date as bot.db.subscribers.NEVER_PUSHED). `day` is the local
     date they are due for (None: not due), `pushed_at` the next push instant of those that get
-    articles, `kept_at` that of the others.
+    articles, `kept_at` that of the others; None for both in a forced plan (`push --now`),
+    which leaves the instants: a tick moves each once it reads the row.
     """
 
     push_time: datetime.time
     timezone: str
     last_push_date: datetime.date
     day: datetime.date | None
-    pushed_at: datetime.datetime
-    kept_at: datetime.datetime
+    pushed_at: datetime.datetime | None
+    kept_at: datetime.datetime | None
 
 
 # -- the web reader -----------------------------------------------------------------------

@@ -92,11 +92,6 @@ def local_slot(sub: Subscriber, now: datetime, defaults: PushDefaults) -> tuple[
     return today, slot_at(today, sub.push_time or defaults.push_time, tz)
 
 
-def local_today(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date:
-    """Return the subscriber's local date at `now`."""
-    return now.astimezone(subscriber_zone(sub, defaults)).date()
-
-
 def is_due(sub: Subscriber, now: datetime, defaults: PushDefaults) -> date | None:
     """Return the local date to push for if the subscriber is due at `now`, else None.
 
@@ -191,8 +186,16 @@ def is_due_forced(sub: Subscriber, now: datetime, defaults: PushDefaults) -> dat
     """Return today's local date if the subscriber has not had today's push (`push --now`)."""
     if not sub.active:
         return None
-    today = local_today(sub, now, defaults)
-    if sub.last_push_date is not None and sub.last_push_date >= today:
+    return forced_day(subscriber_zone(sub, defaults), now, last_push_date=sub.last_push_date)
+
+
+def forced_day(tz: ZoneInfo, now: datetime, *, last_push_date: date | None) -> date | None:
+    """Return the local date `push --now` pushes an active chat in `tz` for, or None.
+
+    `is_due_forced` for plain values: today's local date, unless that day's push was made.
+    """
+    today = now.astimezone(tz).date()
+    if last_push_date is not None and last_push_date >= today:
         return None
     return today
 

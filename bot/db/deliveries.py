@@ -9,15 +9,22 @@ that subscribed) go to one worker, and none while another worker holds a live ro
 
 from __future__ import annotations
 
+import functools
+import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    ColumnElement,
     Connection,
     Integer,
+    Select,
+    String,
+    Update,
     and_,
     any_,
     bindparam,
@@ -33,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db import subscribers
-from bot.db.engine import among, insert_on_conflict
+from bot.db.engine import among, among_bound, id_list, insert_on_conflict
 from bot.db.tables import ARTICLES, DELIVERIES, SUBSCRIBERS, UTCDateTime
 from bot.model import BLOCKED_PREFIX, FAILED, PENDING, SENDING, SENT, Claim, Outcomes, SharedPlan
 
@@ -61,15 +68,26 @@ _INSERT_PENDING_PG = text(
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-def _held_by_another(worker: str, live_since: datetime) -> Any:
-    """Return the condition: another worker holds a live row of the row's subscriber."""
-    other = DELIVERIES.alias("held")
-    return exists().where(
-        other.c.subscriber_id == DELIVERIES.c.subscriber_id,
-        other.c.state == SENDING,
-        other.c.claimed_at >= live_since,
-        or_(other.c.claimed_by.is_(None), other.c.claimed_by != worker),
-    )
+# Sent rows, settled in one statement over the batch (the row must still be `worker`'s):
+# SQLite reads [delivery_id, message_id] pairs from a JSON array, PostgreSQL two arrays.
+_SENT_SET = (
+    "UPDATE deliveries SET state = :sent, sent_at = :now, error = NULL,"
+    " message_id = COALESCE(deliveries.message_id, {message})"
+)
+_SENT = {
+    False: text(
+        _SENT_SET.format(message="json_extract(t.value, '$[1]')")
+        + " FROM json_each(:rows) AS t WHERE deliveries.id = json_extract(t.value, '$[0]')"
+        # No index term for the state (see claim): SQLite would walk every `sending` row.
+        " AND deliveries.state || '' = :sending AND deliveries.claimed_by = :worker"
+    ).bindparams(bindparam("now", type_=UTCDateTime())),
+    True: text(
+        _SENT_SET.format(message="t.m")
+        + " FROM unnest(CAST(:ids AS integer[]), CAST(:messages AS bigint[])) AS t(id, m)"
+        " WHERE deliveries.id = t.id"
+        " AND deliveries.state = :sending AND deliveries.claimed_by = :worker"
+    ).bindparams(bindparam("now", type_=UTCDateTime())),
+}
 
 
 # -- planning ---------------------------------------------------------------------------
@@ -202,6 +220,90 @@ _SHARED_COLUMNS = (
 # -- claims -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _ClaimStatements:
+    """A claim's statements, built once per dialect (see _claim_statements)."""
+
+    stale: Select[int]
+    pending: Select[int]
+    topics: Select[int, int]
+    lock: Select[int]
+    busy: Select[int]
+    rows_of: Select[int, int]
+    rows: Select[Any]
+    take: Update
+
+
+@functools.cache
+def _claim_statements(dialect: str, by_run: bool) -> _ClaimStatements:
+    """Build the claim's statements once: building them costs more than running them.
+
+    Parameters: b_worker, b_live (the lease's start: now - lease), b_now, b_limit, b_run
+    (`by_run`), and b_ids, an id list (bot.db.engine.id_list).
+    """
+    worker, now = bindparam("b_worker", type_=String()), bindparam("b_now", type_=UTCDateTime())
+    live = bindparam("b_live", type_=UTCDateTime())
+    runs = (DELIVERIES.c.run_id == bindparam("b_run"),) if by_run else ()
+
+    def ids(column: ColumnElement[int]) -> ColumnElement[bool]:
+        return among_bound(dialect, column, "b_ids")
+
+    def others(table: Any) -> ColumnElement[bool]:
+        return or_(table.c.claimed_by.is_(None), table.c.claimed_by != worker)
+
+    # Never our own rows: a worker whose heartbeat lagged would resend what it has in
+    # flight. Its rows go to others once it is gone (or back with release()).
+    stale = (DELIVERIES.c.claimed_at < live, others(DELIVERIES))
+    due = or_(DELIVERIES.c.not_before.is_(None), DELIVERIES.c.not_before <= now)
+    held = DELIVERIES.alias("held")  # another worker holds a live row of the subscriber
+    held_by_another = exists().where(
+        held.c.subscriber_id == DELIVERIES.c.subscriber_id,
+        held.c.state == SENDING,
+        held.c.claimed_at >= live,
+        others(held),
+    )
+    candidates = (
+        select(DELIVERIES.c.subscriber_id)
+        .where(*runs, ~held_by_another)
+        .order_by(DELIVERIES.c.id)
+        .limit(bindparam("b_limit", type_=Integer()))
+    )
+    of_chats = SUBSCRIBERS.alias("of_chats")
+    # SQLite keeps no statistics: `state = ?` looks selective to it, and it would walk every
+    # row in that state; a state that is no index term keeps it on the subscribers' rows.
+    state = DELIVERIES.c.state.concat("")
+    return _ClaimStatements(
+        stale=candidates.where(DELIVERIES.c.state == SENDING, *stale),
+        pending=candidates.where(DELIVERIES.c.state == PENDING, due),
+        topics=select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.chat_id).where(
+            SUBSCRIBERS.c.chat_id.in_(select(of_chats.c.chat_id).where(ids(of_chats.c.id)))
+        ),
+        lock=select(SUBSCRIBERS.c.chat_id)
+        .where(ids(SUBSCRIBERS.c.id))
+        .with_for_update(skip_locked=True, key_share=True),
+        busy=select(DELIVERIES.c.subscriber_id)
+        .where(
+            ids(DELIVERIES.c.subscriber_id),
+            state == SENDING,
+            DELIVERIES.c.claimed_at >= live,
+            others(DELIVERIES),
+        )
+        .distinct(),
+        rows_of=select(DELIVERIES.c.id, DELIVERIES.c.subscriber_id)
+        .where(ids(DELIVERIES.c.subscriber_id), *runs)
+        .where(or_(and_(state == SENDING, *stale), and_(state == PENDING, due)))
+        .with_for_update(skip_locked=True),
+        rows=select(*_CLAIM_COLUMNS, SUBSCRIBERS.c.active, ARTICLES.c.hidden)
+        .join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
+        .join(ARTICLES, ARTICLES.c.id == DELIVERIES.c.article_id)
+        .where(ids(DELIVERIES.c.id))
+        .order_by(DELIVERIES.c.id),
+        take=update(DELIVERIES)
+        .where(ids(DELIVERIES.c.id))
+        .values(state=SENDING, claimed_by=worker, claimed_at=now),
+    )
+
+
 def claim(
     c: Connection,
     worker: str,
@@ -222,36 +324,28 @@ def claim(
     inactive or whose article was hidden since planning are failed here instead of being
     handed out.
     """
-    # Never our own rows: a worker whose heartbeat lagged would resend what it has in
-    # flight. Its rows go to others once it is gone (or back with release()).
-    stale = (
-        DELIVERIES.c.state == SENDING,
-        DELIVERIES.c.claimed_at < now - lease,
-        or_(DELIVERIES.c.claimed_by.is_(None), DELIVERIES.c.claimed_by != worker),
-    )
-    pending = (
-        DELIVERIES.c.state == PENDING,
-        or_(DELIVERIES.c.not_before.is_(None), DELIVERIES.c.not_before <= now),
-    )
-    held = _held_by_another(worker, now - lease)
-    runs = () if run_id is None else (DELIVERIES.c.run_id == run_id,)
-    candidates = select(DELIVERIES.c.subscriber_id).where(*runs, ~held)
-    subs = list(c.scalars(candidates.where(*stale).order_by(DELIVERIES.c.id).limit(limit)))
+    dialect = c.dialect.name
+    st = _claim_statements(dialect, run_id is not None)
+    params: dict[str, Any] = {
+        "b_worker": worker,
+        "b_live": now - lease,
+        "b_now": now,
+        "b_limit": limit,
+        "b_run": run_id,
+    }
+
+    def among_ids(ids: Sequence[int]) -> dict[str, Any]:
+        return {**params, "b_ids": id_list(dialect, ids)}
+
+    subs = list(c.scalars(st.stale, params))
     if len(subs) < limit:
-        more = candidates.where(*pending).order_by(DELIVERIES.c.id).limit(limit - len(subs))
-        subs.extend(c.scalars(more))
+        subs.extend(c.scalars(st.pending, {**params, "b_limit": limit - len(subs)}))
     if not subs:
         return []
     # The candidates' chats, with every subscriber (forum topic) of each. The candidates
     # skipped subscribers another worker holds; a chat held through another topic is left
     # out below, once locked.
-    of_chats = SUBSCRIBERS.alias("of_chats")
-    topics = select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.chat_id).where(
-        SUBSCRIBERS.c.chat_id.in_(
-            select(of_chats.c.chat_id).where(of_chats.c.id.in_(list(dict.fromkeys(subs))))
-        )
-    )
-    chat_of = {int(sub): int(chat) for sub, chat in c.execute(topics)}
+    chat_of = {int(sub): int(chat) for sub, chat in c.execute(st.topics, among_ids(subs))}
     order = {chat: rank for rank, chat in enumerate(dict.fromkeys(chat_of[s] for s in subs))}
     first: dict[int, int] = {}
     for subscriber_id, chat_id in sorted(chat_of.items()):
@@ -261,64 +355,32 @@ def claim(
     # a claimer that held one until now committed (READ COMMITTED), so `busy` then leaves out
     # a chat claimed meanwhile. NO KEY: planners may still add rows referring to it.
     # SQLite: BEGIN IMMEDIATE has serialized the claimers already.
-    locked = set(
-        c.scalars(
-            select(SUBSCRIBERS.c.chat_id)
-            .where(SUBSCRIBERS.c.id.in_(list(first.values())))
-            .with_for_update(skip_locked=True, key_share=True)
-        )
-    )
+    locked = set(c.scalars(st.lock, among_ids(list(first.values()))))
     mine = [s for s, chat in chat_of.items() if chat in locked]
     if not mine:
         return []
-    # SQLite keeps no statistics: `state = ?` looks selective to it, and it would walk every
-    # row in that state; a state that is no index term keeps it on the subscribers' rows.
-    state = DELIVERIES.c.state.concat("")
-    busy_rows = select(DELIVERIES.c.subscriber_id).where(
-        DELIVERIES.c.subscriber_id.in_(mine),
-        state == SENDING,
-        DELIVERIES.c.claimed_at >= now - lease,
-        or_(DELIVERIES.c.claimed_by.is_(None), DELIVERIES.c.claimed_by != worker),
-    )
-    busy = {chat_of[s] for s in c.scalars(busy_rows.distinct())}
+    busy = {chat_of[s] for s in c.scalars(st.busy, among_ids(mine))}
     free = [s for s in mine if chat_of[s] not in busy]
     if not free:
         return []
-    stale_rows = and_(state == SENDING, *stale[1:])
-    pending_rows = and_(state == PENDING, *pending[1:])
-    rows_of = (
-        select(DELIVERIES.c.id, DELIVERIES.c.subscriber_id)
-        .where(DELIVERIES.c.subscriber_id.in_(free), *runs)
-        .where(or_(stale_rows, pending_rows))
-        .with_for_update(skip_locked=True)
+    found = sorted(
+        c.execute(st.rows_of, among_ids(free)),
+        key=lambda row: (order[chat_of[row.subscriber_id]], row.id),
     )
-    found = sorted(c.execute(rows_of), key=lambda row: (order[chat_of[row.subscriber_id]], row.id))
     ids = [row.id for row in found[:limit]]
     if not ids:
         return []
-    rows = c.execute(
-        select(*_CLAIM_COLUMNS, SUBSCRIBERS.c.active, ARTICLES.c.hidden)
-        .join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
-        .join(ARTICLES, ARTICLES.c.id == DELIVERIES.c.article_id)
-        .where(DELIVERIES.c.id.in_(ids))
-        .order_by(DELIVERIES.c.id)
-    ).mappings()
     claims: list[Claim] = []
     dropped: list[dict[str, Any]] = []
-    for row in rows:
-        values = dict(row)
-        active, hidden = values.pop("active"), values.pop("hidden")
+    # Positional: _CLAIM_COLUMNS are Claim's fields, in order.
+    for *values, active, hidden in c.execute(st.rows, among_ids(ids)):
         if not active or hidden:
             reason = "subscriber inactive" if not active else "article hidden"
-            dropped.append({"b_id": values["delivery_id"], "b_error": reason})
+            dropped.append({"b_id": values[0], "b_error": reason})
             continue
-        claims.append(Claim(**values))
+        claims.append(Claim(*values))
     if claims:
-        c.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id.in_([cl.delivery_id for cl in claims]))
-            .values(state=SENDING, claimed_by=worker, claimed_at=now)
-        )
+        c.execute(st.take, among_ids([cl.delivery_id for cl in claims]))
     if dropped:
         c.execute(
             update(DELIVERIES)
@@ -417,17 +479,15 @@ def record(c: Connection, outcomes: Outcomes, now: datetime, *, worker: str) -> 
             [{"b_id": i, "b_parts": n, "b_message": m} for i, n, m in outcomes.progress],
         )
     if outcomes.sent:
-        c.execute(
-            update(DELIVERIES)
-            .where(*held)
-            .values(
-                state=SENT,
-                message_id=func.coalesce(DELIVERIES.c.message_id, bindparam("b_message")),
-                sent_at=bindparam("b_now"),
-                error=None,
-            ),
-            [{"b_id": i, "b_message": m, "b_now": now} for i, m in outcomes.sent],
-        )
+        # The bulk of a push: one statement over the batch, not one per row.
+        sent = _SENT[c.dialect.name == "postgresql"]
+        values = {"sent": SENT, "sending": SENDING, "worker": worker, "now": now}
+        if c.dialect.name == "postgresql":
+            values["ids"] = [i for i, _ in outcomes.sent]
+            values["messages"] = [m for _, m in outcomes.sent]
+        else:
+            values["rows"] = json.dumps(outcomes.sent)
+        c.execute(sent, values)
     if outcomes.failed:
         c.execute(
             update(DELIVERIES)

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     ARRAY,
+    BindParameter,
     ColumnElement,
     Connection,
     Engine,
@@ -221,9 +222,26 @@ def among(c: Connection, column: ColumnElement[int], ids: Sequence[int]) -> Colu
     PostgreSQL takes an integer array, SQLite a JSON array (json_each): an IN list would be
     one parameter per id for the driver to parse, and SQLite caps a statement's parameters.
     """
-    if c.dialect.name == "postgresql":
+    dialect = c.dialect.name
+    return _among(dialect, column, bindparam(None, id_list(dialect, ids), type_=String()))
+
+
+def among_bound(dialect: str, column: ColumnElement[int], name: str) -> ColumnElement[bool]:
+    """Return `column IN :name` for a statement built once; bind `name` to id_list(ids)."""
+    return _among(dialect, column, bindparam(name, type_=String()))
+
+
+def id_list(dialect: str, ids: Sequence[int]) -> str:
+    """Return ids as the one parameter `among` binds: an array literal, or a JSON array."""
+    if dialect == "postgresql":
         # An array literal as text: psycopg dumps a list of ints element by element in Python.
-        listed = bindparam(None, "{" + ",".join(map(str, ids)) + "}", type_=String())
+        return "{" + ",".join(map(str, ids)) + "}"
+    return json.dumps(list(ids))
+
+
+def _among(
+    dialect: str, column: ColumnElement[int], listed: BindParameter[str]
+) -> ColumnElement[bool]:
+    if dialect == "postgresql":
         return column == any_(cast(listed, ARRAY(Integer())))
-    values = func.json_each(json.dumps(list(ids))).table_valued("value")
-    return column.in_(select(values.c.value))
+    return column.in_(select(func.json_each(listed).table_valued("value").c.value))

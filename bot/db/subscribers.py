@@ -80,15 +80,25 @@ def active_page(
     were they skipped and that planner killed before its commit, a forced push (no later
     tick to catch them) would leave them out. Planners lock in id order, so none deadlock.
     """
+    query = _active(select(*COLUMNS), after_id, limit, lock)
+    return [to_subscriber(row) for row in c.execute(query).mappings()]
+
+
+def active_ids(
+    c: Connection, *, after_id: int = 0, limit: int = 1000, lock: bool = False
+) -> list[int]:
+    """Return the ids of a page of active subscribers (see active_page), locked alike."""
+    return list(c.scalars(_active(select(SUBSCRIBERS.c.id), after_id, limit, lock)))
+
+
+def _active(query: Select[Any], after_id: int, limit: int, lock: bool) -> Select[Any]:
+    """Narrow `query` to a page of active subscribers after `after_id`, in id order."""
     query = (
-        select(*COLUMNS)
-        .where(SUBSCRIBERS.c.active.is_(True), SUBSCRIBERS.c.id > after_id)
+        query.where(SUBSCRIBERS.c.active.is_(True), SUBSCRIBERS.c.id > after_id)
         .order_by(SUBSCRIBERS.c.id)
         .limit(limit)
     )
-    if lock:
-        query = query.with_for_update()
-    return [to_subscriber(row) for row in c.execute(query).mappings()]
+    return query.with_for_update() if lock else query
 
 
 def due_page(
@@ -156,17 +166,23 @@ def due_ids(
 
 
 def scheduled(
-    c: Connection, ids: Sequence[int], *, subscribed_after: datetime | None = None
+    c: Connection,
+    ids: Sequence[int],
+    *,
+    own: bool = False,
+    subscribed_after: datetime | None = None,
 ) -> list[tuple[Subscriber, datetime]]:
     """Return these subscribers with their next push instants, by id.
 
-    With `subscribed_after`, only those that need a decision of their own: the ones that
-    subscribed after it, and the ones that follow topics.
+    With `own`, only those that need a decision of their own: the ones that follow topics,
+    and the ones that subscribed after `subscribed_after` (if given).
     """
     query = select(*COLUMNS, SUBSCRIBERS.c.next_push_at).where(among(c, SUBSCRIBERS.c.id, ids))
-    if subscribed_after is not None:
-        follows = exists().where(FOLLOWS.c.subscriber_id == SUBSCRIBERS.c.id)
-        query = query.where(or_(SUBSCRIBERS.c.subscribed_at > subscribed_after, follows))
+    if own:
+        mine: ColumnElement[bool] = exists().where(FOLLOWS.c.subscriber_id == SUBSCRIBERS.c.id)
+        if subscribed_after is not None:
+            mine = or_(SUBSCRIBERS.c.subscribed_at > subscribed_after, mine)
+        query = query.where(mine)
     query = query.order_by(SUBSCRIBERS.c.id)
     return [(Subscriber(*row[:-1]), row[-1]) for row in c.execute(query)]
 
@@ -235,17 +251,22 @@ def record_shared(
     Two UPDATEs whatever the count: the pushed subscribers take their day and next instant,
     then every other one whose instant moves takes its kept one. (A pushed row now carries
     its new day in the key: the plan of that key, if any, keeps the instant it just got.)
+    A forced plan's (no instants) is the first UPDATE, of the day alone.
     """
     due = [p for p in plans if p.day is not None]
     if pushed and due:
         table = shared_plans(due, pushed=True)
+        changes: dict[str, Any] = {"last_push_date": table.c.day}
+        if all(p.pushed_at is not None for p in due):
+            changes["next_push_at"] = table.c.at
         c.execute(
             update(SUBSCRIBERS)
             .where(among(c, SUBSCRIBERS.c.id, pushed), sharing(table, default_time))
-            .values(last_push_date=table.c.day, next_push_at=table.c.at)
+            .values(changes)
         )
-    if plans:
-        table = shared_plans(plans, pushed=False)
+    kept = [p for p in plans if p.kept_at is not None]
+    if kept:
+        table = shared_plans(kept, pushed=False)
         c.execute(
             update(SUBSCRIBERS)
             .where(

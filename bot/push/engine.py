@@ -9,7 +9,7 @@ run) and `OutcomeWriter` (outcomes back to the ledger in batches, and the crash 
 
 Guarantee: a row is sent only by the worker holding its claim, one part at a time, and
 each part's progress (`parts_sent`) or the row's end is written shortly after (results are
-written back in batches of `flush_every`). Messages in flight plus results not yet written
+written back in batches, see bot.push.outcomes). Messages in flight plus results not yet written
 are at most concurrency + flush_every. If the process dies, its `sending` rows are claimed
 again once their lease expires and resume at their first unrecorded part, so nothing is
 lost or skipped; only those in-flight or unrecorded messages (at most concurrency +

@@ -1,11 +1,12 @@
 """The push's outcome writer: buffer outcomes, write them to the ledger in batches, bound a crash.
 
-Outcomes go back to the ledger in batches of `flush_every` (or every `flush_interval`
-seconds), and a failed write is retried with backoff, never lost. The writer also owns the
-crash bound: each message sent (each part of a long digest) needs a slot of a semaphore of
-concurrency + flush_every, and a slot comes back only once that message's outcome (the
-row's progress, or how it ended) is in the ledger. So messages in flight plus results not
-yet written, the messages a crash can repeat, never exceed that number.
+Outcomes go back to the ledger in batches (a write starts once half of `flush_every` waits,
+or every `flush_interval` seconds), and a failed write is retried with backoff, never lost.
+The writer also owns the crash bound: each message sent (each part of a long digest) needs a
+slot of a semaphore of concurrency + flush_every, and a slot comes back only once that
+message's outcome (the row's progress, or how it ended) is in the ledger. So messages in
+flight plus results not yet written, the messages a crash can repeat, never exceed that
+number.
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ class OutcomeWriter:
         self._added()
 
     def _added(self) -> None:
-        if len(self._pending) >= self.options.flush_every:
+        # A write starts once half of flush_every waits, not all of it: a write started at a
+        # full batch would find the crash bound used up (concurrency + flush_every), and every
+        # worker would wait for it. The other half goes on sending while it runs.
+        if 2 * len(self._pending) >= self.options.flush_every:
             self._due.set()
 
     # -- writing -----------------------------------------------------------------------

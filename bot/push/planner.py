@@ -22,6 +22,7 @@ from bot.scheduling import (
     PushDefaults,
     due_day,
     first_open_slot,
+    forced_day,
     is_due,
     is_due_forced,
     newest_window,
@@ -113,7 +114,9 @@ class Planner:
         within the grace window still goes out that day. `dry_run` writes nothing and
         returns the (chat_id, article_id) pairs instead.
         """
-        if not force and not dry_run:
+        if not dry_run:
+            if force:
+                return self._forced(run_id, now, defaults)
             self._reschedule_on_new_defaults(defaults)
             return self._tick(run_id, now, defaults)
         # Stored instants were computed with the defaults of their time: after a change of
@@ -121,17 +124,13 @@ class Planner:
         # recomputes them all once; a dry run reads everyone instead of writing.
         everyone = force or self._defaults_changed(defaults)
         tally = _Tally()
-        after_id = 0  # force: keyset over every active subscriber by id
-        after_due: tuple[datetime, int] | None = None  # a dry tick: over (next_push_at, id)
+        after_id = 0  # everyone: keyset over every active subscriber by id
+        after_due: tuple[datetime, int] | None = None  # a tick: over (next_push_at, id)
         seen: set[int] = set()  # see _tick
-        begin = self._read if dry_run else self._write
         while True:
-            # On PostgreSQL the page is locked, as in _tick.
-            with begin() as c:
+            with self._read() as c:
                 if everyone:
-                    page = subscribers.active_page(
-                        c, after_id=after_id, limit=self._page, lock=not dry_run
-                    )
+                    page = subscribers.active_page(c, after_id=after_id, limit=self._page)
                     if not page:
                         break
                     after_id = page[-1].id
@@ -146,12 +145,12 @@ class Planner:
                 self._plan_each(
                     c,
                     scheduled,
-                    run_id=run_id,
+                    run_id=None,
                     now=now,
                     defaults=defaults,
                     tally=tally,
                     force=force,
-                    dry_run=dry_run,
+                    dry_run=True,
                 )
         return tally.result()
 
@@ -171,7 +170,6 @@ class Planner:
         # A row whose new instant is still due (nothing new to send yet) can move ahead of
         # the cursor and come round again in this plan: it is decided once.
         seen: set[int] = set()
-        recent = now - defaults.grace
         while True:
             # The page, the articles and the writes share one transaction (SQLite: BEGIN
             # IMMEDIATE). On PostgreSQL the page is locked: a concurrent planner skips these
@@ -184,20 +182,56 @@ class Planner:
                 after = last
                 ids = [i for i in page if i not in seen]
                 seen.update(ids)
-                if not ids:
-                    continue
-                shared_policy = defaults.policy == "newest"
-                own = subscribers.scheduled(
-                    c, ids, subscribed_after=recent if shared_policy else None
-                )
-                self._plan_each(c, own, run_id=run_id, now=now, defaults=defaults, tally=tally)
-                mine = {sub.id for sub, _ in own}
-                shared = [i for i in ids if i not in mine]
-                if shared:
-                    self._plan_shared(
-                        c, shared, run_id=run_id, now=now, defaults=defaults, tally=tally
-                    )
+                self._plan_page(c, ids, run_id=run_id, now=now, defaults=defaults, tally=tally)
         return tally.result()
+
+    def _forced(self, run_id: int | None, now: datetime, defaults: PushDefaults) -> PlanResult:
+        """Plan today's push for every active subscriber that has not had it, set-based.
+
+        As _tick, a page of ids at a time, but the decision of a key is the zone's local
+        date (bot.scheduling.forced_day), and the instants stay where they are.
+        """
+        tally = _Tally()
+        after_id = 0  # keyset over every active subscriber by id
+        while True:
+            # On PostgreSQL the page is locked and a locked row waited for (active_page).
+            with self._write() as c:
+                ids = subscribers.active_ids(c, after_id=after_id, limit=self._page, lock=True)
+                if not ids:
+                    break
+                after_id = ids[-1]
+                self._plan_page(
+                    c, ids, run_id=run_id, now=now, defaults=defaults, tally=tally, force=True
+                )
+        return tally.result()
+
+    def _plan_page(
+        self,
+        c: Connection,
+        ids: Sequence[int],
+        *,
+        run_id: int | None,
+        now: datetime,
+        defaults: PushDefaults,
+        tally: _Tally,
+        force: bool = False,
+    ) -> None:
+        """Plan a page of subscribers: those deciding alike by key, the others one by one."""
+        if not ids:
+            return
+        shared_policy = defaults.policy == "newest"
+        # A forced plan ignores when each one subscribed: only followers decide alone.
+        recent = None if force else now - defaults.grace
+        own = subscribers.scheduled(c, ids, own=shared_policy, subscribed_after=recent)
+        self._plan_each(
+            c, own, run_id=run_id, now=now, defaults=defaults, tally=tally, force=force
+        )
+        mine = {sub.id for sub, _ in own}
+        shared = [i for i in ids if i not in mine]
+        if shared:
+            self._plan_shared(
+                c, shared, run_id=run_id, now=now, defaults=defaults, tally=tally, force=force
+            )
 
     def _plan_shared(
         self,
@@ -208,13 +242,21 @@ class Planner:
         now: datetime,
         defaults: PushDefaults,
         tally: _Tally,
+        force: bool = False,
     ) -> None:
-        """Plan subscribers deciding alike by key: "newest", every article, not just come."""
+        """Plan subscribers deciding alike by key: "newest", every article, not just come.
+
+        Forced, a subscriber that had today's push counts as skipped (as in _plan_each).
+        """
+        decide = _forced_plan if force else _shared_plan
         plans: list[SharedPlan] = []
-        due = 0
+        due = done = 0
         for key, count in subscribers.shared_keys(c, ids, defaults.push_time):
-            plans.append(_shared_plan(*key, now, defaults))
-            due += count if plans[-1].day is not None else 0
+            plans.append(decide(*key, now, defaults))
+            if plans[-1].day is not None:
+                due += count
+            elif force:
+                done += count
         window = newest_window("newest", self._visible(c, newest_first=True), defaults.max_per_day)
         rows = deliveries.insert_shared(
             c, ids, plans, window, default_time=defaults.push_time, run_id=run_id, now=now
@@ -222,7 +264,7 @@ class Planner:
         pushed = list(dict.fromkeys(rows))
         tally.planned += len(rows)
         tally.due += due
-        tally.skipped += due - len(pushed)
+        tally.skipped += done + due - len(pushed)
         subscribers.record_shared(c, ids, pushed, plans, defaults.push_time)
 
     def _plan_each(
@@ -390,3 +432,15 @@ def _shared_plan(
             push_time, tz, now, defaults.grace, last_push_date=day, not_before=NEVER
         )
     return SharedPlan(push_time, timezone, last, day, pushed, kept)
+
+
+def _forced_plan(
+    push_time: time, timezone: str, last: date, now: datetime, defaults: PushDefaults
+) -> SharedPlan:
+    """Decide once for every subscriber of a key in a forced plan: the zone's local today.
+
+    Their instants stay (see _plan_each): a tick moves each once it reads the row.
+    """
+    tz = zone_or_default(timezone, defaults)
+    day = forced_day(tz, now, last_push_date=last)
+    return SharedPlan(push_time, timezone, last, day, None, None)

@@ -9,6 +9,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, bindparam, func, select, text
@@ -18,9 +19,9 @@ from bot.db import subscribers
 from bot.db.engine import create_db_engine, open_database
 from bot.db.tables import DeliveryRow, SubscriberRow, UTCDateTime
 from bot.ledger import Ledger
-from bot.model import Article, ArticleUpsert
+from bot.model import Article, ArticleUpsert, Subscriber
 from bot.push.planner import Planner
-from bot.scheduling import Policy, PushDefaults, is_due, pick_articles
+from bot.scheduling import Policy, PushDefaults, is_due, is_due_forced, pick_articles
 from bot.store import Store
 from tests.conftest import (
     DEFAULTS,
@@ -279,6 +280,47 @@ def _article(slug: str, day: date, tag: str) -> ArticleUpsert:
     return ArticleUpsert(article, f"/{slug}.md", 1, 1, slug)
 
 
+def _publish(store: Store, n: int, tags: dict[int, str], dated: dict[int, date]) -> None:
+    """Add article p`n`, tagged red or blue by turns, and note its tag and date by id.
+
+    Every third article is dated back, behind the one before it: a chat that received that
+    one holds the newest article but not the next.
+    """
+    slug, tag = f"p{n}", ("red", "blue")[n % 2]
+    day = date(2026, 1, 1) + timedelta(days=n if n % 3 != 2 else n - 2)
+    store.apply_sync(inserts=[_article(slug, day, tag)], updates=[], restamps=[], hide=[])
+    found = store.get_article_by_slug(slug)
+    assert found is not None
+    tags[found.id], dated[found.id] = tag, day
+
+
+def _seed_following_red(
+    store: Store, rows: list[dict[str, Any]]
+) -> tuple[dict[int, Subscriber], set[int]]:
+    """Add these subscribers, every fifth chat following topic red; return them by id, and
+    the ids of those that follow."""
+    add_subscriber_rows(store, rows)
+    red = store.find_topic("red")
+    assert red is not None
+    for row in rows:
+        if row["chat_id"] % 5 == 0:
+            assert store.set_following(row["chat_id"], red.id, follow=True)
+    reference = {sub.id: sub for sub in (store.get_subscriber(r["chat_id"]) for r in rows) if sub}
+    return reference, {sub.id for sub in reference.values() if sub.chat_id % 5 == 0}
+
+
+def _instants(store: Store) -> dict[int, datetime | None]:
+    with Session(store.engine) as s:
+        return dict(s.execute(select(SubscriberRow.id, SubscriberRow.next_push_at)).all())
+
+
+def _planned_rows(store: Store) -> set[tuple[int, int, date]]:
+    """Return the ledger's (subscriber, article, push date) rows."""
+    query = select(DeliveryRow.subscriber_id, DeliveryRow.article_id, DeliveryRow.push_date)
+    with Session(store.engine) as s:
+        return {(sub_id, article_id, day) for sub_id, article_id, day in s.execute(query)}
+
+
 @pytest.mark.parametrize(("policy", "per_day"), [("newest", 1), ("newest", 2), ("backlog", 2)])
 def test_ticks_plan_exactly_what_deciding_each_subscriber_would(
     store: Store, planner: Planner, policy: Policy, per_day: int
@@ -298,19 +340,7 @@ def test_ticks_plan_exactly_what_deciding_each_subscriber_would(
     dated: dict[int, date] = {}
 
     def publish(n: int) -> None:
-        # Every third article is dated back, behind the one before it: a chat that received
-        # that one holds the newest article but not the next.
-        slug, tag = f"p{n}", ("red", "blue")[n % 2]
-        day = date(2026, 1, 1) + timedelta(days=n if n % 3 != 2 else n - 2)
-        store.apply_sync(
-            inserts=[_article(slug, day, tag)],
-            updates=[],
-            restamps=[],
-            hide=[],
-        )
-        found = store.get_article_by_slug(slug)
-        assert found is not None
-        tags[found.id], dated[found.id] = tag, day
+        _publish(store, n, tags, dated)
 
     for n in range(3):
         publish(n)
@@ -323,14 +353,7 @@ def test_ticks_plan_exactly_what_deciding_each_subscriber_would(
         }
         for i in range(1, 151)
     ]
-    add_subscriber_rows(store, rows)
-    red = store.find_topic("red")
-    assert red is not None
-    following = {i for i in range(1, 151) if i % 5 == 0}
-    for chat_id in following:
-        assert store.set_following(chat_id, red.id, follow=True)
-    reference = {sub.id: sub for sub in (store.get_subscriber(r["chat_id"]) for r in rows) if sub}
-    follows_red = {sub.id for sub in reference.values() if sub.chat_id in following}
+    reference, follows_red = _seed_following_red(store, rows)
     had: dict[int, set[int]] = {sub_id: set() for sub_id in reference}
     expected: set[tuple[int, int, date]] = set()
     published, now = 3, start
@@ -351,14 +374,74 @@ def test_ticks_plan_exactly_what_deciding_each_subscriber_would(
                 expected.update((sub_id, article_id, day) for article_id in chosen)
                 reference[sub_id] = replace(sub, last_push_date=day)
         now += timedelta(minutes=20)
-    with Session(store.engine) as s:
-        got = set(
-            s.execute(
-                select(DeliveryRow.subscriber_id, DeliveryRow.article_id, DeliveryRow.push_date)
-            ).all()
-        )
-    assert got == expected
+    assert _planned_rows(store) == expected
     assert len({(sub_id, day) for sub_id, _, day in expected}) >= 150 * 2
+
+
+@pytest.mark.parametrize(("policy", "per_day"), [("newest", 1), ("newest", 2), ("backlog", 2)])
+def test_forced_plans_give_exactly_what_deciding_each_subscriber_would(
+    store: Store, policy: Policy, per_day: int
+) -> None:
+    """Forced plans (`push --now`) every 5 hours over two days (a DST change in New York
+    included), with an article arriving before every other one, give 160 subscribers with
+    assorted times, zones and last push dates (some following a topic, some inactive, some
+    subscribed only later) exactly the (subscriber, article, day) rows and the planned, due
+    and skipped counts that deciding is_due_forced and pick_articles for each of them gives,
+    as the dry run (which decides each one) does; and no one's next push instant moves."""
+    rng = random.Random(12)  # noqa: S311 - a reproducible population, not crypto
+    start = datetime(2026, 3, 7, 2, 0, tzinfo=UTC)
+    defaults = PushDefaults(
+        push_time=time(8, 0), timezone="Asia/Shanghai", policy=policy, max_per_day=per_day
+    )
+    tags: dict[int, str] = {}
+    dated: dict[int, date] = {}
+    for n in range(3):
+        _publish(store, n, tags, dated)
+    rows = [
+        {
+            "chat_id": i,
+            "push_time": rng.choice((None, time(rng.randrange(24), rng.choice((0, 30))))),
+            "timezone": rng.choice((*ZONES, "Not/AZone")),
+            "last_push_date": rng.choice((None, *(date(2026, 3, d) for d in range(5, 9)))),
+            "subscribed_at": start + timedelta(hours=rng.randrange(-48, 48)),
+            "active": rng.random() > 0.1,
+            "next_push_at": start + timedelta(minutes=rng.randrange(-600, 600)),
+        }
+        for i in range(1, 161)
+    ]
+    reference, follows_red = _seed_following_red(store, rows)
+    had: dict[int, set[int]] = {sub_id: set() for sub_id in reference}
+    instants = _instants(store)
+    planner, ledger = Planner(store, page=40), Ledger(store)
+    expected: set[tuple[int, int, date]] = set()
+    published, now = 3, start
+    for step in range(10):
+        if step % 2:
+            _publish(store, published, tags, dated)
+            published += 1
+        ordered = sorted(tags, key=lambda a: (dated[a], a), reverse=policy == "newest")
+        tally = Counter[str]()
+        for sub_id, sub in reference.items():
+            if not sub.active:
+                continue
+            day = is_due_forced(sub, now, defaults)
+            offered = [a for a in ordered if sub_id not in follows_red or tags[a] == "red"]
+            chosen = [] if day is None else pick_articles(policy, offered, had[sub_id], per_day)
+            tally.update(due=day is not None, skipped=not chosen, planned=len(chosen))
+            if chosen and day is not None:
+                had[sub_id].update(chosen)
+                expected.update((sub_id, article_id, day) for article_id in chosen)
+                reference[sub_id] = replace(sub, last_push_date=day)
+        dry = planner.plan(None, now, defaults, force=True, dry_run=True)
+        run = ledger.start_run(f"forced {step}", now)
+        result = planner.plan(run.id, now, defaults, force=True)
+        counts = (result.planned, result.due, result.skipped)
+        assert counts == (tally["planned"], tally["due"], tally["skipped"])
+        assert counts == (dry.planned, dry.due, dry.skipped)
+        now += timedelta(hours=5)
+    assert _planned_rows(store) == expected
+    assert len({(sub_id, day) for sub_id, _, day in expected}) >= 140
+    assert _instants(store) == instants
 
 
 def test_a_tick_reads_only_rows_whose_instant_has_come(store: Store, planner: Planner) -> None:
