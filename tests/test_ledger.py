@@ -82,29 +82,7 @@ def test_concurrent_claimers_in_threads_never_share_a_row(database_url: str) -> 
         add_articles(store, 1)
         add_subscribers(store, 400)
         plan(store)
-        got: dict[str, list[int]] = {}
-        errors: list[BaseException] = []
-
-        def claimer(name: str) -> None:
-            mine: list[int] = []
-            # Already migrated; Alembic's migrate is not thread-safe, so no open_database here.
-            worker_store = Store(create_db_engine(database_url))
-            try:
-                led = Ledger(worker_store)
-                while batch := led.claim(name, 7, NOW, lease=LEASE):
-                    mine.extend(c.delivery_id for c in batch)
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                worker_store.close()
-            got[name] = mine
-
-        threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        got = claim_in_threads(database_url, 7)
         all_ids = [i for ids in got.values() for i in ids]
         assert len(all_ids) == 400
         assert len(set(all_ids)) == 400
