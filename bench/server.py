@@ -165,18 +165,20 @@ def _print_urls(urls: dict[str, str]) -> None:
         print(f"{key} {value}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Serve the timed loopback Bot API until SIGTERM, printing its URLs."""
+def _run(argv: list[str] | None, report: Callable[[dict[str, str]], None]) -> None:
     args = _parser().parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args, _print_urls))
+        asyncio.run(_serve(args, report))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the timed loopback Bot API until SIGTERM, printing its URLs."""
+    _run(argv, _print_urls)
 
 
 def _forked(argv: list[str], urls: Connection) -> None:
     """Serve in a forked child, sending the URLs to the parent (multiprocessing target)."""
-    args = _parser().parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args, urls.send))
+    _run(argv, urls.send)
 
 
 class ServerProcess:
