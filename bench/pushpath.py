@@ -37,7 +37,7 @@ from bot.push.run import run_push
 from bot.rendering import Renderer
 from bot.scheduling import PushDefaults
 from bot.store import Store
-from bot.telegram.aiohttp_request import build_request
+from bot.telegram.aiohttp_request import bot_requests
 from bot.telegram.keyboards import markup
 from bot.telegram.pacer import Pacer, RateLimitArgs
 from bot.telegram.sender import TelegramSender
@@ -111,9 +111,9 @@ async def ptb_push(
     """Send the push message to chats 1..count with PTB's Bot on `backend`; return sent."""
     html, buttons = push_message()
     keyboard = markup([list(buttons)])
-    request = build_request(backend, pool_size=concurrency)  # type: ignore[arg-type]
+    requests = bot_requests(backend, pool_size=concurrency)  # type: ignore[arg-type]
     sent = 0
-    async with Bot(token, base_url=base_url, request=request) as bot:
+    async with Bot(token, base_url=base_url, **requests) as bot:
 
         async def send(chat_id: int) -> None:
             nonlocal sent
@@ -180,13 +180,11 @@ async def real_push(
         worker_id="bench",
         paid_broadcast=paid,
     )
-    request = build_request("aiohttp", pool_size=concurrency)
+    requests = bot_requests("aiohttp", pool_size=concurrency)
     pacer = None if rate is None else Pacer(rate, paid_broadcast=paid)
     if pacer is not None and shared:
         pacer.share(store.writing, token)
-    bot: ExtBot[RateLimitArgs] = ExtBot(
-        token, base_url=base_url, request=request, rate_limiter=pacer
-    )
+    bot: ExtBot[RateLimitArgs] = ExtBot(token, base_url=base_url, **requests, rate_limiter=pacer)
     try:
         async with bot:
             report = await run_push(

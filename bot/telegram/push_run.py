@@ -23,7 +23,7 @@ from bot.push.reports import PushProgress, PushReport
 from bot.push.run import run_push
 from bot.push.sender import OutgoingMessage, SendResult
 from bot.runtime import Runtime
-from bot.telegram.aiohttp_request import build_request
+from bot.telegram.aiohttp_request import bot_requests
 from bot.telegram.channel_loss import push_sender
 from bot.telegram.credentials import bot_token, reaching_bot_api
 from bot.telegram.pacer import Pacer, RateLimitArgs, pacer_for
@@ -42,7 +42,7 @@ def build_push_bot(
     return ExtBot(
         bot_token(settings),
         base_url=settings.telegram_base_url or "https://api.telegram.org/bot",
-        request=build_request(settings.http_backend, pool_size=concurrency + SPARE_CONNECTIONS),
+        **bot_requests(settings.http_backend, pool_size=concurrency + SPARE_CONNECTIONS),
         defaults=Defaults(parse_mode=ParseMode.HTML),
         rate_limiter=pacer or pacer_for(settings),
     )

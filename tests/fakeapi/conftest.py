@@ -11,6 +11,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import Application
 
 from bot.fakeapi.server import LoopbackBotApi
+from bot.telegram.aiohttp_request import bot_requests
 
 KEYBOARD = InlineKeyboardMarkup([[InlineKeyboardButton("📖 Full text", callback_data="full:1")]])
 
@@ -18,7 +19,7 @@ KEYBOARD = InlineKeyboardMarkup([[InlineKeyboardButton("📖 Full text", callbac
 @asynccontextmanager
 async def bot_for(api: LoopbackBotApi, token: str | None = None) -> AsyncIterator[Bot]:
     """Yield an initialized PTB Bot talking to `api`, shut down after."""
-    bot = Bot(token or api.token, base_url=api.base_url)
+    bot = Bot(token or api.token, base_url=api.base_url, **bot_requests("httpx", pool_size=8))
     async with bot:
         yield bot
 

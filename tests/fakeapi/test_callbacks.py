@@ -8,6 +8,7 @@ from telegram.error import BadRequest
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.fakeapi.server import LoopbackBotApi
+from bot.telegram.aiohttp_request import bot_requests
 from tests.fakeapi.conftest import KEYBOARD, bot_for, running
 
 
@@ -25,7 +26,15 @@ async def test_button_press_reaches_the_application_and_is_answered(
         await query.answer(f"got {query.data}")
         await context.bot.send_message(query.message.chat.id, f"pressed {query.data}")
 
-    app = ApplicationBuilder().token(loopback_api.token).base_url(loopback_api.base_url).build()
+    requests = bot_requests("httpx", pool_size=8)
+    app = (
+        ApplicationBuilder()
+        .token(loopback_api.token)
+        .base_url(loopback_api.base_url)
+        .request(requests["request"])
+        .get_updates_request(requests["get_updates_request"])
+        .build()
+    )
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CallbackQueryHandler(button))
     user = loopback_api.user(61, language_code="zh")

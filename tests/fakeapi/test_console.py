@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.fakeapi.console import ChatView, console_lang, is_start
 from bot.fakeapi.server import LoopbackBotApi
 from tests.conftest import run_digestbot
+from tests.fakeapi.conftest import bot_for
 from tests.telegram.conftest import article_file
 
 TITLE = "聊聊如何缓解越来越严重的AI焦虑。"
@@ -206,7 +207,7 @@ async def test_chat_view_on_a_terminal_wraps_at_word_boundaries(
     out = Console(file=buffer, force_terminal=True, color_system=None, width=30)
     view = ChatView(loopback_api, chat, user, out)
     words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda"
-    async with Bot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+    async with bot_for(loopback_api) as bot:
         await bot.send_message(chat.id, words)
     view.show_new()
     lines = [line.rstrip() for line in buffer.getvalue().splitlines()[1:] if line.strip()]
@@ -230,7 +231,7 @@ async def test_chat_view_shows_new_and_edited_messages_and_numbers_buttons(
             [InlineKeyboardButton("🔗 原文", url="https://example.com/a")],
         ]
     )
-    async with Bot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+    async with bot_for(loopback_api) as bot:
         sent = await bot.send_message(chat.id, "<b>第一页</b>", parse_mode="HTML")
         await bot.send_message(chat.id, "列表", reply_markup=keyboard)
         view.show_new()
@@ -289,7 +290,7 @@ async def test_chat_view_speaks_the_console_language(
     out = Console(file=buffer, force_terminal=False, color_system=None, width=200)
     view = ChatView(loopback_api, chat, user, out, lang=lang)  # type: ignore[arg-type]
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("🔗", url="https://example.com/a")]])
-    async with Bot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+    async with bot_for(loopback_api) as bot:
         await bot.send_message(chat.id, "x", reply_markup=keyboard)
     view.show_new()
     assert view.act("9") is None
@@ -309,7 +310,7 @@ async def test_chat_view_prints_a_link_url_once_per_message(
     out = Console(file=buffer, force_terminal=False, color_system=None, width=200)
     view = ChatView(loopback_api, chat, user, out)
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("🔗 原文", url=url)]])
-    async with Bot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+    async with bot_for(loopback_api) as bot:
         await bot.send_message(
             chat.id, f'<b><a href="{url}">标题</a></b>', parse_mode="HTML", reply_markup=keyboard
         )
@@ -331,7 +332,7 @@ async def test_chat_view_on_a_terminal_makes_links_hyperlinks_without_the_url_te
     buffer = io.StringIO()
     out = Console(file=buffer, force_terminal=True, color_system="standard", width=200)
     view = ChatView(loopback_api, chat, user, out)
-    async with Bot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+    async with bot_for(loopback_api) as bot:
         await bot.send_message(chat.id, '<a href="https://x.org/p">原文</a>', parse_mode="HTML")
     view.show_new()
     printed = buffer.getvalue()

@@ -8,7 +8,6 @@ import signal
 
 import aiohttp
 import pytest
-from telegram import Bot
 from telegram.error import EndPointNotFound, InvalidToken
 
 from bot.fakeapi.server import LoopbackBotApi, serve
@@ -25,10 +24,9 @@ async def test_get_me_returns_the_bot_user(loopback_api: LoopbackBotApi) -> None
 
 
 async def test_wrong_token_raises_invalid_token(loopback_api: LoopbackBotApi) -> None:
-    bot = Bot("987654321:WRONG", base_url=loopback_api.base_url)
     with pytest.raises(InvalidToken):
-        await bot.initialize()
-    await bot.shutdown()
+        async with bot_for(loopback_api, "987654321:WRONG"):
+            pass
 
 
 async def test_unknown_method_answers_404_like_telegram(loopback_api: LoopbackBotApi) -> None:

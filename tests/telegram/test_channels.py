@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from telegram import Bot
 from telegram.error import BadRequest, Forbidden
 
 from bot.channels import LOST, PAUSED, UNCONFIRMED
@@ -26,6 +25,7 @@ from bot.runtime import Runtime
 from bot.telegram import jobs
 from bot.telegram.pacer import Pacer
 from bot.telegram.push_run import push_once
+from tests.fakeapi.conftest import bot_for
 from tests.telegram.conftest import DEFAULT_BACKEND, BotHarness, bot_settings, running_bot
 from tests.telegram.test_pacer import VirtualTime, max_in_window
 from tests.telegram.test_topics import ARTICLES as TOPICAL_ARTICLES
@@ -357,7 +357,7 @@ async def test_commands_posted_in_a_channel_are_ignored(bot: BotHarness) -> None
 async def test_sending_into_a_channel_without_rights_is_refused_like_telegram() -> None:
     async with LoopbackBotApi() as api:
         channel = api.channel(CHANNEL_ID, "News")
-        async with Bot(api.token, base_url=api.base_url) as tg:
+        async with bot_for(api) as tg:
             with pytest.raises(Forbidden, match=r"^Forbidden: bot is not a member of the channel"):
                 await tg.send_message(CHANNEL_ID, "hi")
             api.set_role(channel, None, "administrator", rights=NO_POST)

@@ -22,6 +22,7 @@ from bot.push.run import run_push
 from bot.rendering import Renderer
 from bot.store import Store, utcnow
 from bot.sync import sync_articles
+from bot.telegram.aiohttp_request import bot_requests
 from bot.telegram.sender import TelegramSender
 from tests.telegram.conftest import BotHarness
 
@@ -224,7 +225,8 @@ async def test_each_topic_owns_its_ledger_rows_and_a_rerun_sends_nothing_twice(
         for thread in topics:
             forum_store.subscribe(FORUM, chat_type="supergroup", language="en", thread_id=thread)
         settings = Settings(_env_file=None)
-        async with ExtBot(api.token, base_url=api.base_url) as bot:
+        requests = bot_requests("httpx", pool_size=8)
+        async with ExtBot(api.token, base_url=api.base_url, **requests) as bot:
             sender = TelegramSender(bot)
             options = PushOptions.from_settings(settings, poll_interval=0.05, flush_interval=0.05)
             first = await run_push(forum_store, renderer, sender, options, force=True)

@@ -43,7 +43,7 @@ from bot.rendering import Renderer
 from bot.store import Store
 from bot.sync import sync_articles
 from bot.telegram import jobs
-from bot.telegram.aiohttp_request import Backend, build_request
+from bot.telegram.aiohttp_request import Backend, bot_requests
 from bot.telegram.app import build_application
 from bot.telegram.pacer import Pacer
 from bot.telegram.push_run import build_push_bot
@@ -99,11 +99,11 @@ async def push_bot(
     api: LoopbackBotApi, rate: float, backend: str, *, read_timeout: float = 5.0
 ) -> AsyncIterator[ExtBot[object]]:
     """A PTB bot on the loopback API over `backend`, with the Pacer as its rate limiter."""
-    request = build_request(
+    requests = bot_requests(
         cast("Backend", backend), pool_size=CONCURRENCY + 4, read_timeout=read_timeout
     )
     bot: ExtBot[object] = ExtBot(
-        api.token, base_url=api.base_url, request=request, rate_limiter=Pacer(rate)
+        api.token, base_url=api.base_url, **requests, rate_limiter=Pacer(rate)
     )
     async with bot:
         yield bot

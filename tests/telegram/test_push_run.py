@@ -16,7 +16,7 @@ from bot.push.options import PushOptions
 from bot.push.run import run_push
 from bot.rendering import Renderer
 from bot.store import Store
-from bot.telegram.aiohttp_request import build_request
+from bot.telegram.aiohttp_request import bot_requests
 from bot.telegram.sender import TelegramSender
 from tests.conftest import DEFAULTS, NOW, add_articles, add_subscribers
 from tests.telegram.test_push_e2e import start_push_process
@@ -58,7 +58,7 @@ async def test_a_token_revoked_after_start_up_stops_the_push_and_keeps_the_rows(
     bot: ExtBot[None] = ExtBot(
         loopback_api.token,
         base_url=loopback_api.base_url,
-        request=build_request("aiohttp", pool_size=8),
+        **bot_requests("aiohttp", pool_size=8),
     )
     token = loopback_api.token
     async with bot:

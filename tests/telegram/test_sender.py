@@ -16,7 +16,7 @@ from bot.push.run import run_push
 from bot.push.sender import Outcome, OutgoingMessage
 from bot.rendering import Renderer
 from bot.store import Store
-from bot.telegram.aiohttp_request import build_request
+from bot.telegram.aiohttp_request import bot_requests
 from bot.telegram.pacer import Pacer
 from bot.telegram.sender import TelegramSender
 from tests.conftest import NOW, add_subscribers
@@ -44,7 +44,7 @@ async def sender(
     bot: ExtBot[object] = ExtBot(
         loopback_api.token,
         base_url=loopback_api.base_url,
-        request=build_request(request.param, pool_size=8, read_timeout=0.5),
+        **bot_requests(request.param, pool_size=8, read_timeout=0.5),
         rate_limiter=pacer,
     )
     async with bot:
@@ -137,7 +137,7 @@ async def test_a_three_part_digest_reaches_a_subscriber_whole(
     bot: ExtBot[object] = ExtBot(
         loopback_api.token,
         base_url=loopback_api.base_url,
-        request=build_request("aiohttp", pool_size=8),
+        **bot_requests("aiohttp", pool_size=8),
         rate_limiter=Pacer(100.0),
     )
     async with bot:
@@ -222,7 +222,9 @@ async def test_429_without_a_pacer_is_retry_with_retry_after(
 ) -> None:
     """On a bot without a rate limiter a 429 comes back as RETRY with retry_after set."""
     loopback_api.fail_next("sendMessage", fault=Fault.retry_after(2))
-    async with ExtBot(loopback_api.token, base_url=loopback_api.base_url) as bot:
+    async with ExtBot(
+        loopback_api.token, base_url=loopback_api.base_url, **bot_requests("httpx", pool_size=8)
+    ) as bot:
         result = await TelegramSender(bot).send(message(48))
     assert result.outcome is Outcome.RETRY
     assert result.retry_after == 2.0
