@@ -81,12 +81,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     A realtime test checks a rate or a deadline in wall time: run beside the slow,
     CPU-hungry ones on two cores, a stall of its processes reads as the bot's slowness.
+    The realtime ones go longest first (their marker's `seconds`), so the slots they share
+    (tests/realtime_gate.py) end about together.
     """
 
-    def rank(item: pytest.Item) -> int:
-        if item.get_closest_marker("realtime"):
-            return 2
-        return 0 if item.get_closest_marker("slow") else 1
+    def rank(item: pytest.Item) -> tuple[int, float]:
+        realtime = item.get_closest_marker("realtime")
+        if realtime:
+            return 2, -float(realtime.kwargs.get("seconds", 0))
+        return (0 if item.get_closest_marker("slow") else 1), 0.0
 
     items.sort(key=rank)
 

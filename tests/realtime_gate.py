@@ -4,11 +4,13 @@ A realtime test checks a rate or a deadline in wall time. Beside CPU-hungry test
 two-core machine, a stall of its processes reads as the bot's slowness, so the suite could run
 no more workers than cores. With the gate it can run more: the workers (xdist) share a folder,
 named by the controller in ``DIGESTBOT_TEST_GATE``. Every ordinary test holds a shared lock on
-a file there while it runs. A realtime test first raises a flag (a file) that keeps the next
-ordinary tests from starting, takes the lock exclusively for a moment, which waits for the ones
-in flight, then runs in one of ``slots`` places (a lock file each, one per core): realtime tests
-spend their time waiting on rates and deadlines, so as many as there are cores run together.
-Realtime tests run last (tests/conftest.py), so the others rarely wait.
+a file there while it runs. A realtime test takes that lock exclusively, which it gets at a
+moment no ordinary test runs; ordinary tests may still start while it waits (they go first:
+realtime tests come last, tests/conftest.py, so few do, and a worker's short tests queued
+behind it are not held back for the whole realtime phase). Holding the lock, it raises a flag
+(a file) that keeps ordinary tests from starting until it has ended, and runs in one of
+``slots`` places (a lock file each, one per core): realtime tests spend their time waiting on
+rates and deadlines, so as many as there are cores run together.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ POLL = 0.05  # seconds between two looks at a raised flag
 
 
 class Gate:
-    """A writer-first lock between the test processes of one session, kept in `folder`."""
+    """A readers-first lock between the test processes of one session, kept in `folder`."""
 
     def __init__(self, folder: Path, *, slots: int | None = None) -> None:
         self._folder = folder
@@ -60,12 +62,12 @@ class Gate:
 
     @contextmanager
     def alone(self) -> Iterator[None]:
-        """Run a realtime test: hold ordinary tests back, wait for those running, take a slot."""
+        """Run a realtime test: once no ordinary test runs, hold them back and take a slot."""
         flag = self._folder / f"raised-{os.getpid()}-{threading.get_ident()}"
-        flag.touch()
+        with self._lock.open("a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # no ordinary test is running now
+            flag.touch()  # and none starts until this test has ended
         try:
-            with self._lock.open("a") as f:
-                fcntl.flock(f, fcntl.LOCK_EX)  # every ordinary test in flight has ended
             with self._slot():
                 yield
         finally:

@@ -192,7 +192,7 @@ async def test_paid_broadcast_reaches_the_server_as_allow_paid_broadcast(
         assert api.stats.too_many_requests == 0
 
 
-@pytest.mark.realtime
+@pytest.mark.realtime(seconds=2)
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_a_signal_stops_the_push_at_once_with_one_line_and_gives_the_rows_back(

@@ -156,7 +156,7 @@ def stop_running_bot(
                 bot.communicate()
 
 
-@pytest.mark.realtime
+@pytest.mark.realtime(seconds=6)
 @pytest.mark.slow
 def test_sigterm_with_hundreds_of_queued_replies_exits_0_within_the_grace(
     tmp_path: Path, cli_env: dict[str, str]
@@ -175,7 +175,7 @@ def test_sigterm_with_hundreds_of_queued_replies_exits_0_within_the_grace(
     assert "Traceback" not in stderr
 
 
-@pytest.mark.realtime
+@pytest.mark.realtime(seconds=8)
 @pytest.mark.slow
 def test_sigterm_during_a_long_full_text_exits_0_within_the_grace(
     tmp_path: Path, cli_env: dict[str, str], seeds_dir: Path

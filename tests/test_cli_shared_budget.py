@@ -25,7 +25,7 @@ from bot.sync import sync_articles
 from tests.test_cli_push import ROOT, env_for, subscribe
 from tests.warm_cli import ForkedProcess, start_forked
 
-pytestmark = [pytest.mark.slow, pytest.mark.realtime]
+pytestmark = pytest.mark.slow
 
 RATE = 25
 CHATS = 200
@@ -111,6 +111,7 @@ async def wait_for_sent(api: LoopbackBotApi, count: int, timeout: float = 60) ->
             await asyncio.sleep(0.02)
 
 
+@pytest.mark.realtime(seconds=10)
 async def test_run_and_two_pushes_together_stay_within_one_budget_and_use_it(
     cli_env: dict[str, str], shared_url: str, shared_store: Store, strict_api: LoopbackBotApi
 ) -> None:
@@ -151,6 +152,7 @@ async def test_run_and_two_pushes_together_stay_within_one_budget_and_use_it(
     assert used >= 0.9 * RATE, used
 
 
+@pytest.mark.realtime(seconds=7)
 async def test_a_push_killed_mid_push_gives_its_share_back_within_seconds(
     cli_env: dict[str, str], shared_url: str, shared_store: Store, strict_api: LoopbackBotApi
 ) -> None:

@@ -1,4 +1,4 @@
-"""The test gate: a realtime test runs alone, after the tests in flight, before the next ones."""
+"""The test gate: a realtime test runs alone, once no ordinary test runs, before the next ones."""
 
 from __future__ import annotations
 
@@ -10,19 +10,20 @@ from pathlib import Path
 from tests.realtime_gate import Gate
 
 
-def test_a_realtime_test_waits_for_the_running_ones_and_holds_back_the_next(
+def test_a_realtime_test_waits_until_no_ordinary_one_runs_then_holds_the_next_back(
     tmp_path: Path,
 ) -> None:
-    """A runs; B (realtime) raises its flag and waits for A; C, started after the flag, waits
-    for B: the order is A, B, C whichever thread the scheduler favours."""
+    """A runs; B (realtime) waits for it; C, coming while B waits, runs beside A (ordinary
+    tests go first); B runs once A and C have ended; D, coming while B runs, waits for B."""
     gate = Gate(tmp_path, slots=1)
     order: list[str] = []
     a_running, a_may_end = threading.Event(), threading.Event()
+    b_running, b_may_end = threading.Event(), threading.Event()
 
-    def ordinary(name: str, hold: threading.Event | None = None) -> None:
+    def ordinary(name: str) -> None:
         with gate.beside_others():
             order.append(f"{name} in")
-            if hold is not None:
+            if name == "A":
                 a_running.set()
                 assert a_may_end.wait(10)
             order.append(f"{name} out")
@@ -30,21 +31,29 @@ def test_a_realtime_test_waits_for_the_running_ones_and_holds_back_the_next(
     def realtime() -> None:
         with gate.alone():
             order.append("B in")
+            b_running.set()
+            assert b_may_end.wait(10)
             order.append("B out")
 
-    a = threading.Thread(target=ordinary, args=("A", a_may_end))
+    a = threading.Thread(target=ordinary, args=("A",))
     a.start()
     assert a_running.wait(10)
     b = threading.Thread(target=realtime)
     b.start()
-    while not list(tmp_path.glob("raised-*")):  # B has raised its flag
-        threading.Event().wait(0.01)
+    threading.Event().wait(0.2)  # B is at the gate, waiting for A
     c = threading.Thread(target=ordinary, args=("C",))
     c.start()
+    c.join(10)
+    assert order == ["A in", "C in", "C out"]  # B neither ran nor held C back
     a_may_end.set()
-    for thread in (a, b, c):
+    assert b_running.wait(10)
+    d = threading.Thread(target=ordinary, args=("D",))
+    d.start()
+    threading.Event().wait(0.2)  # time for D to start, were it let in
+    b_may_end.set()
+    for thread in (a, b, d):
         thread.join(10)
-    assert order == ["A in", "A out", "B in", "B out", "C in", "C out"]
+    assert order == ["A in", "C in", "C out", "A out", "B in", "B out", "D in", "D out"]
 
 
 def test_a_flag_left_by_a_dead_process_holds_nothing_back(tmp_path: Path) -> None:
