@@ -165,7 +165,10 @@ class _Warm:
             cwd=_ROOT,
         )
         atexit.register(self._process.kill)
-        self._lock = threading.Lock()  # the stdin pipe and the two tables below
+        self._lock = threading.Lock()  # the two tables below
+        # Writers queue on a lock of their own: one blocked on a full stdin pipe must not
+        # hold up the reader thread, which the warm process may be waiting on to answer.
+        self._writing = threading.Lock()
         self._next_id = 0
         self._starting: dict[int, Future[list[_Run]]] = {}
         self._running: dict[int, _Run] = {}
@@ -185,8 +188,9 @@ class _Warm:
             request = self._next_id
             self._next_id += 1
             self._starting[request] = started
-            stdin = self._process.stdin
-            assert stdin is not None
+        stdin = self._process.stdin
+        assert stdin is not None
+        with self._writing:
             stdin.write(json.dumps({"id": request, "jobs": jobs}) + "\n")
             stdin.flush()
         return started.result(60)
