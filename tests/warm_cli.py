@@ -6,9 +6,12 @@ is a fork of it that then does what a fresh `python -m bot ARGS` does: its own e
 working folder, stdin, stdout and stderr (files), `sys.argv`, the `bot.__main__` module run as
 `__main__`, the exit code `SystemExit` gives (a traceback and 1 for anything else).
 
-Runs made at the same time (threads of one test) each get a warm process of their own, so
-they really overlap. The few tests about the interpreter itself (the installed wheel,
-signals to a running bot) still start `python -m bot` or `digestbot` directly.
+Each test process has one warm process, started on first use and again if it has died. It
+serves any number of runs at once (threads of one test, runs started together, a run still
+going while the test runs another command): it forks on request and reports each child's end
+as it happens, so runs really overlap without paying for another warm process's imports. The
+few tests about the interpreter itself (the installed wheel, signals to a running bot) still
+start `python -m bot` or `digestbot` directly.
 """
 
 from __future__ import annotations
@@ -17,19 +20,23 @@ import asyncio
 import atexit
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
-# The warm process: imports what the commands use, then forks one child per request line
-# ({"args", "env", "cwd", "stdin", "stdout", "stderr"}: paths), answering "<pid>" at once and
-# "<exit code>" when the child ends.
+# The warm process: imports what the commands use, then serves request lines
+# ({"id", "jobs": [{"args", "argv0", "env", "cwd", "stdin", "stdout", "stderr"}: paths]}):
+# it forks one child per job, back to back, answering "started <id> <pid>..." at once and
+# "ended <pid> <exit code>" whenever a child ends. It stays single-threaded (a fork of a
+# process with other threads can inherit a lock one of them held): one select() loop waits
+# on its stdin and on a self-pipe that SIGCHLD writes to (the signal module's wakeup fd).
 _WARM = r"""
-import importlib, json, os, sys
+import importlib, json, os, select, signal, sys
 for name in ("bot.cli", "bot.telegram.app", "bot.telegram.runner", "bot.telegram.push_run",
              "bot.fakeapi.console", "bot.fakeapi.server", "bot.web.app", "alembic.command",
              "alembic.config", "sqlalchemy.dialects.postgresql.psycopg"):
@@ -37,104 +44,211 @@ for name in ("bot.cli", "bot.telegram.app", "bot.telegram.runner", "bot.telegram
         importlib.import_module(name)
     except ImportError:
         pass
-for line in sys.stdin:
-    job = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_r, False)
+os.set_blocking(wake_w, False)
+# A Python-level handler (not SIG_IGN, which would reap children unseen) makes the
+# interpreter write each SIGCHLD to the wakeup fd, waking select() even between checks.
+signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+signal.set_wakeup_fd(wake_w)
+
+
+def child(job):
+    # A fresh `python -m bot` has none of the loop's set-up (asyncio uses the wakeup fd).
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.close(wake_r)
+    os.close(wake_w)
+    code = 1
+    try:
+        os.chdir(job["cwd"])
+        os.environ.clear()
+        os.environ.update(job["env"])
+        for fd, path, mode in ((0, job["stdin"], os.O_RDONLY),
+                               (1, job["stdout"], os.O_WRONLY),
+                               (2, job["stderr"], os.O_WRONLY)):
+            opened = os.open(path, mode)
+            os.dup2(opened, fd)
+            os.close(opened)
+        # The warm process read its jobs from its stdin: a fresh one, as at start-up.
+        sys.stdin = sys.__stdin__ = open(0, encoding=sys.stdin.encoding,
+                                         errors=sys.stdin.errors, closefd=False)
+        sys.argv = [job["argv0"], *job["args"]]
+        import runpy
         try:
-            os.chdir(job["cwd"])
-            os.environ.clear()
-            os.environ.update(job["env"])
-            for fd, path, mode in ((0, job["stdin"], os.O_RDONLY),
-                                   (1, job["stdout"], os.O_WRONLY),
-                                   (2, job["stderr"], os.O_WRONLY)):
-                opened = os.open(path, mode)
-                os.dup2(opened, fd)
-                os.close(opened)
-            # The warm process read its jobs from its stdin: a fresh one, as at start-up.
-            sys.stdin = sys.__stdin__ = open(0, encoding=sys.stdin.encoding,
-                                             errors=sys.stdin.errors, closefd=False)
-            sys.argv = [job["argv0"], *job["args"]]
-            import runpy
-            try:
-                runpy.run_module("bot", run_name="__main__", alter_sys=True)
+            runpy.run_module("bot", run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None:
                 code = 0
-            except SystemExit as exc:
-                if exc.code is None:
-                    code = 0
-                elif isinstance(exc.code, int):
-                    code = exc.code
-                else:
-                    print(exc.code, file=sys.stderr)
-                    code = 1
-            except BaseException:
-                import traceback
-                traceback.print_exc()
+            elif isinstance(exc.code, int):
+                code = exc.code
+            else:
+                print(exc.code, file=sys.stderr)
                 code = 1
-            import logging
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-    print(pid, flush=True)
-    _, status = os.waitpid(pid, 0)
-    print(os.waitstatus_to_exitcode(status), flush=True)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        import logging
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def answer(text):
+    # os.write, not print: nothing stays in sys.stdout's buffer for a child to inherit.
+    data = (text + "\n").encode()
+    while data:
+        data = data[os.write(1, data):]
+
+
+pending = b""
+while True:
+    ready, _, _ = select.select([0, wake_r], [], [])
+    if wake_r in ready:
+        try:
+            while os.read(wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+    if 0 in ready:
+        data = os.read(0, 65536)
+        if not data:
+            break  # the test process has gone
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            request = json.loads(line)
+            pids = []
+            for job in request["jobs"]:
+                pid = os.fork()
+                if pid == 0:
+                    child(job)
+                pids.append(pid)
+            answer(" ".join(["started", str(request["id"]), *map(str, pids)]))
+    # Reaped only after every "started" above is written: a child's end always follows it.
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        answer(f"ended {pid} {os.waitstatus_to_exitcode(status)}")
 """
 
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Run:
+    """One child of the warm process: its pid and its exit code once it ends."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.code: Future[int] = Future()
+
+
+class _Warm:
+    """The warm process and the thread that reads its answers and hands each to its waiter."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _WARM],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            cwd=_ROOT,
+        )
+        atexit.register(self._process.kill)
+        self._lock = threading.Lock()  # the two tables below
+        # Writers queue on a lock of their own: one blocked on a full stdin pipe must not
+        # hold up the reader thread, which the warm process may be waiting on to answer.
+        self._writing = threading.Lock()
+        self._next_id = 0
+        self._starting: dict[int, Future[list[_Run]]] = {}
+        self._running: dict[int, _Run] = {}
+        self._gone = False
+        threading.Thread(target=self._read, name="warm-cli", daemon=True).start()
+
+    def alive(self) -> bool:
+        """Return whether the warm process can still take requests."""
+        return not self._gone and self._process.poll() is None
+
+    def fork(self, jobs: list[dict[str, object]]) -> list[_Run]:
+        """Have the warm process fork one child per job, back to back; return them."""
+        started: Future[list[_Run]] = Future()
+        with self._lock:
+            if self._gone:
+                raise RuntimeError("the warm CLI process has ended")
+            request = self._next_id
+            self._next_id += 1
+            self._starting[request] = started
+        stdin = self._process.stdin
+        assert stdin is not None
+        with self._writing:
+            stdin.write(json.dumps({"id": request, "jobs": jobs}) + "\n")
+            stdin.flush()
+        return started.result(60)
+
+    def _read(self) -> None:
+        stdout = self._process.stdout
+        assert stdout is not None
+        try:
+            for line in stdout:
+                kind, *fields = line.split()
+                if kind == "started":
+                    runs = [_Run(int(pid)) for pid in fields[1:]]
+                    with self._lock:
+                        self._running.update((run.pid, run) for run in runs)
+                        started = self._starting.pop(int(fields[0]))
+                    started.set_result(runs)
+                else:
+                    with self._lock:
+                        run = self._running.pop(int(fields[0]))
+                    run.code.set_result(int(fields[1]))
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        # Whoever still waits learns the warm process has gone, instead of waiting forever.
+        with self._lock:
+            self._gone = True
+            waiting: list[Future[Any]] = [*self._starting.values()]
+            waiting += (run.code for run in self._running.values())
+            self._starting.clear()
+            self._running.clear()
+        for future in waiting:
+            future.set_exception(RuntimeError("the warm CLI process has ended"))
+
+
 _lock = threading.Lock()
-_idle: list[subprocess.Popen[str]] = []  # warm processes no run is using
+_warm: dict[int, _Warm] = {}  # by the pid of the test process it serves (a fork needs its own)
 
 
-def _start() -> subprocess.Popen[str]:
-    """Start a warm process (each thread running the CLI at the same time gets its own)."""
-    warm = subprocess.Popen(
-        [sys.executable, "-c", _WARM],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    atexit.register(warm.kill)
-    return warm
-
-
-def _take() -> subprocess.Popen[str]:
+def _fork(cwd: Path, env: dict[str, str], runs: list[tuple[tuple[str, ...], Path]]) -> list[_Run]:
+    """Fork one child per (ARGS, io) running `python -m bot ARGS` on io/in, io/out, io/err."""
     with _lock:
-        while _idle:
-            warm = _idle.pop()
-            if warm.poll() is None:
-                return warm
-    return _start()
-
-
-def _line(warm: subprocess.Popen[str], timeout: float | None) -> str:
-    assert warm.stdout is not None
-    ready, _, _ = select.select([warm.stdout], [], [], timeout)
-    if not ready:
-        raise TimeoutError
-    return warm.stdout.readline().strip()
-
-
-def _fork(
-    warm: subprocess.Popen[str], cwd: Path, env: dict[str, str], args: tuple[str, ...], io: Path
-) -> int:
-    """Have `warm` fork a child running `python -m bot ARGS` on io/in, io/out, io/err."""
-    job = {
-        "args": list(args),
-        "argv0": str(Path(__file__).resolve().parent.parent / "bot" / "__main__.py"),
-        "env": env,
-        "cwd": str(cwd),
-        "stdin": str(io / "in"),
-        "stdout": str(io / "out"),
-        "stderr": str(io / "err"),
-    }
-    assert warm.stdin is not None
-    warm.stdin.write(json.dumps(job) + "\n")
-    warm.stdin.flush()
-    return int(_line(warm, 60))
+        warm = _warm.get(os.getpid())
+        if warm is None or not warm.alive():
+            warm = _warm[os.getpid()] = _Warm()
+    jobs: list[dict[str, object]] = [
+        {
+            "args": list(args),
+            "argv0": str(_ROOT / "bot" / "__main__.py"),
+            "env": env,
+            "cwd": str(cwd),
+            "stdin": str(io / "in"),
+            "stdout": str(io / "out"),
+            "stderr": str(io / "err"),
+        }
+        for args, io in runs
+    ]
+    return warm.fork(jobs)
 
 
 def run_forked(
@@ -153,29 +267,25 @@ def run_forked(
     seconds, as an operator would stop it, and its output is returned; past `timeout` it is
     killed and TimeoutExpired raised. `errors`: how undecodable output bytes are read.
     """
-    warm = _take()
     with tempfile.TemporaryDirectory(prefix="digestbot-cli-") as scratch:
         folder = Path(scratch)
         (folder / "in").write_text(stdin or "", encoding="utf-8")
         (folder / "out").touch()
         (folder / "err").touch()
-        pid = _fork(warm, cwd, env, args, folder)
+        [run] = _fork(cwd, env, [(args, folder)])
         try:
             if terminate_after is not None:
                 try:
-                    code = int(_line(warm, terminate_after))
+                    code = run.code.result(terminate_after)
                 except TimeoutError:
-                    os.kill(pid, signal.SIGTERM)
-                    code = int(_line(warm, timeout))
+                    os.kill(run.pid, signal.SIGTERM)
+                    code = run.code.result(timeout)
             else:
-                code = int(_line(warm, timeout))
+                code = run.code.result(timeout)
         except TimeoutError:
-            os.kill(pid, signal.SIGKILL)
-            _line(warm, 60)
+            os.kill(run.pid, signal.SIGKILL)
+            run.code.result(60)
             raise subprocess.TimeoutExpired(["python", "-m", "bot", *args], timeout) from None
-        finally:
-            with _lock:
-                _idle.append(warm)
         out = (folder / "out").read_text(encoding="utf-8", errors=errors)
         err = (folder / "err").read_text(encoding="utf-8", errors=errors)
     return subprocess.CompletedProcess(["python", "-m", "bot", *args], code, out, err)
@@ -184,20 +294,16 @@ def run_forked(
 class ForkedProcess:
     """A running `python -m bot` forked from a warm process; shaped like asyncio's Process."""
 
-    def __init__(self, warm: subprocess.Popen[str], pid: int, scratch: Path) -> None:
-        self.pid = pid
+    def __init__(self, run: _Run, scratch: Path) -> None:
+        self.pid = run.pid
         self.returncode: int | None = None
-        self._warm = warm
+        self._code = run.code
         self._scratch = scratch
-        self._ended = threading.Event()
-        threading.Thread(target=self._reap, daemon=True).start()
+        self._code.add_done_callback(self._ended)
 
-    def _reap(self) -> None:
-        # The warm process answers with the exit code when the child ends.
-        self.returncode = int(_line(self._warm, None))
-        with _lock:
-            _idle.append(self._warm)
-        self._ended.set()
+    def _ended(self, code: Future[int]) -> None:
+        if code.exception() is None:
+            self.returncode = code.result()
 
     def send_signal(self, sig: int) -> None:
         """Send `sig` to the process, unless it has ended."""
@@ -214,8 +320,8 @@ class ForkedProcess:
 
     async def wait(self) -> int:
         """Wait for the process to end; return its exit code (negative: the signal)."""
-        await asyncio.to_thread(self._ended.wait)
-        assert self.returncode is not None
+        # Shielded: a cancelled wait must not cancel the future the reader thread will set.
+        self.returncode = await asyncio.shield(asyncio.wrap_future(self._code))
         return self.returncode
 
     async def communicate(self) -> tuple[bytes, bytes]:
@@ -224,14 +330,17 @@ class ForkedProcess:
         return (self._scratch / "out").read_bytes(), (self._scratch / "err").read_bytes()
 
 
-async def start_forked(cwd: Path, env: dict[str, str], args: tuple[str, ...]) -> ForkedProcess:
-    """Start `python -m bot ARGS` in a fork of a warm process; empty stdin, output kept."""
-    warm = await asyncio.to_thread(_take)
+def _scratch() -> Path:
     scratch = Path(tempfile.mkdtemp(prefix="digestbot-cli-"))
     for name in ("in", "out", "err"):
         (scratch / name).touch()
-    pid = await asyncio.to_thread(_fork, warm, cwd, env, args, scratch)
-    return ForkedProcess(warm, pid, scratch)
+    return scratch
+
+
+async def start_forked(cwd: Path, env: dict[str, str], args: tuple[str, ...]) -> ForkedProcess:
+    """Start `python -m bot ARGS` in a fork of a warm process; empty stdin, output kept."""
+    [process] = await start_together(cwd, env, [args])
+    return process
 
 
 async def start_together(
@@ -239,15 +348,9 @@ async def start_together(
 ) -> list[ForkedProcess]:
     """Start one `python -m bot ARGS` per entry of `runs` at once, each in its own fork.
 
-    Every warm process is ready before the first fork, so the runs start within
+    The warm process forks them back to back on one request, so the runs start within
     milliseconds of each other, as processes an operator starts together would.
     """
-    warm = [await asyncio.to_thread(_take) for _ in runs]
-    started = []
-    for process, args in zip(warm, runs, strict=True):
-        scratch = Path(tempfile.mkdtemp(prefix="digestbot-cli-"))
-        for name in ("in", "out", "err"):
-            (scratch / name).touch()
-        pid = _fork(process, cwd, env, args, scratch)
-        started.append(ForkedProcess(process, pid, scratch))
-    return started
+    scratches = [_scratch() for _ in runs]
+    started = await asyncio.to_thread(_fork, cwd, env, list(zip(runs, scratches, strict=True)))
+    return [ForkedProcess(run, scratch) for run, scratch in zip(started, scratches, strict=True)]
