@@ -35,7 +35,7 @@ import yaml
 
 from tests.conftest import REFERENCE, ROOT
 
-# One worker for the module: one wheel build (pip builds in the checkout; two at once collide).
+# One worker for the module: its tests share one wheel build and one installed venv.
 pytestmark = pytest.mark.xdist_group("wheel")
 COMPOSE_SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
 TITLE = "聊聊如何缓解越来越严重的AI焦虑。"
@@ -116,8 +116,14 @@ def scripts_dir(venv: Path) -> Path:
     return venv / ("Scripts" if os.name == "nt" else "bin")
 
 
-# What the Dockerfile's COPY lines put in /src before it builds the wheel.
-BUILD_CONTEXT = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "bot", "templates")
+def build_context() -> list[str]:
+    """Return what the Dockerfile's build stage copies into /src (every COPY but --from)."""
+    sources: list[str] = []
+    for line in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--") for w in words):
+            sources += words[1:-1]
+    return sources
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +134,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     editable install takes part. The build backend is this venv's setuptools.
     """
     src, dist = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("dist")
-    for name in BUILD_CONTEXT:
+    for name in build_context():
         if (ROOT / name).is_dir():
             ignore = shutil.ignore_patterns("__pycache__")
             shutil.copytree(ROOT / name, src / name, ignore=ignore)
