@@ -64,8 +64,8 @@ async def _repeat(server: ServerProcess, flood: int, users: int, rate: float) ->
 
 def run(opts: Options) -> list[Row]:
     """Measure /help p99 for 50 users while one chat floods; return the rows."""
-    flood = opts.size(1000, 100)
-    users = opts.size(50, 10)
+    flood = opts.size(1000, 50)
+    users = opts.size(50, 5)
     rows = []
     for rate, label, target in (
         (LIFTED_RATE, "global rate lifted", TARGET_S),
