@@ -1,8 +1,12 @@
-"""Command line: `digestbot import | list | preview | ...`; wiring only, no behaviour."""
+"""Command line: `digestbot import | list | preview | ...`; wiring only, no behaviour.
+
+Each command imports what it uses in its body: `digestbot health` (a container's HEALTHCHECK,
+every 30 s) and `digestbot --version` then start without SQLAlchemy, Jinja2, rich's progress
+bars or the bot (tests/test_cli_imports.py holds them to it).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -10,24 +14,24 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib import metadata
+from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import Progress
 
 from bot.arguments import CHAT_ID_MAX
-from bot.config import Settings, configured_secrets, load_settings
-from bot.digest import PARTS, Part, render_part
 from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
-from bot.i18n import is_lang
 from bot.logging_setup import configure_logging, quiet_libraries
-from bot.push.reports import PushProgress
 from bot.redaction import protect, redact_streams
-from bot.runtime import Runtime
-from bot.sync import SyncReport, sync_articles
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.config import Settings
+    from bot.push.reports import PushProgress
+    from bot.runtime import Runtime
+    from bot.sync import SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +44,25 @@ app = typer.Typer(
     # Plain click help: typer's rich panels print `--json <bool>`, as if a flag took a value.
     rich_markup_mode=None,
 )
-err = Console(stderr=True)
 
 # Files below this count import too fast for a progress bar to help.
 PROGRESS_THRESHOLD = 200
 
 
+@cache
+def err() -> Console:
+    """Return the console that prints to stderr (made on first use, after the redaction)."""
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console(stderr=True)
+
+
 @contextmanager
 def opened(settings: Settings | None = None) -> Iterator[Runtime]:
     """Open the runtime for one command and close it afterwards."""
+    from bot.config import load_settings  # noqa: PLC0415
+    from bot.runtime import Runtime  # noqa: PLC0415
+
     runtime = Runtime.open(settings or load_settings())
     try:
         yield runtime
@@ -59,10 +73,12 @@ def opened(settings: Settings | None = None) -> Iterator[Runtime]:
 @contextmanager
 def progress_bar(total_hint: int) -> Iterator[Callable[[int, int], None] | None]:
     """Yield a progress callback drawing a bar on a terminal, or None elsewhere."""
-    if not err.is_terminal or total_hint < PROGRESS_THRESHOLD:
+    if not err().is_terminal or total_hint < PROGRESS_THRESHOLD:
         yield None
         return
-    with Progress(console=err, transient=True) as bar:
+    from rich.progress import Progress  # noqa: PLC0415
+
+    with Progress(console=err(), transient=True) as bar:
         task = bar.add_task("importing", total=total_hint)
 
         def advance(done: int, total: int) -> None:
@@ -73,7 +89,7 @@ def progress_bar(total_hint: int) -> Iterator[Callable[[int, int], None] | None]
 
 def print_failure(failure: str) -> None:
     """Print a file that could not be imported on stderr, as is."""
-    err.print(failure, markup=False, highlight=False, soft_wrap=True)
+    err().print(failure, markup=False, highlight=False, soft_wrap=True)
 
 
 def synced(runtime: Runtime) -> SyncReport:
@@ -84,6 +100,8 @@ def synced(runtime: Runtime) -> SyncReport:
 def show_version(value: bool) -> None:
     """Print the installed version and exit (the eager --version flag)."""
     if value:
+        from importlib import metadata  # noqa: PLC0415
+
         typer.echo(f"digestbot {metadata.version('digestbot')}")
         raise typer.Exit
 
@@ -108,6 +126,8 @@ def import_(
     ] = None,
 ) -> None:
     """Import article files into the database (new, changed, vanished)."""
+    from bot.sync import sync_articles  # noqa: PLC0415
+
     with opened() as runtime:
         seeds = runtime.settings.seeds_dir
         roots = paths or [seeds]
@@ -160,6 +180,9 @@ def preview(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """Print the exact messages a subscriber would receive for an article."""
+    from bot.digest import PARTS, Part, render_part  # noqa: PLC0415
+    from bot.i18n import is_lang  # noqa: PLC0415
+
     if part not in PARTS:
         raise UsageError(f"--part must be one of {', '.join(PARTS)}")
     if not is_lang(lang):
@@ -177,10 +200,6 @@ def preview(
         typer.echo(message)
 
 
-# The bot commands import bot.telegram (and PTB) inside the function: the other commands
-# start faster without it.
-
-
 @app.command()
 def run(
     webhook: Annotated[
@@ -190,6 +209,8 @@ def run(
     listen: Annotated[str, typer.Option(help="Address the webhook server binds to.")] = "0.0.0.0",  # noqa: S104 -- Telegram must reach the webhook
 ) -> None:
     """Run the bot: long polling, or a webhook with --webhook; stop with Ctrl-C or SIGTERM."""
+    from bot.config import load_settings  # noqa: PLC0415
+
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     from bot.telegram import runner  # noqa: PLC0415
@@ -205,6 +226,10 @@ def web(
     ] = None,
 ) -> None:
     """Serve the web reader (article pages and the archive) without the bot; stop with Ctrl-C."""
+    import asyncio  # noqa: PLC0415
+
+    from bot.config import load_settings  # noqa: PLC0415
+
     settings = load_settings()
     configure_logging(settings.log_level)
     from bot.web.app import check_servable, serve_reader  # noqa: PLC0415
@@ -238,6 +263,10 @@ def console(
     ] = None,
 ) -> None:
     """Try the bot offline: chat in this terminal with the real bot on a fake Telegram."""
+    import asyncio  # noqa: PLC0415
+
+    from bot.config import load_settings  # noqa: PLC0415
+
     settings = load_settings()
     # Only warnings: log lines would interleave with the chat.
     configure_logging(
@@ -279,6 +308,8 @@ def fake_api(
     curl -d '{"user_id": 7, "text": "/latest"}' <control_url>/message
     curl '<control_url>/messages?chat_id=7'
     """
+    import asyncio  # noqa: PLC0415
+
     from bot.fakeapi.models import Limits  # noqa: PLC0415
     from bot.fakeapi.server import LoopbackBotApi, serve  # noqa: PLC0415
 
@@ -313,7 +344,7 @@ def subscribers_import(
             with file.open(encoding="utf-8", newline="") as source:
                 report = import_subscribers(runtime.store, source, as_json=as_json)
     for line, reason in report.errors:
-        err.print(f"{file}:{line}: {reason}", markup=False, highlight=False, soft_wrap=True)
+        err().print(f"{file}:{line}: {reason}", markup=False, highlight=False, soft_wrap=True)
     typer.echo(report.summary())
     raise typer.Exit(1 if report.errors else 0)
 
@@ -340,6 +371,10 @@ def push(
     ] = False,
 ) -> None:
     """Send (or resume) today's push; safe while `digestbot run` uses the same database."""
+    import asyncio  # noqa: PLC0415
+
+    from bot.config import load_settings  # noqa: PLC0415
+
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     from bot.telegram.push_run import push_once  # noqa: PLC0415
@@ -362,10 +397,12 @@ def push(
 @contextmanager
 def push_progress() -> Iterator[Callable[[PushProgress], None] | None]:
     """Yield a push progress callback drawing a bar on a terminal, or None elsewhere."""
-    if not err.is_terminal:
+    if not err().is_terminal:
         yield None
         return
-    with Progress(console=err, transient=True) as bar:
+    from rich.progress import Progress  # noqa: PLC0415
+
+    with Progress(console=err(), transient=True) as bar:
         task = bar.add_task("pushing", total=None)
 
         def advance(state: PushProgress) -> None:
@@ -385,6 +422,7 @@ def health(
     host: Annotated[str, typer.Option(help="Address the bot serves /healthz on.")] = "127.0.0.1",
 ) -> None:
     """Ask a running bot whether it is healthy (GET /healthz): exit 0 if so, else 1."""
+    from bot.config import load_settings  # noqa: PLC0415
     from bot.health import Health, health_port, probe  # noqa: PLC0415
 
     chosen = port or health_port(load_settings())
@@ -407,6 +445,7 @@ def backup(
 ) -> None:
     """Copy the SQLite database to PATH while the bot runs (PostgreSQL: use pg_dump)."""
     from bot.backup import backup_sqlite  # noqa: PLC0415
+    from bot.config import load_settings  # noqa: PLC0415
 
     pages = backup_sqlite(load_settings().database_url, path)
     typer.echo(f"backed up {pages} pages to {path}")
@@ -420,6 +459,8 @@ def protect_secrets() -> None:
     # First thing, before a command can log or print: typer's own errors, the DEBUG log of
     # loading the settings and a traceback at exit all pass through these streams.
     redact_streams()
+    from bot.config import configured_secrets  # noqa: PLC0415
+
     # As given, even when another setting (or the token itself) is invalid.
     for secret in configured_secrets():
         protect(secret)
@@ -437,6 +478,6 @@ def main() -> None:
     try:
         app()
     except DigestError as exc:
-        err.print(f"digestbot: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err().print(f"digestbot: {exc}", markup=False, highlight=False, soft_wrap=True)
         code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
         sys.exit(code)
