@@ -7,6 +7,7 @@ bars or the bot (tests/test_cli_imports.py holds them to it).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.arguments import CHAT_ID_MAX
+from bot.config import Settings, configured_secrets, load_settings
 from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
 from bot.logging_setup import configure_logging, quiet_libraries
 from bot.redaction import protect, redact_streams
@@ -28,7 +30,6 @@ from bot.redaction import protect, redact_streams
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from bot.config import Settings
     from bot.push.reports import PushProgress
     from bot.runtime import Runtime
     from bot.sync import SyncReport
@@ -60,7 +61,6 @@ def err() -> Console:
 @contextmanager
 def opened(settings: Settings | None = None) -> Iterator[Runtime]:
     """Open the runtime for one command and close it afterwards."""
-    from bot.config import load_settings  # noqa: PLC0415
     from bot.runtime import Runtime  # noqa: PLC0415
 
     runtime = Runtime.open(settings or load_settings())
@@ -209,8 +209,6 @@ def run(
     listen: Annotated[str, typer.Option(help="Address the webhook server binds to.")] = "0.0.0.0",  # noqa: S104 -- Telegram must reach the webhook
 ) -> None:
     """Run the bot: long polling, or a webhook with --webhook; stop with Ctrl-C or SIGTERM."""
-    from bot.config import load_settings  # noqa: PLC0415
-
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     from bot.telegram import runner  # noqa: PLC0415
@@ -226,10 +224,6 @@ def web(
     ] = None,
 ) -> None:
     """Serve the web reader (article pages and the archive) without the bot; stop with Ctrl-C."""
-    import asyncio  # noqa: PLC0415
-
-    from bot.config import load_settings  # noqa: PLC0415
-
     settings = load_settings()
     configure_logging(settings.log_level)
     from bot.web.app import check_servable, serve_reader  # noqa: PLC0415
@@ -263,10 +257,6 @@ def console(
     ] = None,
 ) -> None:
     """Try the bot offline: chat in this terminal with the real bot on a fake Telegram."""
-    import asyncio  # noqa: PLC0415
-
-    from bot.config import load_settings  # noqa: PLC0415
-
     settings = load_settings()
     # Only warnings: log lines would interleave with the chat.
     configure_logging(
@@ -308,8 +298,6 @@ def fake_api(
     curl -d '{"user_id": 7, "text": "/latest"}' <control_url>/message
     curl '<control_url>/messages?chat_id=7'
     """
-    import asyncio  # noqa: PLC0415
-
     from bot.fakeapi.models import Limits  # noqa: PLC0415
     from bot.fakeapi.server import LoopbackBotApi, serve  # noqa: PLC0415
 
@@ -371,10 +359,6 @@ def push(
     ] = False,
 ) -> None:
     """Send (or resume) today's push; safe while `digestbot run` uses the same database."""
-    import asyncio  # noqa: PLC0415
-
-    from bot.config import load_settings  # noqa: PLC0415
-
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     from bot.telegram.push_run import push_once  # noqa: PLC0415
@@ -422,7 +406,6 @@ def health(
     host: Annotated[str, typer.Option(help="Address the bot serves /healthz on.")] = "127.0.0.1",
 ) -> None:
     """Ask a running bot whether it is healthy (GET /healthz): exit 0 if so, else 1."""
-    from bot.config import load_settings  # noqa: PLC0415
     from bot.health import Health, health_port, probe  # noqa: PLC0415
 
     chosen = port or health_port(load_settings())
@@ -445,7 +428,6 @@ def backup(
 ) -> None:
     """Copy the SQLite database to PATH while the bot runs (PostgreSQL: use pg_dump)."""
     from bot.backup import backup_sqlite  # noqa: PLC0415
-    from bot.config import load_settings  # noqa: PLC0415
 
     pages = backup_sqlite(load_settings().database_url, path)
     typer.echo(f"backed up {pages} pages to {path}")
@@ -459,8 +441,6 @@ def protect_secrets() -> None:
     # First thing, before a command can log or print: typer's own errors, the DEBUG log of
     # loading the settings and a traceback at exit all pass through these streams.
     redact_streams()
-    from bot.config import configured_secrets  # noqa: PLC0415
-
     # As given, even when another setting (or the token itself) is invalid.
     for secret in configured_secrets():
         protect(secret)

@@ -39,27 +39,6 @@ MAX_SHUTDOWN_GRACE = 600.0
 # What PostgreSQL URLs from hosting platforms say → the driver digestbot ships with.
 _POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 _SUPPORTED_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql+psycopg"})
-# SQLAlchemy's URL grammar (sqlalchemy.engine.url._parse_url) up to the database name: the
-# engine reads DATABASE_URL with it, so what passes here opens there. Parsed here without
-# SQLAlchemy, which `digestbot health` (a container's HEALTHCHECK) does not otherwise import;
-# tests/test_config.py checks the two agree.
-_DATABASE_URL_RE = re.compile(
-    r"""
-    (?P<name>[\w\+]+)://
-    (?:
-        (?P<username>[^:/]*)
-        (?::(?P<password>[^@]*))?
-    @)?
-    (?:
-        (?:
-            \[(?P<ipv6host>[^/\?]+)\] |
-            (?P<ipv4host>[^/:\?]+)
-        )?
-        (?::(?P<port>[^/\?]*))?
-    )?
-    """,
-    re.VERBOSE,
-)
 
 _TOKEN_RE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 _SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -372,20 +351,21 @@ def _database_url(value: str) -> str:
         # What Heroku, Render, Railway and friends hand out; SQLAlchemy needs the driver named.
         if text.lower().startswith(scheme):
             text = "postgresql+psycopg://" + text[len(scheme) :]
-    url = _DATABASE_URL_RE.match(text)
-    if url is None:
-        raise ValueError("not a database URL")
+    # SQLAlchemy's own parser, imported only when a DATABASE_URL is given: `--version` and the
+    # other commands that open no database start without it.
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
     try:
-        # As SQLAlchemy reads a port: int() of whatever stands after the colon.
-        port = None if url["port"] is None else int(url["port"])
-    except ValueError:
+        url = make_url(text)
+        url.port  # noqa: B018 -- make_url checks only that the port is a number
+    except (ArgumentError, ValueError):
         raise ValueError("not a database URL") from None
-    driver = url["name"]
-    if driver not in _SUPPORTED_DRIVERS:
-        raise ValueError(f"{driver}:// is not supported (only SQLite and PostgreSQL)")
-    if port is not None and not 0 < port < 65536:
-        raise ValueError(f"port {port} is not 1-65535")
-    if driver.partition("+")[0] == "sqlite" and (url["ipv4host"] or url["ipv6host"] or port):
+    if url.drivername not in _SUPPORTED_DRIVERS:
+        raise ValueError(f"{url.drivername}:// is not supported (only SQLite and PostgreSQL)")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValueError(f"port {url.port} is not 1-65535")
+    if url.get_backend_name() == "sqlite" and (url.host or url.port):
         raise ValueError("a SQLite URL has no host: sqlite:///relative or sqlite:////absolute")
     return text
 
