@@ -1,4 +1,9 @@
-"""Command line: `digestbot import | list | preview | ...`; wiring only, no behaviour."""
+"""Command line: `digestbot import | list | preview | ...`; wiring only, no behaviour.
+
+Each command imports what it uses in its body: `digestbot health` (a container's HEALTHCHECK,
+every 30 s) and `digestbot --version` then start without SQLAlchemy, Jinja2, rich's progress
+bars or the bot (tests/test_cli_imports.py holds them to it).
+"""
 
 from __future__ import annotations
 
@@ -10,24 +15,24 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib import metadata
+from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import Progress
 
 from bot.arguments import CHAT_ID_MAX
 from bot.config import Settings, configured_secrets, load_settings
-from bot.digest import PARTS, Part, render_part
 from bot.errors import ConfigError, DigestError, NotFoundError, UsageError
-from bot.i18n import is_lang
 from bot.logging_setup import configure_logging, quiet_libraries
-from bot.push.reports import PushProgress
 from bot.redaction import protect, redact_streams
-from bot.runtime import Runtime
-from bot.sync import SyncReport, sync_articles
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.push.reports import PushProgress
+    from bot.runtime import Runtime
+    from bot.sync import SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +45,24 @@ app = typer.Typer(
     # Plain click help: typer's rich panels print `--json <bool>`, as if a flag took a value.
     rich_markup_mode=None,
 )
-err = Console(stderr=True)
 
 # Files below this count import too fast for a progress bar to help.
 PROGRESS_THRESHOLD = 200
 
 
+@cache
+def err() -> Console:
+    """Return the console that prints to stderr (made on first use, after the redaction)."""
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console(stderr=True)
+
+
 @contextmanager
 def opened(settings: Settings | None = None) -> Iterator[Runtime]:
     """Open the runtime for one command and close it afterwards."""
+    from bot.runtime import Runtime  # noqa: PLC0415
+
     runtime = Runtime.open(settings or load_settings())
     try:
         yield runtime
@@ -59,10 +73,12 @@ def opened(settings: Settings | None = None) -> Iterator[Runtime]:
 @contextmanager
 def progress_bar(total_hint: int) -> Iterator[Callable[[int, int], None] | None]:
     """Yield a progress callback drawing a bar on a terminal, or None elsewhere."""
-    if not err.is_terminal or total_hint < PROGRESS_THRESHOLD:
+    if not err().is_terminal or total_hint < PROGRESS_THRESHOLD:
         yield None
         return
-    with Progress(console=err, transient=True) as bar:
+    from rich.progress import Progress  # noqa: PLC0415
+
+    with Progress(console=err(), transient=True) as bar:
         task = bar.add_task("importing", total=total_hint)
 
         def advance(done: int, total: int) -> None:
@@ -73,7 +89,7 @@ def progress_bar(total_hint: int) -> Iterator[Callable[[int, int], None] | None]
 
 def print_failure(failure: str) -> None:
     """Print a file that could not be imported on stderr, as is."""
-    err.print(failure, markup=False, highlight=False, soft_wrap=True)
+    err().print(failure, markup=False, highlight=False, soft_wrap=True)
 
 
 def synced(runtime: Runtime) -> SyncReport:
@@ -84,6 +100,8 @@ def synced(runtime: Runtime) -> SyncReport:
 def show_version(value: bool) -> None:
     """Print the installed version and exit (the eager --version flag)."""
     if value:
+        from importlib import metadata  # noqa: PLC0415
+
         typer.echo(f"digestbot {metadata.version('digestbot')}")
         raise typer.Exit
 
@@ -108,6 +126,8 @@ def import_(
     ] = None,
 ) -> None:
     """Import article files into the database (new, changed, vanished)."""
+    from bot.sync import sync_articles  # noqa: PLC0415
+
     with opened() as runtime:
         seeds = runtime.settings.seeds_dir
         roots = paths or [seeds]
@@ -160,6 +180,9 @@ def preview(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """Print the exact messages a subscriber would receive for an article."""
+    from bot.digest import PARTS, Part, render_part  # noqa: PLC0415
+    from bot.i18n import is_lang  # noqa: PLC0415
+
     if part not in PARTS:
         raise UsageError(f"--part must be one of {', '.join(PARTS)}")
     if not is_lang(lang):
@@ -175,10 +198,6 @@ def preview(
         if len(messages) > 1:
             typer.echo(f"--- message {number}/{len(messages)} ---")
         typer.echo(message)
-
-
-# The bot commands import bot.telegram (and PTB) inside the function: the other commands
-# start faster without it.
 
 
 @app.command()
@@ -313,7 +332,7 @@ def subscribers_import(
             with file.open(encoding="utf-8", newline="") as source:
                 report = import_subscribers(runtime.store, source, as_json=as_json)
     for line, reason in report.errors:
-        err.print(f"{file}:{line}: {reason}", markup=False, highlight=False, soft_wrap=True)
+        err().print(f"{file}:{line}: {reason}", markup=False, highlight=False, soft_wrap=True)
     typer.echo(report.summary())
     raise typer.Exit(1 if report.errors else 0)
 
@@ -362,10 +381,12 @@ def push(
 @contextmanager
 def push_progress() -> Iterator[Callable[[PushProgress], None] | None]:
     """Yield a push progress callback drawing a bar on a terminal, or None elsewhere."""
-    if not err.is_terminal:
+    if not err().is_terminal:
         yield None
         return
-    with Progress(console=err, transient=True) as bar:
+    from rich.progress import Progress  # noqa: PLC0415
+
+    with Progress(console=err(), transient=True) as bar:
         task = bar.add_task("pushing", total=None)
 
         def advance(state: PushProgress) -> None:
@@ -437,6 +458,6 @@ def main() -> None:
     try:
         app()
     except DigestError as exc:
-        err.print(f"digestbot: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err().print(f"digestbot: {exc}", markup=False, highlight=False, soft_wrap=True)
         code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
         sys.exit(code)

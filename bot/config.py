@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigError
 from bot.scheduling import zone
@@ -353,6 +351,11 @@ def _database_url(value: str) -> str:
         # What Heroku, Render, Railway and friends hand out; SQLAlchemy needs the driver named.
         if text.lower().startswith(scheme):
             text = "postgresql+psycopg://" + text[len(scheme) :]
+    # SQLAlchemy's own parser, imported only when a DATABASE_URL is given: `--version` and the
+    # other commands that open no database start without it.
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
     try:
         url = make_url(text)
         url.port  # noqa: B018 -- make_url checks only that the port is a number
