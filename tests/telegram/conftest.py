@@ -24,6 +24,8 @@ BACKENDS = ["aiohttp", "httpx"]
 DEFAULT_BACKEND = "aiohttp"  # Settings.http_backend's default
 QUICK_RATE = 1000.0  # messages/s for all chats: far above what a test sends
 QUICK_GROUP_PER_MINUTE = 10_000
+# A call right after the last one (the next getUpdates confirming an update) is this close.
+SETTLE_QUIET = 0.02
 
 
 def article_file(index: int, *, title: str | None = None, body: str = "Body text.") -> str:
@@ -79,15 +81,23 @@ class BotHarness:
         return sent[before:]
 
     async def settle(self) -> None:
-        """Wait until the bot is done: the API quiet, and every update it fetched handled.
+        """Wait until the bot is done: every update fetched and handled, every reply sent.
 
-        The API falling quiet is not enough for what a handler writes after its last call (a
-        chat that blocked the bot is marked inactive after the failed send): on a busy
-        machine that write can come later than the quiet period. PTB marks each update of its
-        queue done once its handlers (and error handlers) have returned.
+        Each step waits on what the bot itself tracks, not on a long quiet spell (which a busy
+        machine can outlast, and which an idle one sits through for nothing): the API has no
+        update unconfirmed and no call in flight; PTB marks an update done once its handlers
+        (and error handlers) have returned; a reply stays in its chat's outbox until it is
+        sent, and a failed send's error handling (a chat that blocked the bot unsubscribed)
+        ends before the reply leaves it.
         """
-        await self.api.settle()
-        await asyncio.wait_for(self.app.update_queue.join(), 30)
+        outbox = self.app.bot_data.require_outbox()
+        async with asyncio.timeout(30):
+            while True:
+                await self.api.settle(quiet=SETTLE_QUIET)
+                await self.app.update_queue.join()
+                if not outbox.waiting():
+                    return
+                await asyncio.sleep(0.01)
 
     async def press(
         self, chat: FakeChat, user: FakeUser, message: SentMessage, data: str, *, expect: int = 0
