@@ -33,7 +33,9 @@ def _timedelta_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def pacer() -> Pacer:
-    return Pacer(100.0)
+    # Without the second between one chat's messages: these tests are about what is sent
+    # (the pacer's own tests, tests/telegram/test_pacer.py, hold it to Telegram's spacing).
+    return Pacer(100.0, chat_interval=0.0)
 
 
 @pytest.fixture(params=["aiohttp", "httpx"])
@@ -138,7 +140,7 @@ async def test_a_three_part_digest_reaches_a_subscriber_whole(
         loopback_api.token,
         base_url=loopback_api.base_url,
         **bot_requests("aiohttp", pool_size=8),
-        rate_limiter=Pacer(100.0),
+        rate_limiter=Pacer(100.0, chat_interval=0.0),
     )
     async with bot:
         report = await run_push(sqlite_store, renderer, TelegramSender(bot), options(), now=NOW)
