@@ -1,21 +1,26 @@
-"""`digestbot run` refuses to start without what it needs (one line, exit 2), stops in time."""
+"""`digestbot run` refuses to start without what it needs (one line, exit 2), stops in time.
+
+Each command runs as a person runs it, in a process of its own that gets real signals and
+exits with a real code; the process is a fork of a warm one (tests/warm_cli.py), so it skips
+the interpreter's start. The fake Telegram the bot polls is the loopback Bot API in the test's
+own event loop (the `loopback_api` fixture): the test acts as the users on that object.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
 import signal
 import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from bot.fakeapi.server import LoopbackBotApi
 from tests.conftest import run_digestbot
+from tests.warm_cli import ForkedProcess, start_forked
 
 
 def digestbot(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -44,132 +49,109 @@ def test_run_webhook_without_url_is_a_one_line_config_error(
     assert "WEBHOOK_URL" in result.stderr
 
 
+async def stopped(process: ForkedProcess) -> tuple[int, float, str]:
+    """SIGTERM `process`; return its exit code, the seconds it took to end, its stderr."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    process.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, loop.time() - started, err.decode()
+
+
+async def killed(process: ForkedProcess) -> None:
+    """Kill `process` if a failed test left it running."""
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
+async def printed(process: ForkedProcess, count: int) -> list[str]:
+    """Wait until the running `process` has printed `count` lines; return them.
+
+    Its stdout is a file (tests/warm_cli.py); /proc/PID/fd/1 opens that file as it runs.
+    """
+    stdout = Path(f"/proc/{process.pid}/fd/1")
+    async with asyncio.timeout(60):
+        while True:
+            assert process.returncode is None, "it ended before printing all it should"
+            lines = stdout.read_text(encoding="utf-8").splitlines()
+            if len(lines) >= count:
+                return lines
+            await asyncio.sleep(0.02)
+
+
 @pytest.mark.slow
-def test_fake_api_serves_the_bot_api_until_sigterm(
+async def test_fake_api_serves_the_bot_api_until_sigterm(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
     """`digestbot fake-api` prints base_url and token; getMe works; SIGTERM stops it."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "bot", "fake-api", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env,
-        cwd=tmp_path,
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            printed = dict(proc.stdout.readline().split(" ", 1) for _ in range(3))
-            base_url, token = printed["base_url"].strip(), printed["token"].strip()
-            assert base_url.startswith("http://127.0.0.1:")
-            url = f"{base_url}{token}/getMe"  # http://127.0.0.1 checked above
-            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310
-                me = json.load(response)
-            assert me["ok"] is True
-            assert me["result"]["is_bot"] is True
-            proc.send_signal(signal.SIGTERM)
-            _, stderr = proc.communicate(timeout=60)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                proc.communicate()
-    assert proc.returncode == 0, stderr
+    process = await start_forked(tmp_path, cli_env, ("fake-api", "--port", "0"))
+    try:
+        lines = await printed(process, 3)
+        announced = dict(line.split(" ", 1) for line in lines)
+        base_url, token = announced["base_url"], announced["token"]
+        assert base_url.startswith("http://127.0.0.1:")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{base_url}{token}/getMe") as response,
+        ):
+            me = json.loads(await response.text())
+        assert me["ok"] is True
+        assert me["result"]["is_bot"] is True
+        code, _, stderr = await stopped(process)
+    finally:
+        await killed(process)
+    assert code == 0, stderr
     assert "Traceback" not in stderr
 
 
-class FakeTelegram:
-    """`digestbot fake-api` in a subprocess: act as users through its control API."""
-
-    def __init__(self, base_url: str, control_url: str, token: str) -> None:
-        self.base_url, self.control_url, self.token = base_url, control_url, token
-
-    def say(self, text: str, user_id: int = 7) -> None:
-        body = json.dumps({"user_id": user_id, "text": text}).encode()
-        request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 (fake-api)
-            f"{self.control_url}/message", data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - as above
-            pass
-
-    def received(self, chat_id: int = 7) -> int:
-        url = f"{self.control_url}/messages?chat_id={chat_id}"
-        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - as above
-            return len(json.load(response)["result"])
-
-    def wait_for(self, count: int, chat_id: int = 7, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.received(chat_id) < count:
-            assert time.monotonic() < deadline, f"the bot sent fewer than {count} messages"
-            time.sleep(0.1)
+CHAT = 7  # the user who writes to the bot; a private chat's id is its user's
 
 
-@contextlib.contextmanager
-def fake_telegram(cwd: Path, env: dict[str, str]) -> Iterator[FakeTelegram]:
-    with subprocess.Popen(
-        [sys.executable, "-m", "bot", "fake-api", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=cwd,
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            printed = dict(proc.stdout.readline().strip().split(" ", 1) for _ in range(3))
-            yield FakeTelegram(printed["base_url"], printed["control_url"], printed["token"])
-        finally:
-            proc.terminate()
-            proc.communicate(timeout=30)
+def say(api: LoopbackBotApi, text: str) -> None:
+    """Have user 7 send `text` to the bot in their private chat."""
+    user = api.get_user(CHAT) or api.user(CHAT)
+    api.send_message(api.private_chat(user), user, text)
 
 
-def stop_running_bot(
-    cwd: Path, env: dict[str, str], load: Callable[[FakeTelegram], None]
+async def stop_running_bot(
+    cwd: Path,
+    env: dict[str, str],
+    api: LoopbackBotApi,
+    load: Callable[[LoopbackBotApi], Awaitable[None]],
 ) -> tuple[int, float, str]:
-    """Run the bot on a fake Telegram, `load` it, SIGTERM it; return code, seconds, stderr."""
-    with (
-        fake_telegram(cwd, env) as telegram,
-        subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={
-                **env,
-                "TELEGRAM_BASE_URL": telegram.base_url,
-                "TELEGRAM_BOT_TOKEN": telegram.token,
-                "SHUTDOWN_GRACE": "2s",
-            },
-            cwd=cwd,
-        ) as bot,
-    ):
-        try:
-            telegram.say("/help")
-            telegram.wait_for(1)
-            load(telegram)
-            started = time.monotonic()
-            bot.send_signal(signal.SIGTERM)
-            _, stderr = bot.communicate(timeout=60)
-            return bot.returncode, time.monotonic() - started, stderr
-        finally:
-            if bot.returncode is None:
-                bot.kill()
-                bot.communicate()
+    """Run the bot on `api`, `load` it, SIGTERM it; return code, seconds, stderr."""
+    env = {
+        **env,
+        "TELEGRAM_BASE_URL": api.base_url,
+        "TELEGRAM_BOT_TOKEN": api.token,
+        "SHUTDOWN_GRACE": "2s",
+    }
+    bot = await start_forked(cwd, env, ("run",))
+    try:
+        say(api, "/help")
+        await api.wait_sent(CHAT, 1, timeout=60)
+        await load(api)
+        return await stopped(bot)
+    finally:
+        await killed(bot)
 
 
 @pytest.mark.realtime(seconds=6)
 @pytest.mark.slow
-def test_sigterm_with_hundreds_of_queued_replies_exits_0_within_the_grace(
-    tmp_path: Path, cli_env: dict[str, str]
+async def test_sigterm_with_hundreds_of_queued_replies_exits_0_within_the_grace(
+    tmp_path: Path, cli_env: dict[str, str], loopback_api: LoopbackBotApi
 ) -> None:
     """300 /latest from one chat wait for its 1 message/s; SIGTERM drops them within
     SHUTDOWN_GRACE=2s (not minutes) and exits 0."""
 
-    def flood(telegram: FakeTelegram) -> None:
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda _: telegram.say("/latest"), range(300)))
-        telegram.wait_for(3)  # replies are going out at the chat's pace
+    async def flood(api: LoopbackBotApi) -> None:
+        for _ in range(300):
+            say(api, "/latest")
+        await api.wait_sent(CHAT, 3, timeout=60)  # replies are going out at the chat's pace
 
-    code, seconds, stderr = stop_running_bot(tmp_path, cli_env, flood)
+    code, seconds, stderr = await stop_running_bot(tmp_path, cli_env, loopback_api, flood)
     assert code == 0, stderr
     assert seconds < 8, stderr
     assert "Traceback" not in stderr
@@ -177,8 +159,8 @@ def test_sigterm_with_hundreds_of_queued_replies_exits_0_within_the_grace(
 
 @pytest.mark.realtime(seconds=8)
 @pytest.mark.slow
-def test_sigterm_during_a_long_full_text_exits_0_within_the_grace(
-    tmp_path: Path, cli_env: dict[str, str], seeds_dir: Path
+async def test_sigterm_during_a_long_full_text_exits_0_within_the_grace(
+    tmp_path: Path, cli_env: dict[str, str], seeds_dir: Path, loopback_api: LoopbackBotApi
 ) -> None:
     """/full of an article of hundreds of messages is cut short by SIGTERM within the grace."""
     reference = next(iter(sorted(seeds_dir.glob("*.txt")))).read_text(encoding="utf-8")
@@ -188,11 +170,11 @@ def test_sigterm_during_a_long_full_text_exits_0_within_the_grace(
     huge = huge.replace("## 正文\n", f"## 正文\n\n{body}", 1)
     (seeds_dir / "zzz_huge.txt").write_text(huge, encoding="utf-8")
 
-    def full_text(telegram: FakeTelegram) -> None:
-        telegram.say("/full")
-        telegram.wait_for(3)  # /help's reply, then the full text is under way
+    async def full_text(api: LoopbackBotApi) -> None:
+        say(api, "/full")
+        await api.wait_sent(CHAT, 3, timeout=60)  # /help's reply, then the full text is under way
 
-    code, seconds, stderr = stop_running_bot(tmp_path, cli_env, full_text)
+    code, seconds, stderr = await stop_running_bot(tmp_path, cli_env, loopback_api, full_text)
     assert code == 0, stderr
     assert seconds < 8, stderr
     assert "Traceback" not in stderr
