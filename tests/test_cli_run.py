@@ -9,6 +9,7 @@ own event loop (the `loopback_api` fixture): the test acts as the users on that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -57,13 +58,14 @@ MARGIN = 6
 async def stopped(process: ForkedProcess, within: float) -> tuple[int, str]:
     """SIGTERM `process`; return its exit code and stderr, failing if it runs past `within` s."""
     process.send_signal(signal.SIGTERM)
-    try:
-        _, err = await asyncio.wait_for(process.communicate(), timeout=within)
-    except TimeoutError:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            await process.wait()
+    if process.returncode is None:
         process.kill()
         _, err = await process.communicate()
         pytest.fail(f"still running {within} s after SIGTERM; stderr:\n{err.decode()}")
-    assert process.returncode is not None
+    _, err = await process.communicate()
     return process.returncode, err.decode()
 
 
