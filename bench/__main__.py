@@ -21,6 +21,7 @@ from pathlib import Path
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from bench import (
+    cli_start,
     command_cost,
     commands,
     flood,
@@ -50,6 +51,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "reader": reader.run,
     "inline": inline.run,
     "search": search.run,
+    "cli_start": cli_start.run,
 }
 
 

@@ -24,6 +24,7 @@ BENCHMARKS = (
     "reader",
     "inline",
     "search",
+    "cli_start",
 )
 
 
