@@ -76,25 +76,13 @@ async def killed(process: ForkedProcess) -> None:
         await process.wait()
 
 
-def stdout_lines(process: ForkedProcess) -> list[str]:
-    """Return the lines the running `process` has printed so far.
-
-    Its stdout is a file (tests/warm_cli.py), found through /proc/PID/fd/1. Until the fork has
-    set its stdout up, fd 1 is still the warm process's pipe to this one, which must not be
-    read (the read would block, or take the warm process's answers): no lines yet.
-    """
-    stdout = Path(f"/proc/{process.pid}/fd/1").readlink()
-    if not stdout.is_absolute():  # pipe:[inode]
-        return []
-    return stdout.read_text(encoding="utf-8").splitlines()
-
-
 async def printed(process: ForkedProcess, count: int) -> list[str]:
     """Wait until the running `process` has printed `count` lines; return them."""
     async with asyncio.timeout(60):
         while True:
             assert process.returncode is None, "it ended before printing all it should"
-            lines = stdout_lines(process)
+            text = process.printed()
+            lines = text[: text.rfind("\n") + 1].splitlines()  # whole lines only
             if len(lines) >= count:
                 return lines
             await asyncio.sleep(0.02)

@@ -324,6 +324,10 @@ class ForkedProcess:
         self.returncode = await asyncio.shield(asyncio.wrap_future(self._code))
         return self.returncode
 
+    def printed(self) -> str:
+        """Return what the process has written to stdout so far, while it runs."""
+        return (self._scratch / "out").read_text(encoding="utf-8", errors="replace")
+
     async def communicate(self) -> tuple[bytes, bytes]:
         """Wait for the process to end; return what it wrote to stdout and stderr."""
         await self.wait()
