@@ -11,6 +11,8 @@ import asyncio
 import logging
 from datetime import time
 from pathlib import Path
+from time import sleep
+from typing import Any
 
 import pytest
 
@@ -611,6 +613,30 @@ async def test_a_chat_that_blocked_the_bot_is_unsubscribed(bot: BotHarness) -> N
     bot.api.fail_next("sendMessage", fault=Fault.forbidden())
     assert await bot.say(chat, user, "/latest", expect=0) == []
     subscriber = bot.runtime.store.get_subscriber(61)
+    assert subscriber is not None
+    assert not subscriber.active
+
+
+async def test_settle_waits_for_a_slow_unsubscribe_after_a_blocked_send(
+    bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The harness's settle() waits for the error handling of a failed send, however long the
+    database takes (here 0.5 s, longer than any quiet spell): what a test reads after it is
+    what the bot did, on a busy machine too."""
+    store = bot.runtime.store
+    unsubscribe = store.unsubscribe
+
+    def slow_unsubscribe(*args: Any, **kwargs: Any) -> bool:
+        sleep(0.5)  # a database under load; the handler runs it off the loop
+        return unsubscribe(*args, **kwargs)
+
+    monkeypatch.setattr(store, "unsubscribe", slow_unsubscribe)
+    user = bot.api.user(62)
+    chat = bot.api.private_chat(user)
+    await bot.say(chat, user, "/start")
+    bot.api.fail_next("sendMessage", fault=Fault.forbidden())
+    assert await bot.say(chat, user, "/latest", expect=0) == []
+    subscriber = store.get_subscriber(62)
     assert subscriber is not None
     assert not subscriber.active
 
