@@ -26,7 +26,7 @@ from bot.scheduling import PushDefaults
 from bot.store import Store, utcnow
 from tests.migrated import create_pg_database, drop_pg_database, migrated_sqlite
 from tests.realtime_gate import ENV as GATE_ENV
-from tests.realtime_gate import Gate
+from tests.realtime_gate import Gate, core_slots
 from tests.warm_cli import run_forked
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,22 +76,50 @@ def while_another_writer(
         other.close()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers added here
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the slow tests first, so none starts last on an idle worker; the realtime ones last.
 
     A realtime test checks a rate or a deadline in wall time: run beside the slow,
     CPU-hungry ones on two cores, a stall of its processes reads as the bot's slowness.
-    The realtime ones go longest first (their marker's `seconds`), so the slots they share
-    (tests/realtime_gate.py) end about together.
+    The realtime ones go longest first (their marker's `seconds`), shared out so that the
+    slots they share (tests/realtime_gate.py) end about together.
     """
 
     def rank(item: pytest.Item) -> tuple[int, float]:
         realtime = item.get_closest_marker("realtime")
         if realtime:
-            return 2, -float(realtime.kwargs.get("seconds", 0))
+            return 2, -realtime_seconds(item)
         return (0 if item.get_closest_marker("slow") else 1), 0.0
 
     items.sort(key=rank)
+    # On an xdist worker (where the items are shared out) --dist=loadgroup reads as this.
+    if config.getoption("loadgroup", default=False):
+        share_realtime_slots(items)
+
+
+def realtime_seconds(item: pytest.Item) -> float:
+    """Return how long a realtime test runs (its marker's `seconds`; 0 if it will skip)."""
+    marker = item.get_closest_marker("realtime")
+    if marker is None or (item.get_closest_marker("postgres") and PG_URL is None):
+        return 0.0  # a PostgreSQL test without a server skips at once
+    return float(marker.kwargs.get("seconds", 0))
+
+
+def share_realtime_slots(items: list[pytest.Item]) -> None:
+    """Put the realtime tests in one xdist group per slot, each to the least loaded group.
+
+    xdist hands a worker up to three tests ahead, so near the end one worker could hold two
+    realtime tests and run them one after the other while the other slot stands empty. A
+    group runs on one worker, in order: the slots end about together.
+    """
+    loads = [0.0] * core_slots()
+    for item in items:  # longest first
+        if not item.get_closest_marker("realtime") or item.get_closest_marker("xdist_group"):
+            continue
+        slot = loads.index(min(loads))
+        loads[slot] += realtime_seconds(item)
+        item.add_marker(pytest.mark.xdist_group(f"realtime-{slot}"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -27,13 +27,18 @@ ENV = "DIGESTBOT_TEST_GATE"
 POLL = 0.05  # seconds between two looks at a raised flag
 
 
+def core_slots() -> int:
+    """Return how many realtime tests run together by default: one per core."""
+    return len(os.sched_getaffinity(0))
+
+
 class Gate:
     """A readers-first lock between the test processes of one session, kept in `folder`."""
 
     def __init__(self, folder: Path, *, slots: int | None = None) -> None:
         self._folder = folder
         self._lock = folder / "lock"
-        self._slots = max(1, slots if slots is not None else len(os.sched_getaffinity(0)))
+        self._slots = max(1, slots if slots is not None else core_slots())
 
     def _raised(self) -> bool:
         """Tell whether a live process raised a flag (a worker killed with one raised left it)."""
