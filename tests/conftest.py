@@ -80,17 +80,19 @@ def while_another_writer(
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the slow tests first, so none starts last on an idle worker; the realtime ones last.
 
-    A realtime test checks a rate or a deadline in wall time: run beside the slow,
-    CPU-hungry ones on two cores, a stall of its processes reads as the bot's slowness.
-    The realtime ones go longest first (their marker's `seconds`), shared out so that the
-    slots they share (tests/realtime_gate.py) end about together.
+    A group of tests (xdist_group: the browser's, the wheel's) runs on one worker as one long
+    unit, so it goes first too. A realtime test checks a rate or a deadline in wall time: run
+    beside the slow, CPU-hungry ones on two cores, a stall of its processes reads as the bot's
+    slowness. The realtime ones go longest first (their marker's `seconds`), shared out so
+    that the slots they share (tests/realtime_gate.py) end about together.
     """
 
     def rank(item: pytest.Item) -> tuple[int, float]:
         realtime = item.get_closest_marker("realtime")
         if realtime:
             return 2, -realtime_seconds(item)
-        return (0 if item.get_closest_marker("slow") else 1), 0.0
+        long = item.get_closest_marker("slow") or item.get_closest_marker("xdist_group")
+        return (0 if long else 1), 0.0
 
     items.sort(key=rank)
     # On an xdist worker (where the items are shared out) --dist=loadgroup reads as this.
