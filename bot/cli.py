@@ -1,8 +1,9 @@
 """Command line: `digestbot import | list | preview | ...`; wiring only, no behaviour.
 
 Each command imports what it uses in its body: `digestbot health` (a container's HEALTHCHECK,
-every 30 s) and `digestbot --version` then start without SQLAlchemy, Jinja2, rich's progress
-bars or the bot (tests/test_cli_imports.py holds them to it).
+every 30 s) and `digestbot --version` then start without Jinja2, aiohttp, rich's progress bars
+or the bot, and `--version` without SQLAlchemy (which `health` needs only to check
+DATABASE_URL); tests/test_cli_imports.py holds them to it.
 """
 
 from __future__ import annotations
@@ -87,14 +88,14 @@ def progress_bar(total_hint: int) -> Iterator[Callable[[int, int], None] | None]
         yield advance
 
 
-def print_failure(failure: str) -> None:
-    """Print a file that could not be imported on stderr, as is."""
-    err().print(failure, markup=False, highlight=False, soft_wrap=True)
+def print_err(text: str) -> None:
+    """Print `text` on stderr as is (no markup, no highlighting, no wrapping)."""
+    err().print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def synced(runtime: Runtime) -> SyncReport:
     """Sync SEEDS_DIR before a command reads articles; report bad files on stderr."""
-    return runtime.sync(report_failure=print_failure)
+    return runtime.sync(report_failure=print_err)
 
 
 def show_version(value: bool) -> None:
@@ -138,7 +139,7 @@ def import_(
         with progress_bar(count) as progress:
             report = sync_articles(runtime.store, roots, base=seeds, progress=progress)
     for failure in report.failures:
-        print_failure(failure)
+        print_err(failure)
     typer.echo(report.summary())
     raise typer.Exit(1 if report.failures else 0)
 
@@ -332,7 +333,7 @@ def subscribers_import(
             with file.open(encoding="utf-8", newline="") as source:
                 report = import_subscribers(runtime.store, source, as_json=as_json)
     for line, reason in report.errors:
-        err().print(f"{file}:{line}: {reason}", markup=False, highlight=False, soft_wrap=True)
+        print_err(f"{file}:{line}: {reason}")
     typer.echo(report.summary())
     raise typer.Exit(1 if report.errors else 0)
 
@@ -458,6 +459,6 @@ def main() -> None:
     try:
         app()
     except DigestError as exc:
-        err().print(f"digestbot: {exc}", markup=False, highlight=False, soft_wrap=True)
+        print_err(f"digestbot: {exc}")
         code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
         sys.exit(code)

@@ -351,8 +351,8 @@ def _database_url(value: str) -> str:
         # What Heroku, Render, Railway and friends hand out; SQLAlchemy needs the driver named.
         if text.lower().startswith(scheme):
             text = "postgresql+psycopg://" + text[len(scheme) :]
-    # SQLAlchemy's own parser, imported only when a DATABASE_URL is given: `--version` and the
-    # other commands that open no database start without it.
+    # SQLAlchemy's own parser, imported only when DATABASE_URL is checked (the settings are
+    # loaded): `--version`, which loads none, starts without it.
     from sqlalchemy.engine import make_url  # noqa: PLC0415
     from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
 

@@ -207,9 +207,7 @@ async def test_a_signal_stops_the_push_at_once_with_one_line_and_gives_the_rows_
     env = env_for(cli_env, loopback_api, RATE_LIMIT="2", SHUTDOWN_GRACE="2s")
     process = await start_forked(ROOT, env, ("push", "--now"))
     try:
-        async with asyncio.timeout(60):
-            while loopback_api.stats.sent < 3:  # noqa: ASYNC110 - polls a counter, no event
-                await asyncio.sleep(0.05)
+        await loopback_api.wait_accepted(3)
         loop = asyncio.get_running_loop()
         started = loop.time()
         process.send_signal(sig)

@@ -121,13 +121,6 @@ def say(api: LoopbackBotApi, text: str, user_id: int = CHAT) -> None:
     api.send_message(api.private_chat(user), user, text)
 
 
-async def sent(api: LoopbackBotApi, count: int) -> None:
-    """Wait until the bot has sent `count` messages in all."""
-    async with asyncio.timeout(60):
-        while api.stats.sent < count:  # noqa: ASYNC110 - polls a counter, no event
-            await asyncio.sleep(0.02)
-
-
 async def stop_running_bot(
     cwd: Path,
     env: dict[str, str],
@@ -147,7 +140,7 @@ async def stop_running_bot(
     bot = await start_forked(cwd, env, ("run",))
     try:
         say(api, "/help")
-        await sent(api, 1)  # polling, and handling updates
+        await api.wait_accepted(1)  # polling, and handling updates
         await load(api)
         return await stopped(bot, within=GRACE + MARGIN)
     finally:
@@ -170,7 +163,7 @@ async def test_sigterm_with_hundreds_of_queued_replies_exits_0_within_the_grace(
     async def flood(api: LoopbackBotApi) -> None:
         for chat in chats:
             say(api, "/latest", chat)
-        await sent(api, 3)  # /help's reply, then replies going out at RATE_LIMIT
+        await api.wait_accepted(3)  # /help's reply, then replies going out at RATE_LIMIT
 
     env = {**cli_env, "RATE_LIMIT": "2"}
     code, stderr = await stop_running_bot(tmp_path, env, loopback_api, flood)

@@ -105,12 +105,6 @@ async def wait_for_claimers(store: Store, pids: set[int], timeout: float = 60) -
             await asyncio.sleep(0.05)
 
 
-async def wait_for_sent(api: LoopbackBotApi, count: int, timeout: float = 60) -> None:  # noqa: ASYNC109
-    async with asyncio.timeout(timeout):
-        while api.stats.sent < count:  # noqa: ASYNC110 - polls a counter, no event
-            await asyncio.sleep(0.02)
-
-
 @pytest.mark.realtime(seconds=10)
 async def test_run_and_two_pushes_together_stay_within_one_budget_and_use_it(
     cli_env: dict[str, str], shared_url: str, shared_store: Store, strict_api: LoopbackBotApi
@@ -127,12 +121,12 @@ async def test_run_and_two_pushes_together_stay_within_one_budget_and_use_it(
     pushes: list[ForkedProcess] = []
     try:
         pushes = [await start(env, "push", "--now") for _ in range(2)]
-        await wait_for_sent(strict_api, 60)
+        await strict_api.wait_accepted(60)
         user = strict_api.user(CLIENT)
         strict_api.send_message(strict_api.private_chat(user), user, "/latest")
         await strict_api.wait_sent(CLIENT, 1, timeout=10)
         answered_at = strict_api.stats.sent
-        await wait_for_sent(strict_api, CHATS + 1)
+        await strict_api.wait_accepted(CHATS + 1)
         errors = [await stop(push, 0) for push in pushes]
         assert all(push.returncode == 0 for push in pushes), errors
     finally:
@@ -169,7 +163,7 @@ async def test_a_push_killed_mid_push_gives_its_share_back_within_seconds(
         # Both have claimed their queues (start-up takes seconds on a loaded machine), and
         # both are sending, before one is killed.
         await wait_for_claimers(shared_store, {push.pid for push in pushes})
-        await wait_for_sent(strict_api, 60)
+        await strict_api.wait_accepted(60)
         pushes[0].kill()
         await pushes[0].wait()
         loop = asyncio.get_running_loop()

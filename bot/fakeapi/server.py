@@ -749,6 +749,16 @@ class LoopbackBotApi:
         """Return how many queued updates the bot has not confirmed yet."""
         return len(self._updates)
 
+    async def wait_accepted(
+        self,
+        count: int,
+        timeout: float = 60.0,  # noqa: ASYNC109 -- the tests' API: a deadline in seconds
+    ) -> None:
+        """Wait until the server has accepted at least `count` messages, all chats together."""
+        async with asyncio.timeout(timeout):
+            while self.stats.sent < count:  # noqa: ASYNC110 -- a counter, no event to wait on
+                await asyncio.sleep(0.02)
+
     async def wait_sent(
         self,
         chat_id: int,

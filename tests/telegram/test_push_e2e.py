@@ -318,8 +318,7 @@ async def test_latest_is_answered_while_a_3000_subscriber_push_runs(
                 store = app.bot_data.require_runtime().store
                 add_private(store, 3000)
                 push = jobs.start_push(app, force=True)
-                while api.stats.sent < 30:  # noqa: ASYNC110 -- polling the fake's counter
-                    await asyncio.sleep(0.05)
+                await api.wait_accepted(30)
                 user = api.user(77, language_code="en")
                 chat = api.private_chat(user)
                 api.send_message(chat, user, "/latest")
