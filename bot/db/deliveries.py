@@ -176,7 +176,7 @@ def insert_shared(
     due = [p for p in plans if p.day is not None]
     if not ids or not due:
         return []
-    table = subscribers.shared_plans(due, pushed=True)
+    table = subscribers.shared_plans(c, due, pushed=True)
     inserted: list[int] = []
     takers = list(ids)
     for article_id in window:

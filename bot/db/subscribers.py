@@ -6,6 +6,7 @@ thread_id 0 is the whole chat (a private chat, a group, a forum's General topic)
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import fields
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Time,
     and_,
     bindparam,
+    cast,
     column,
     exists,
     func,
@@ -32,10 +34,12 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    type_coerce,
     update,
-    values,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import TypeEngine
 
 from bot.db.engine import among, insert_on_conflict
 from bot.db.tables import FOLLOWS, SUBSCRIBERS, UNSCHEDULED, UTCDateTime
@@ -205,28 +209,60 @@ def shared_keys(
     return [((row[0], row[1], row[2]), int(row[3])) for row in c.execute(query)]
 
 
-def shared_plans(plans: Sequence[SharedPlan], *, pushed: bool) -> CTE:
-    """Return the plans as a table: (key..., day, at), `at` being pushed_at or kept_at."""
-    table = values(
-        column("push_time", Time()),
-        column("timezone", String()),
-        column("last_push_date", Date()),
-        column("day", Date()),
-        column("at", UTCDateTime()),
-        name="plans",
-    ).data(
-        [
-            (
-                p.push_time,
-                p.timezone,
-                p.last_push_date,
-                p.day or NEVER_PUSHED,
-                p.pushed_at if pushed else p.kept_at,
-            )
-            for p in plans
+# The plans table's columns, in the order shared_plans binds them.
+_PLAN_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
+    ("push_time", Time()),
+    ("timezone", String()),
+    ("last_push_date", Date()),
+    ("day", Date()),
+    ("at", UTCDateTime()),
+)
+
+
+def shared_plans(c: Connection, plans: Sequence[SharedPlan], *, pushed: bool) -> CTE:
+    """Return the plans as a table: (key..., day, at), `at` being pushed_at or kept_at.
+
+    The rows are bound as one parameter per column (PostgreSQL: arrays for unnest) or one
+    JSON parameter (SQLite: json_each), never as a VALUES list: SQLAlchemy caches no
+    statement that holds one, so every plan would compile its statements again.
+    """
+    rows = [
+        (
+            p.push_time,
+            p.timezone,
+            p.last_push_date,
+            p.day or NEVER_PUSHED,
+            p.pushed_at if pushed else p.kept_at,
+        )
+        for p in plans
+    ]
+    dialect = c.dialect
+    if dialect.name == "postgresql":
+        arrays: list[ColumnElement[Any]] = [
+            cast(bindparam(f"b_plan_{name}", list(values_), type_=ARRAY(type_)), ARRAY(type_))
+            for (name, type_), values_ in zip(_PLAN_COLUMNS, zip(*rows, strict=True), strict=True)
         ]
-    )
-    return table.cte("plans")
+        table = func.unnest(*arrays).table_valued(
+            *(column(name, type_) for name, type_ in _PLAN_COLUMNS), name="plans_rows"
+        )
+        return select(*table.render_derived().c).cte("plans")
+    # SQLite: each value as the column type stores it (the text SQLAlchemy would bind).
+    processors = [t.dialect_impl(dialect).bind_processor(dialect) for _, t in _PLAN_COLUMNS]
+    data = [
+        [
+            v if v is None or to_db is None else to_db(v)
+            for v, to_db in zip(row, processors, strict=True)
+        ]
+        for row in rows
+    ]
+    each = func.json_each(bindparam("b_plans", json.dumps(data), type_=String()))
+    value = each.table_valued("value").c.value
+    return select(
+        *(
+            type_coerce(func.json_extract(value, f"$[{i}]"), type_).label(name)
+            for i, (name, type_) in enumerate(_PLAN_COLUMNS)
+        )
+    ).cte("plans")
 
 
 def sharing(plans: CTE, default_time: time) -> ColumnElement[bool]:
@@ -255,7 +291,7 @@ def record_shared(
     """
     due = [p for p in plans if p.day is not None]
     if pushed and due:
-        table = shared_plans(due, pushed=True)
+        table = shared_plans(c, due, pushed=True)
         changes: dict[str, Any] = {"last_push_date": table.c.day}
         if all(p.pushed_at is not None for p in due):
             changes["next_push_at"] = table.c.at
@@ -266,7 +302,7 @@ def record_shared(
         )
     kept = [p for p in plans if p.kept_at is not None]
     if kept:
-        table = shared_plans(kept, pushed=False)
+        table = shared_plans(c, kept, pushed=False)
         c.execute(
             update(SUBSCRIBERS)
             .where(

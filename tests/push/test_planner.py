@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time as clock
@@ -442,6 +443,35 @@ def test_forced_plans_give_exactly_what_deciding_each_subscriber_would(
     assert _planned_rows(store) == expected
     assert len({(sub_id, day) for sub_id, _, day in expected}) >= 140
     assert _instants(store) == instants
+
+
+def test_a_tick_compiles_no_statement_a_tick_before_it_compiled(
+    store: Store, planner: Planner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second day's tick, with more subscribers under more (push time, zone) plans than
+    the first day's, runs only statements SQLAlchemy has cached: the plans are bound as
+    parameters, not written into the statement (which would compile it on every tick)."""
+    add_articles(store, 3)
+    start = datetime(2026, 3, 6, 0, 0, tzinfo=UTC)
+    day_one = [{"chat_id": i, "push_time": time(8, 0), "timezone": "UTC"} for i in (1, 2, 3)]
+    add_subscriber_rows(store, day_one)
+    planner.plan(None, start + timedelta(hours=9), DEFAULTS)
+    more = [
+        {"chat_id": 10 + i, "push_time": time(7, 30 + i), "timezone": zone}
+        for i, zone in enumerate(("UTC", "Europe/London", "Africa/Abidjan", "Atlantic/Reykjavik"))
+    ]
+    add_subscriber_rows(store, more)
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine.Engine")
+    result = planner.plan(None, start + timedelta(days=1, hours=9), DEFAULTS)
+    assert (result.planned, result.due) == (4, 7)  # the first three have the newest
+    stats = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "sqlalchemy.engine.Engine" and r.getMessage().startswith("[")
+    ]
+    assert stats
+    compiled = [s for s in stats if not s.startswith("[raw sql]")]  # BEGIN IMMEDIATE
+    assert [s for s in compiled if not s.startswith("[cached since")] == []
 
 
 def test_a_tick_reads_only_rows_whose_instant_has_come(store: Store, planner: Planner) -> None:
