@@ -238,7 +238,7 @@ def next_push(store: Store, chat_id: int) -> datetime:
 
 
 def test_ticks_plan_exactly_what_reading_everyone_would(store: Store, planner: Planner) -> None:
-    """Over four days of ticks every 20 minutes (a DST change in New York included), 120
+    """Over four days of ticks every 30 minutes (a DST change in New York included), 120
     subscribers with assorted times and zones get exactly the (subscriber, day) pushes that
     deciding is_due for every active subscriber at every tick gives."""
     rng = random.Random(10)  # noqa: S311 - a reproducible population, not crypto
@@ -269,7 +269,7 @@ def test_ticks_plan_exactly_what_reading_everyone_would(store: Store, planner: P
             if day is not None:
                 expected.add((sub_id, day))
                 reference[sub_id] = replace(sub, last_push_date=day)
-        now += timedelta(minutes=20)
+        now += timedelta(minutes=30)  # push times at :45 fall between two ticks
     with Session(store.engine) as s:
         got = set(s.execute(select(DeliveryRow.subscriber_id, DeliveryRow.push_date)).all())
     assert got == expected
@@ -326,7 +326,7 @@ def _planned_rows(store: Store) -> set[tuple[int, int, date]]:
 def test_ticks_plan_exactly_what_deciding_each_subscriber_would(
     store: Store, planner: Planner, policy: Policy, per_day: int
 ) -> None:
-    """Over four days of ticks every 20 minutes (a DST change in New York included), with an
+    """Over four days of ticks every 30 minutes (a DST change in New York included), with an
     article arriving every 17 hours, 150 subscribers with assorted times and zones (some
     following a topic, some subscribing during those days) get exactly the (subscriber,
     article, day) rows that deciding is_due and pick_articles for each of them at every tick
@@ -374,7 +374,7 @@ def test_ticks_plan_exactly_what_deciding_each_subscriber_would(
                 had[sub_id].update(chosen)
                 expected.update((sub_id, article_id, day) for article_id in chosen)
                 reference[sub_id] = replace(sub, last_push_date=day)
-        now += timedelta(minutes=20)
+        now += timedelta(minutes=30)  # push times at :45 fall between two ticks
     assert _planned_rows(store) == expected
     assert len({(sub_id, day) for sub_id, _, day in expected}) >= 150 * 2
 
