@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -334,8 +336,20 @@ class ForkedProcess:
         return (self._scratch / "out").read_bytes(), (self._scratch / "err").read_bytes()
 
 
+@functools.cache
+def _scratch_root() -> Path:
+    """Return this test process's folder of run folders, removed when the process exits.
+
+    A test may still read a finished run's output, so no run's folder goes sooner.
+    """
+    root = Path(tempfile.mkdtemp(prefix="digestbot-cli-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
 def _scratch() -> Path:
-    scratch = Path(tempfile.mkdtemp(prefix="digestbot-cli-"))
+    """Return a new folder for one run's stdin, stdout and stderr files."""
+    scratch = Path(tempfile.mkdtemp(dir=_scratch_root()))
     for name in ("in", "out", "err"):
         (scratch / name).touch()
     return scratch
