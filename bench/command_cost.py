@@ -94,7 +94,7 @@ async def _measure(server: ServerProcess, users: int, repeats: int) -> dict[str,
 
 def run(opts: Options) -> list[Row]:
     """Measure each command's p50/p99 under a 200-user burst beside the bare handler's."""
-    users = opts.size(200, 10)
+    users = opts.size(200, 5)
     with ServerProcess() as server:
         samples = asyncio.run(_measure(server, users, opts.repeats))
     p50 = {c: median([percentile(s, 50) * 1000 for s in runs]) for c, runs in samples.items()}

@@ -108,8 +108,8 @@ async def _repeat(
 
 def run(opts: Options) -> list[Row]:
     """Measure /latest latency idle and during a push at each latency; return the rows."""
-    users = opts.size(200, 20)
-    push_size = opts.size(3_000, 100)
+    users = opts.size(200, 10)
+    push_size = opts.size(3_000, 30)
     rows = []
     # The smoke test (--quick) checks the rows are made, not the figures: one latency does.
     for latency in LATENCIES[:1] if opts.quick else LATENCIES:

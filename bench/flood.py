@@ -64,7 +64,7 @@ async def _repeat(server: ServerProcess, flood: int, users: int, rate: float) ->
 
 def run(opts: Options) -> list[Row]:
     """Measure /help p99 for 50 users while one chat floods; return the rows."""
-    flood = opts.size(1000, 50)
+    flood = opts.size(1000, 20)
     users = opts.size(50, 5)
     rows = []
     for rate, label, target in (

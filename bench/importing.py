@@ -87,7 +87,7 @@ def _sync(root: Path, database: Path) -> dict[str, Any]:
 
 def run(opts: Options) -> list[Row]:
     """Import generated articles cold and again unchanged; return the rows."""
-    count = opts.size(10_000, 100)
+    count = opts.size(10_000, 30)
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         root = Path(tmp) / "articles"
         root.mkdir()

@@ -144,8 +144,8 @@ async def _repeat(folder: Path, count: int, requests: int) -> dict[str, list[flo
 
 def run(opts: Options) -> list[Row]:
     """Measure p99 inline answer time with 10 000 articles, and the bare handler's."""
-    count = opts.size(10_000, 100)
-    requests = opts.size(500, 30)
+    count = opts.size(10_000, 30)
+    requests = opts.size(500, 10)
     p99s: dict[str, list[float]] = {"handler": [], "baseline": [], "domain": []}
     p50s: list[float] = []
     ratios: list[float] = []

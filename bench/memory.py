@@ -88,8 +88,8 @@ def measure(server: ServerProcess, count: int) -> dict[str, Any]:
 def run(opts: Options) -> list[Row]:
     """Measure peak RSS for a small and a large push; return the rows."""
     with ServerProcess() as server:
-        small = measure(server, opts.size(1_000, 50))
-        large = measure(server, opts.size(100_000, 500))
+        small = measure(server, opts.size(1_000, 20))
+        large = measure(server, opts.size(100_000, 200))
     growth = large["peak_mb"] / small["peak_mb"] - 1 if small["peak_mb"] else 0.0
     data = {"small": small, "large": large}
     return [

@@ -81,7 +81,7 @@ def _rows(name: str, runs: list[dict[str, Any]]) -> list[Row]:
 def run(opts: Options) -> list[Row]:
     """Push with the pacer on at the default rate and at the paid-broadcast rate."""
     default_runs = [_one(opts.size(3_000, 20), DEFAULT_RATE, paid=False)]
-    paid_runs = [_one(opts.size(3_000, 100), PAID_RATE, paid=True) for _ in range(opts.repeats)]
+    paid_runs = [_one(opts.size(3_000, 30), PAID_RATE, paid=True) for _ in range(opts.repeats)]
     return _rows(f"RATE_LIMIT={DEFAULT_RATE:g}", default_runs) + _rows(
         f"paid broadcast {PAID_RATE:g}/s", paid_runs
     )

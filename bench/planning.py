@@ -104,7 +104,7 @@ def _fresh(url: str) -> Store:
 
 def idle_tick(opts: Options, url: str, label: str) -> list[Row]:
     """Time a tick with nobody due, and the read-everyone plan beside it."""
-    count = opts.size(1_000_000, 5_000)
+    count = opts.size(1_000_000, 1_000)
     store = _fresh(url)
     try:
         populate(store, count, next_push_at=SLOT + timedelta(days=1), pushed=SLOT.date())
@@ -169,7 +169,7 @@ def due_plan(opts: Options, url: str, label: str, *, force: bool = False) -> lis
     with two bare statements (_FLOOR): what the database alone costs. `force` plans as
     `push --now` does (every active subscriber not pushed today; their instants stay).
     """
-    count = opts.size(100_000, 1_000)
+    count = opts.size(100_000, 300)
     runs, floors = [], []
     for _ in range(opts.repeats):
         for timed in ("plan", "floor"):

@@ -90,7 +90,7 @@ def summarise(root: Frame, messages: int) -> dict[str, Any]:
 
 
 async def _profiled(opts: Options) -> tuple[dict[str, Any], str]:
-    count = opts.size(5_000, 100)
+    count = opts.size(5_000, 30)
     with ServerProcess(latency_ms=0) as server:
         profiler = Profiler(interval=0.001, async_mode="disabled")
         profiler.start()

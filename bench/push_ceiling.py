@@ -28,8 +28,8 @@ TARGET_SHARED_RAW = 0.8  # issue 10 §3: `push --now` at ≥ 0.8x the raw aiohtt
 
 
 def _measure(opts: Options, latency: int) -> dict[str, list[PushRun]]:
-    count = opts.size(20_000, 100)
-    httpx_count = opts.size(1_000, 50)
+    count = opts.size(20_000, 30)
+    httpx_count = opts.size(1_000, 20)
     runs: dict[str, list[PushRun]] = {"raw": [], "push": [], "ptb-httpx": []}
     with ServerProcess(latency_ms=latency) as server:
         args = (server.base_url, server.token)
@@ -41,7 +41,7 @@ def _measure(opts: Options, latency: int) -> dict[str, list[PushRun]]:
 
 
 def _measure_shared(opts: Options) -> dict[str, list[PushRun]]:
-    count = opts.size(5_000, 50)
+    count = opts.size(5_000, 20)
     runs: dict[str, list[PushRun]] = {"raw": [], "paced": [], "shared": []}
     with ServerProcess(latency_ms=0) as server:
         args = (server.base_url, server.token)

@@ -78,8 +78,8 @@ async def _serve_and_measure(
 
 def run(opts: Options) -> list[Row]:
     """Measure p50/p99 of article pages and the archive with 10 000 articles stored."""
-    count = opts.size(10_000, 100)
-    requests = opts.size(1000, 30)
+    count = opts.size(10_000, 30)
+    requests = opts.size(1000, 10)
     p50s, p99s, archive_p99s = [], [], []
     for _ in range(opts.repeats):
         with tempfile.TemporaryDirectory(dir=opts.workdir) as tmp:

@@ -146,8 +146,8 @@ def _filled(url: str, count: int, vocabulary: list[str]) -> tuple[Store, float |
 
 def measure(opts: Options, url: str, label: str) -> list[Row]:
     """Fill a fresh database at `url`; time the indexed search and the LIKE scan on it."""
-    count = opts.size(100_000, 500)
-    n = opts.size(200, 10)
+    count = opts.size(100_000, 150)
+    n = opts.size(200, 5)
     rng = random.Random(11)
     vocabulary = _vocabulary(rng)
     store, fill_s = _filled(url, count, vocabulary)
