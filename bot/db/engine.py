@@ -11,6 +11,8 @@ import functools
 import json
 import logging
 import re
+import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -55,11 +57,33 @@ _PG_LOCK = "CAST(:key AS integer), hashtext(current_schema())"
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout: float) -> None:
     # WAL lets the bot read while a push worker writes; busy_timeout rides out short write locks.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    _journal_mode_wal(cursor, busy_timeout)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _journal_mode_wal(cursor: Any, within: float) -> None:
+    """Switch a connection's database to WAL, retrying for up to `within` seconds.
+
+    Processes that open a new database at the same instant all make the switch, and SQLite
+    may refuse one of them at once (SQLITE_BUSY without waiting, where waiting could deadlock)
+    however long busy_timeout is.
+    """
+    deadline = time.monotonic() + within
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # extended codes too
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        else:
+            return
 
 
 def _sqlite_autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
