@@ -10,6 +10,7 @@ import time as clock
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import Connection, insert
 from sqlalchemy.engine import make_url
 
+from bot import runtime
 from bot.db.engine import open_database
 from bot.db.tables import SUBSCRIBERS
 from bot.fakeapi.server import LoopbackBotApi
@@ -289,6 +291,19 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 def renderer() -> Renderer:
     """The bundled templates."""
     return Renderer()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_renderer_per_templates_folder() -> Iterator[None]:
+    """Every bot a test starts (Runtime.open) shares one Renderer per templates folder.
+
+    A Renderer holds nothing that rendering changes, and loading one (the string catalogue's
+    TOML, then each template compiled at first use) took about 25 ms of CPU in each of several
+    hundred tests.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime, "Renderer", cache(Renderer))
+        yield
 
 
 @pytest.fixture
