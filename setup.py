@@ -11,10 +11,12 @@ setup(
     packages=[
         *find_namespace_packages(include=["bot", "bot.*"], exclude=["*.__pycache__"]),
         "bot.templates",
+        "bot.templates.web",
     ],
     package_dir={"bot.templates": "templates"},
     package_data={
-        "bot.templates": ["*.j2", "*.toml", "web/*"],
+        "bot.templates": ["*.j2", "*.toml"],
+        "bot.templates.web": ["*"],
         "bot.migrations": ["script.py.mako"],
     },
 )

@@ -27,7 +27,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 import pytest
@@ -126,12 +126,18 @@ def build_context() -> list[str]:
     return sources
 
 
+class Build(NamedTuple):
+    wheel: Path
+    log: str  # what pip and the build backend wrote to stderr
+
+
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     """Build the wheel as the Dockerfile does (pip wheel --no-deps in a copy of the sources).
 
     The copy holds only what the image copies, so no build/ or egg-info of the checkout's
-    editable install takes part. The build backend is this venv's setuptools.
+    editable install takes part. The build backend is this venv's setuptools. --verbose, so
+    that every pip passes on what the backend warns (older ones drop it otherwise).
     """
     src, dist = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("dist")
     for name in build_context():
@@ -143,7 +149,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     built = subprocess.run(
         [
             *(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"),
-            *("--quiet", "--wheel-dir", str(dist), str(src)),
+            *("--verbose", "--wheel-dir", str(dist), str(src)),
         ],
         capture_output=True,
         text=True,
@@ -152,7 +158,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     (wheel_file,) = dist.glob("digestbot-*.whl")
-    return wheel_file
+    return Build(wheel_file, built.stderr)
+
+
+@pytest.fixture(scope="module")
+def wheel(build: Build) -> Path:
+    """The wheel the Dockerfile's build stage makes."""
+    return build.wheel
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +228,13 @@ def run(
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.slow
+def test_the_wheel_builds_without_a_deprecation_or_packaging_warning(build: Build) -> None:
+    """setuptools warns before it fails: a deprecated field or a data folder left out of the
+    packages would break the image's build with a later setuptools."""
+    assert "Warning:" not in build.log, build.log[-3000:]
 
 
 @pytest.mark.slow
