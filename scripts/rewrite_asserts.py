@@ -1,11 +1,13 @@
-"""Write each test module's assertion-rewritten bytecode where pytest looks for it.
+"""Write the assertion-rewritten bytecode pytest would write, once, before its workers start.
 
-pytest rewrites the asserts of every test module and conftest.py it imports, and keeps the
-result in ``__pycache__/<name>.<tag>-pytest-<version>.pyc``, but only where Python may write
-bytecode: under PYTHONDONTWRITEBYTECODE (set on some CI machines) each pytest-xdist worker
-rewrote every module again, 5 of the 10 s of CPU a worker took to start. This writes those
-files once, before the workers start, with pytest's own functions: 3 s of CPU, where collecting
-the whole suite to the same end took 10.
+pytest rewrites the asserts of every test module, conftest.py and pytest plugin it imports
+(hypothesis and anyio whole), and keeps the result in
+``__pycache__/<name>.<tag>-pytest-<version>.pyc``, but only where Python may write bytecode:
+under PYTHONDONTWRITEBYTECODE (set on some CI machines) each pytest-xdist worker rewrote them
+all again, 5 of the 10 s of CPU a worker took to start. This writes them in 3 s, where
+collecting the whole suite to the same end took 10: the test modules with pytest's own
+functions, one process per core, and the plugins by a pytest that loads them and collects
+nothing.
 
 pytest checks each file against its source's size and modification time, as it does the ones
 it writes itself. The functions are pytest's internals: if a later pytest moves them, this
@@ -15,6 +17,7 @@ says so and changes nothing, and the workers rewrite the modules themselves, onl
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -39,7 +42,14 @@ def rewrite(source: Path) -> None:
 
 
 def main() -> None:
-    """Rewrite every test module and conftest.py under tests/, one process per core."""
+    """Rewrite the plugins, and every test module and conftest.py under tests/."""
+    collect = ("--collect-only", "-q", "-p", "no:cacheprovider", "--noconftest")
+    plugins = subprocess.Popen(  # noqa: S603 - this interpreter's pytest, fixed arguments
+        [sys.executable, "-m", "pytest", *collect, str(Path(__file__).parent)],  # no tests there
+        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     modules = [
         path
         for path in sorted(Path("tests").rglob("*.py"))
@@ -47,6 +57,7 @@ def main() -> None:
     ]
     with ProcessPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(rewrite, modules, chunksize=8))
+    plugins.wait()
 
 
 if __name__ == "__main__":
