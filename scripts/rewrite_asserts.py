@@ -31,7 +31,10 @@ except ImportError as exc:  # pragma: no cover - a pytest that moved them
 
 def rewrite(source: Path) -> None:
     """Rewrite one module and write its bytecode atomically, as pytest does."""
-    stat, code = _rewrite_test(source, None)  # type: ignore[arg-type]  # None: the defaults
+    try:
+        stat, code = _rewrite_test(source, None)  # type: ignore[arg-type]  # None: the defaults
+    except (SyntaxError, ValueError, OSError):
+        return  # pytest reports it, in the run, when it collects the module
     cache = source.parent / "__pycache__"
     cache.mkdir(exist_ok=True)
     target = cache / (source.name[:-3] + PYC_TAIL)
