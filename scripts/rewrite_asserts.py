@@ -10,8 +10,9 @@ functions, one process per core, and the plugins by a pytest that loads them and
 nothing.
 
 pytest checks each file against its source's size and modification time, as it does the ones
-it writes itself. The functions are pytest's internals: if a later pytest moves them, this
-says so and changes nothing, and the workers rewrite the modules themselves, only slower.
+it writes itself; so does this, and a run again rewrites only the modules that changed. The
+functions are pytest's internals: if a later pytest moves them, this says so and changes
+nothing, and the workers rewrite the modules themselves, only slower.
 """
 
 from __future__ import annotations
@@ -23,21 +24,30 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 try:
-    from _pytest.assertion.rewrite import PYC_TAIL, _rewrite_test, _write_pyc_fp
+    from _pytest.assertion.rewrite import (
+        PYC_TAIL,
+        _read_pyc,
+        _rewrite_test,
+        _write_pyc_fp,
+        get_cache_dir,
+    )
 except ImportError as exc:  # pragma: no cover - a pytest that moved them
     sys.stderr.write(f"rewrite_asserts: skipped ({exc})\n")
     sys.exit(0)
 
 
 def rewrite(source: Path) -> None:
-    """Rewrite one module and write its bytecode atomically, as pytest does."""
+    """Rewrite one module and write its bytecode atomically where pytest reads it, unless the
+    file there is up to date."""
+    cache = get_cache_dir(source)  # __pycache__, or under PYTHONPYCACHEPREFIX
+    target = cache / (source.name[:-3] + PYC_TAIL)
+    if _read_pyc(source, target) is not None:
+        return
     try:
         stat, code = _rewrite_test(source, None)  # type: ignore[arg-type]  # None: the defaults
     except (SyntaxError, ValueError, OSError):
         return  # pytest reports it, in the run, when it collects the module
-    cache = source.parent / "__pycache__"
-    cache.mkdir(exist_ok=True)
-    target = cache / (source.name[:-3] + PYC_TAIL)
+    cache.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}")
     with partial.open("wb") as out:
         _write_pyc_fp(out, stat, code)
@@ -55,7 +65,7 @@ def main() -> None:
     )
     modules = [
         path
-        for path in sorted(Path("tests").rglob("*.py"))
+        for path in sorted(Path("tests").absolute().rglob("*.py"))
         if path.name.startswith("test_") or path.name == "conftest.py"
     ]
     with ProcessPoolExecutor(os.cpu_count()) as pool:
